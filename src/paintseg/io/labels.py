@@ -1,0 +1,293 @@
+"""Write and read label images with their class table, as TIFF or OME-Zarr, atomically.
+
+TIFF: tifffile's JSON ImageDescription holds ``{"paintseg": {"classes", "axes", "scale"}}``.
+OME-Zarr: an NGFF 0.4 labels image (one scale level, ``image-label`` colours) whose attributes
+also hold ``"paintseg": {"classes", ...}``. A class table is a list of dicts
+``{"name": str, "color": "#rrggbb", ...}``; entry ``i`` is label value ``i + 1``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tifffile
+import zarr
+
+from paintseg.errors import FileFormatError, InputError
+from paintseg.io.images import (
+    default_axes,
+    image_name,
+    is_tiff_path,
+    is_zarr_path,
+    read_image,
+)
+from paintseg.io.tiff_images import open_tiff
+from paintseg.io.zarr_images import ngff_attributes, open_zarr
+
+ZARR_SUFFIX = ".zarr"
+TIFF_SUFFIXES = (".tif", ".tiff")
+AXIS_TYPES = {"T": "time", "C": "channel"}
+
+
+@dataclass
+class LabelsData:
+    """A label image read back with its metadata (``classes`` is None when absent)."""
+
+    data: np.ndarray
+    classes: list[dict[str, Any]] | None
+    axes: str
+    scale: tuple[float, ...]
+    name: str
+
+
+def class_dicts(classes: Sequence[Any] | None) -> list[dict[str, Any]] | None:
+    """Turn a class table (dicts, or objects such as ClassInfo) into JSON-ready dicts."""
+    if classes is None:
+        return None
+    table = []
+    for entry in classes:
+        if dataclasses.is_dataclass(entry):
+            entry = dataclasses.asdict(entry)
+        elif not isinstance(entry, Mapping):
+            entry = {k: getattr(entry, k) for k in ("name", "color", "role") if hasattr(entry, k)}
+        if "name" not in entry:
+            raise InputError(f"Class table entry {entry!r} has no name.")
+        table.append({str(k): v for k, v in entry.items()})
+    return table
+
+
+def write_labels(
+    path: str | os.PathLike,
+    labels: Any,
+    classes: Sequence[Any] | None = None,
+    scale: Sequence[float] | None = None,
+    axes: str | None = None,
+) -> list[str]:
+    """Save a label image with its class table, atomically.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Target ending in ``.tif`` / ``.tiff`` (TIFF) or ``.zarr`` (OME-Zarr).
+    labels : array-like
+        Integer label image (numpy or dask), e.g. ``(Z, Y, X)``.
+    classes : sequence, optional
+        Class table: dicts with ``name`` and ``color`` (or ClassInfo-like objects).
+    scale : sequence of float, optional
+        Pixel size per axis.
+    axes : str, optional
+        Axis letters; by default ``YX``, ``ZYX`` or ``TZYX`` from the dimensions.
+
+    Returns
+    -------
+    list of str
+        The written path.
+
+    Raises
+    ------
+    InputError
+        For a non-integer array, a wrong scale length or an unknown suffix.
+    """
+    path = Path(path)
+    labels = labels if hasattr(labels, "ndim") else np.asarray(labels)
+    axes = (axes or default_axes(labels.ndim, channels=False)).upper()
+    scale = tuple(float(s) for s in scale) if scale is not None else (1.0,) * labels.ndim
+    _check_labels(path, labels, axes, scale)
+    meta = {"classes": class_dicts(classes), "axes": axes, "scale": list(scale)}
+    suffix = path.name.lower()
+    if suffix.endswith(TIFF_SUFFIXES):
+        _atomic_file(path, lambda tmp: _write_tiff(tmp, labels, meta))
+    elif suffix.endswith(ZARR_SUFFIX):
+        _atomic_dir(path, lambda tmp: _write_zarr(tmp, labels, meta, image_name(path)))
+    else:
+        raise InputError(f"Cannot save labels as {path.name}: use a .tif, .tiff or .zarr name.")
+    return [str(path)]
+
+
+def _check_labels(path: Path, labels: Any, axes: str, scale: tuple[float, ...]) -> None:
+    if not (np.issubdtype(labels.dtype, np.integer) or labels.dtype == bool):
+        raise InputError(f"Labels for {path.name} must be integers, not {labels.dtype}.")
+    if len(axes) != labels.ndim or len(scale) != labels.ndim:
+        raise InputError(
+            f"Labels for {path.name} have {labels.ndim} dimensions but axes {axes!r} "
+            f"and {len(scale)} scale values."
+        )
+
+
+def _atomic_file(path: Path, write: Any) -> None:
+    """Write through ``write(tmp_path)`` to a temporary file beside ``path``, then rename."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.chmod(tmp, _file_mode(path))  # mkstemp makes it private (0600)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _file_mode(path: Path) -> int:
+    """Permissions for a new file: the old file's, else the usual ones (0666 minus umask)."""
+    if path.exists():
+        return path.stat().st_mode & 0o777
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def _atomic_dir(path: Path, write: Any) -> None:
+    """Write a directory beside ``path`` and swap it in; an old one is removed only after."""
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    old = path.with_name(f".{path.name}.old")
+    try:
+        write(tmp / "out")
+        if path.exists():
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(path, old)
+        os.replace(tmp / "out", path)
+    except BaseException:
+        if old.exists() and not path.exists():
+            os.replace(old, path)
+        raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _planes(labels: Any):
+    """Yield ``(index, numpy plane)`` over the leading axes, so dask input stays bounded."""
+    for index in np.ndindex(labels.shape[:-2]):
+        yield index, np.asarray(labels[index])
+
+
+def _write_tiff(path: Path, labels: Any, meta: dict[str, Any]) -> None:
+    dtype = np.uint8 if labels.dtype == bool else labels.dtype
+    with tifffile.TiffWriter(path) as tif:
+        tif.write(
+            shape=labels.shape,
+            dtype=dtype,
+            data=(plane.astype(dtype, copy=False) for _, plane in _planes(labels)),
+            photometric="minisblack",
+            compression="zlib",
+            metadata={"axes": meta["axes"], "paintseg": meta},
+        )
+
+
+def _write_zarr(path: Path, labels: Any, meta: dict[str, Any], name: str) -> None:
+    dtype = np.uint8 if labels.dtype == bool else labels.dtype
+    chunks = (1,) * (labels.ndim - 2) + tuple(min(n, 1024) for n in labels.shape[-2:])
+    group = zarr.open_group(str(path), mode="w", zarr_format=2)
+    array = group.create_array("0", shape=labels.shape, chunks=chunks, dtype=dtype, fill_value=0)
+    for index, plane in _planes(labels):
+        array[index] = plane
+    group.attrs.update(_ngff_labels_attributes(meta, name))
+
+
+def _ngff_labels_attributes(meta: dict[str, Any], name: str) -> dict[str, Any]:
+    axes = [{"name": a.lower(), "type": AXIS_TYPES.get(a, "space")} for a in meta["axes"]]
+    level = {"path": "0", "coordinateTransformations": [{"type": "scale", "scale": meta["scale"]}]}
+    multiscale = {"version": "0.4", "name": name, "axes": axes, "datasets": [level]}
+    attrs: dict[str, Any] = {"multiscales": [multiscale], "paintseg": meta}
+    if meta["classes"]:
+        attrs["image-label"] = {
+            "version": "0.4",
+            "colors": [
+                {"label-value": i + 1, "rgba": _rgba(c.get("color", "#808080"))}
+                for i, c in enumerate(meta["classes"])
+            ],
+            "properties": [
+                {"label-value": i + 1, "class": c["name"]} for i, c in enumerate(meta["classes"])
+            ],
+        }
+    return attrs
+
+
+def _rgba(color: str) -> list[int]:
+    """``"#rrggbb"`` -> ``[r, g, b, 255]``."""
+    value = color.lstrip("#")
+    return [int(value[i : i + 2], 16) for i in (0, 2, 4)] + [255]
+
+
+def open_labels(path: str | os.PathLike) -> LabelsData | None:
+    """Read a label image written by :func:`write_labels`; None for any other file.
+
+    Raises
+    ------
+    FileFormatError
+        If the file is corrupt.
+    """
+    path = Path(path)
+    if is_tiff_path(path):
+        meta = _tiff_labels_meta(path)
+        if meta is None:
+            return None
+        tif, series = open_tiff(path)
+        with tif:
+            data = series.asarray()
+    elif is_zarr_path(path):
+        group = open_zarr(path)
+        meta = dict(group.attrs).get("paintseg") if isinstance(group, zarr.Group) else None
+        if not isinstance(meta, dict):
+            return None
+        datasets = ngff_attributes(group)["multiscales"][0]["datasets"]
+        data = group[datasets[0]["path"]][...]
+    else:
+        return None
+    axes = str(meta.get("axes") or default_axes(data.ndim, channels=False))
+    scale = tuple(float(s) for s in meta.get("scale") or (1.0,) * data.ndim)
+    return LabelsData(data, meta.get("classes"), axes, scale, image_name(path))
+
+
+def _tiff_labels_meta(path: Path) -> dict[str, Any] | None:
+    """Our metadata from the first page's JSON description (cheap: no series parsing)."""
+    try:
+        with tifffile.TiffFile(path) as tif:
+            description = tif.pages.first.description
+        meta = json.loads(description).get("paintseg") if description.startswith("{") else None
+    except Exception:  # not ours, or unreadable: read_image reports the problem
+        return None
+    return meta if isinstance(meta, dict) else None
+
+
+def read_labels(path: str | os.PathLike) -> tuple[np.ndarray, list[dict[str, Any]] | None]:
+    """Read any integer label image (TIFF or zarr) and its class table if it has one.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A ``.tif`` / ``.tiff`` file or a zarr directory.
+
+    Returns
+    -------
+    labels : numpy.ndarray
+        The label image.
+    classes : list of dict or None
+        The class table saved by :func:`write_labels`, else None.
+
+    Raises
+    ------
+    FileFormatError
+        If the file cannot be read or does not hold integer labels.
+    """
+    ours = open_labels(path)
+    if ours is not None:
+        return ours.data, ours.classes
+    image = read_image(path)
+    if len(image.channels) != 1:
+        raise FileFormatError(
+            f"{Path(path).name} has {len(image.channels)} channels; a label image has one."
+        )
+    data = np.asarray(image.channels[0])
+    if not np.issubdtype(data.dtype, np.integer):
+        raise FileFormatError(f"{Path(path).name} holds {data.dtype} values, not integer labels.")
+    return data, None
