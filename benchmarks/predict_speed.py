@@ -1,0 +1,170 @@
+"""Tiled prediction speed against the bare forward pass, and peak memory against image size.
+
+Prints JSON:
+
+- ``speed``: Mpixel/s of ``predict`` (tiling, reading, normalising, blending, writing) on a
+  plane, and of the bare ``model.logits`` forward pass on tiles prepared in advance (same
+  model, numerics, tile size and number of image pixels). Target ratio >= 0.8. The overlap
+  alone costs ``tile_pixels_per_image_pixel`` (pixels the network sees per image pixel).
+- ``memory``: peak RSS of a fresh process predicting a zarr volume into zarr (``out=``), for
+  a volume and one 8x larger (8x the planes, and 8x the pixels of one plane). Target ratio
+  < 1.2.
+
+Run: ``.venv/bin/python benchmarks/predict_speed.py [--size 1024] [--tile 256]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from paintseg.learn.classes import ClassInfo
+from paintseg.learn.events import drain
+from paintseg.learn.model import Segmenter
+from paintseg.learn.predict import Prediction, _plan, predict
+
+CLASSES = [ClassInfo("background", role="background"), ClassInfo("nucleus"),
+           ClassInfo("membrane", role="background")]
+
+
+def make_model(device: str = "auto") -> Segmenter:
+    """A default-preset model for 2 channels (speed does not depend on the weights)."""
+    return Segmenter.create(channels=["nuclei", "membrane"], classes=CLASSES, device=device,
+                            norm_low=[0.0, 0.0], norm_high=[1.0, 1.0])
+
+
+def best_times(fns, repeats: int) -> list[float]:
+    """Fastest of ``repeats`` runs of each function, runs interleaved so that a change in the
+    machine's load (other processes) hits them alike; one warm-up run each first."""
+    for fn in fns:
+        fn()
+    best = [float("inf")] * len(fns)
+    for _ in range(repeats):
+        for i, fn in enumerate(fns):
+            t0 = time.perf_counter()
+            fn()
+            best[i] = min(best[i], time.perf_counter() - t0)
+    return best
+
+
+def speed(size: int, tile: int, overlap: int, batch_size: int, repeats: int) -> dict:
+    model = make_model()
+    image = np.random.default_rng(0).random((2, size, size), dtype=np.float32)
+    pixels = size * size
+    n_tiles = -(-pixels // (tile * tile))
+    tiles = torch.rand(n_tiles, 2, tile, tile).to(model.device)
+
+    def bare():
+        for i in range(0, n_tiles, batch_size):
+            model.logits(tiles[i:i + batch_size])
+        if model.device.type == "cuda":
+            torch.cuda.synchronize()
+
+    def tiled():
+        drain(predict(model, image, tile=tile, overlap=overlap, batch_size=batch_size))
+
+    t_bare, t_tiled = best_times([bare, tiled], repeats)
+    ay, ax = _plan(model, image.shape, tile, overlap)
+    computed = len(ay.starts) * ay.length * len(ax.starts) * ax.length
+    return {
+        "device": str(model.device),
+        "numerics": model.numerics.describe(),
+        "preset": model.config.preset,
+        "image": [2, size, size],
+        "tile": tile,
+        "overlap": overlap,
+        "batch_size": batch_size,
+        "bare_forward_mpix_per_s": round(pixels / t_bare / 1e6, 3),
+        "tiled_predict_mpix_per_s": round(pixels / t_tiled / 1e6, 3),
+        "ratio": round(t_bare / t_tiled, 3),
+        "tile_pixels_per_image_pixel": round(computed / pixels, 3),
+        "target_ratio": 0.8,
+    }
+
+
+def child(path: str, tile: int) -> None:
+    """Predict the zarr volume at ``path`` into zarr arrays beside it; print peak RSS."""
+    import zarr
+
+    model = make_model("cpu")
+    group = zarr.open_group(path, mode="a")
+    image = group["image"]
+    shape = image.shape[1:]
+    chunks = (1,) + shape[-2:] if shape[-1] <= 1024 else (1, 1024, 1024)
+    out = Prediction(
+        labels=group.create_array("labels", shape=shape, chunks=chunks, dtype="uint8"),
+        probabilities=group.create_array("probabilities", shape=(3,) + shape,
+                                         chunks=(1,) + chunks, dtype="float16"),
+        uncertainty=group.create_array("uncertainty", shape=shape, chunks=chunks,
+                                       dtype="float16"),
+    )
+    drain(predict(model, image, tile=tile, out=out))
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+
+
+def peak_rss(shape: tuple[int, int, int], tile: int, workdir: Path) -> dict:
+    import zarr
+
+    path = workdir / f"volume_{'x'.join(map(str, shape))}.zarr"
+    group = zarr.open_group(path, mode="w")
+    chunk_yx = tuple(min(n, 1024) for n in shape[1:])
+    image = group.create_array("image", shape=(2,) + shape, chunks=(1, 1) + chunk_yx,
+                               dtype="uint16")
+    rng = np.random.default_rng(0)
+    for z in range(shape[0]):
+        image[:, z] = rng.integers(0, 4000, (2,) + shape[1:], dtype=np.uint16)
+    t0 = time.perf_counter()
+    out = subprocess.run([sys.executable, __file__, "--child", str(path), "--tile", str(tile)],
+                         capture_output=True, text=True, check=True)
+    return {"shape": list(shape), "megapixels": round(np.prod(shape) / 1e6, 2),
+            "peak_rss_mb": round(int(out.stdout.split()[-1]) / 2**20, 1),
+            "seconds": round(time.perf_counter() - t0, 1)}
+
+
+def memory(plane: int, tile: int) -> dict:
+    big_plane = int(round(plane * 8 ** 0.5 / 32)) * 32
+    with tempfile.TemporaryDirectory() as tmp:
+        small = peak_rss((1, plane, plane), tile, Path(tmp))
+        more_planes = peak_rss((8, plane, plane), tile, Path(tmp))
+        bigger_plane = peak_rss((1, big_plane, big_plane), tile, Path(tmp))
+    return {
+        "small": small,
+        "8x_planes": more_planes,
+        "8x_plane_area": bigger_plane,
+        "rss_ratio_8x_planes": round(more_planes["peak_rss_mb"] / small["peak_rss_mb"], 3),
+        "rss_ratio_8x_plane_area": round(bigger_plane["peak_rss_mb"] / small["peak_rss_mb"], 3),
+        "target_ratio_below": 1.2,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=1024, help="speed test plane size")
+    parser.add_argument("--tile", type=int, default=512)
+    parser.add_argument("--overlap", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--memory-plane", type=int, default=1024,
+                        help="plane size of the small volume in the memory test")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.tile)
+        return
+    result = {"torch_threads": torch.get_num_threads(),
+              "speed": speed(args.size, args.tile, args.overlap, args.batch_size, args.repeats),
+              "memory": memory(args.memory_plane, args.tile)}
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

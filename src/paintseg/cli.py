@@ -1,0 +1,328 @@
+"""The ``paintseg`` command: train, predict, evaluate and open the GUI from a shell.
+
+Examples
+--------
+::
+
+    paintseg train --image cells.tif --labels strokes.tif --out cells.paintseg.safetensors
+    paintseg predict --model cells.paintseg.safetensors --input cells.tif --output classes.tif
+    paintseg evaluate --model cells.paintseg.safetensors --image cells.tif --truth truth.tif
+    paintseg gui --sample synthetic
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from paintseg.errors import InputError, PaintsegError
+
+TIFF_SUFFIXES = (".tif", ".tiff")
+IMAGE_SUFFIXES = (".tif", ".tiff", ".zarr")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="paintseg", description="Train a U-Net from painted strokes and segment images.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train", help="train a model on images and stroke label files")
+    train.add_argument("--image", action="append", required=True, help="image (repeatable)")
+    train.add_argument("--labels", action="append", required=True,
+                       help="stroke labels for the image at the same position (repeatable)")
+    train.add_argument("--out", required=True, help="model file to write (.safetensors)")
+    budget = train.add_mutually_exclusive_group()
+    budget.add_argument("--seconds", type=float, help="training time budget (default 60)")
+    budget.add_argument("--steps", type=int, help="number of training steps")
+    train.add_argument("--continue-from", help="model file to continue training from")
+    train.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    train.add_argument("--preset", default="auto", help="model size preset (default: auto)")
+    train.add_argument("--classes", nargs="+",
+                       help="class names in label order, if the label file has no class table")
+    train.add_argument("--seed", type=int, default=0)
+
+    predict = sub.add_parser("predict", help="segment an image or a folder of images")
+    predict.add_argument("--model", required=True)
+    predict.add_argument("--input", required=True, help="image file, zarr, or folder of them")
+    predict.add_argument("--output", required=True,
+                         help="class map .tif for one input, else an output folder")
+    predict.add_argument("--objects", action="store_true",
+                         help="also write object ids (_objects.tif) and a table (_objects.csv)")
+    predict.add_argument("--probabilities", action="store_true",
+                         help="also write class probabilities (_probabilities.tif)")
+    _add_common(predict)
+
+    evaluate = sub.add_parser("evaluate", help="score a model against a truth class map")
+    evaluate.add_argument("--model", required=True)
+    evaluate.add_argument("--image", required=True)
+    evaluate.add_argument("--truth", required=True,
+                          help="truth class map (same class values as the model; 0 = ignore)")
+    evaluate.add_argument("--truth-objects",
+                          help="truth instance labels; default: connected truth objects")
+    _add_common(evaluate)
+
+    gui = sub.add_parser("gui", help="open napari with the PaintSeg widget")
+    gui.add_argument("--sample", default="none", choices=["synthetic", "real", "none"])
+    return parser
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    parser.add_argument("--tile", type=int, default=512, help="tile size in pixels")
+    parser.add_argument("--split", default="distance", choices=["distance", "boundary", "none"],
+                        help="how touching objects are separated")
+    parser.add_argument("--min-size", type=int, default=20, help="smallest object in pixels")
+
+
+def _run(gen, desc: str, progress, postfix=None):
+    """Drain a generator of progress events, showing a progress bar on stderr.
+
+    ``progress(event) -> (done, total)``; ``postfix(event)`` gives text shown after the bar.
+    """
+    from tqdm import tqdm
+
+    from paintseg.learn.events import drain
+
+    with tqdm(desc=desc, file=sys.stderr, leave=False, dynamic_ncols=True) as bar:
+        def show(event) -> None:
+            done, bar.total = progress(event)
+            if postfix is not None:
+                bar.set_postfix_str(postfix(event), refresh=False)
+            bar.update(done - bar.n)
+
+        return drain(gen, show)
+
+
+def _class_table(label_classes, names: Sequence[str] | None, n_classes: int):
+    """Class table from a label file's table, else from names, else class1..classK."""
+    from paintseg.learn.classes import ClassInfo, default_colors
+
+    if label_classes:
+        return [ClassInfo.from_dict(c) for c in label_classes]
+    names = list(names) if names else [f"class{i}" for i in range(1, n_classes + 1)]
+    if len(names) < n_classes:
+        raise InputError(
+            f"The labels use values up to {n_classes} but only {len(names)} class names "
+            "were given.")
+    colors = default_colors(len(names))
+    return [ClassInfo(n, c, ClassInfo.default_role(n)) for n, c in zip(names, colors)]
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from paintseg.io.images import read_image
+    from paintseg.io.labels import read_labels
+    from paintseg.learn.model import Segmenter
+    from paintseg.learn.train import train
+
+    if len(args.image) != len(args.labels):
+        raise InputError(f"Give one --labels per --image ({len(args.image)} images, "
+                         f"{len(args.labels)} label files).")
+    images = [read_image(p) for p in args.image]
+    loaded = [read_labels(p) for p in args.labels]
+    annotations = [np.asarray(a) for a, _ in loaded]
+    for path, image, ann in zip(args.image, images, annotations):
+        if tuple(ann.shape) != tuple(image.channels[0].shape):
+            raise InputError(f"The labels for {Path(path).name} have shape {ann.shape}, "
+                             f"the image {tuple(image.channels[0].shape)}.")
+    if args.continue_from:
+        model = Segmenter.load(args.continue_from, device=args.device)
+    else:
+        n_classes = max(int(a.max(initial=0)) for a in annotations)
+        table = next((c for _, c in loaded if c), None)
+        classes = _class_table(table, args.classes, n_classes)
+        model = Segmenter.create(channels=images[0].channel_names, classes=classes,
+                                 preset=args.preset, device=args.device)
+    seconds = args.seconds if args.seconds is not None or args.steps else 60.0
+
+    gen = train(model, images=[im.channels for im in images], annotations=annotations,
+                seconds=seconds, steps=args.steps, seed=args.seed)
+    model = _run(gen, "training", lambda e: (e.step, e.total_steps),
+                 lambda e: f"loss={e.loss:.3f}")
+    model.save(args.out)
+    print(f"saved {args.out}", file=sys.stderr)
+    return 0
+
+
+def _is_image_path(path: Path) -> bool:
+    return path.name.lower().endswith(IMAGE_SUFFIXES)
+
+
+def _output_targets(inp: Path, output: Path) -> list[tuple[Path, Path]]:
+    """(input, class map path) pairs for a file or a folder of images."""
+    from paintseg.io.images import image_name
+
+    if inp.is_dir() and not _is_image_path(inp):
+        inputs = sorted(p for p in inp.iterdir() if _is_image_path(p))
+        if not inputs:
+            raise InputError(f"The folder {inp} holds no .tif, .tiff or .zarr images.")
+    elif inp.exists():
+        inputs = [inp]
+    else:
+        raise InputError(f"{inp} does not exist.")
+    if len(inputs) == 1 and output.name.lower().endswith(TIFF_SUFFIXES):
+        return [(inputs[0], output)]
+    if output.exists() and not output.is_dir():
+        raise InputError(f"The output {output} must be a folder for several inputs.")
+    return [(p, output / f"{image_name(p)}.tif") for p in inputs]
+
+
+def _beside(target: Path, suffix: str) -> Path:
+    stem = target.name
+    for ext in TIFF_SUFFIXES:
+        if stem.lower().endswith(ext):
+            stem = stem[: -len(ext)]
+    return target.with_name(stem + suffix)
+
+
+def _write_tiff(path: Path, array: np.ndarray) -> None:
+    """Write a TIFF atomically (temporary file beside it, then rename)."""
+    import tifffile
+
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tifffile.imwrite(tmp, array, compression="zlib")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _segment(model, image, args: argparse.Namespace, desc: str):
+    """Prediction of one image, with a progress bar."""
+    from paintseg.learn.predict import predict
+
+    return _run(predict(model, image.channels, tile=args.tile), desc,
+                lambda e: (e.done, e.total))
+
+
+def _objects(model, image, prediction, args: argparse.Namespace):
+    from paintseg.learn.objects import find_objects
+
+    return find_objects(prediction.labels, model.config.classes,
+                        probabilities=prediction.probabilities, image=image.channels,
+                        split=args.split, min_size=args.min_size,
+                        channel_names=image.channel_names)
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from paintseg.io.images import read_image
+    from paintseg.io.labels import write_labels
+    from paintseg.learn.model import Segmenter
+
+    model = Segmenter.load(args.model, device=args.device)
+    targets = _output_targets(Path(args.input), Path(args.output))
+    for source, target in targets:
+        image = read_image(source)
+        prediction = _segment(model, image, args, source.name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_labels(target, prediction.labels, model.config.classes, scale=image.scale)
+        _write_tiff(_beside(target, "_uncertainty.tif"), prediction.uncertainty)
+        if args.probabilities:
+            _write_tiff(_beside(target, "_probabilities.tif"), prediction.probabilities)
+        if args.objects:
+            instances, table = _objects(model, image, prediction, args)
+            write_labels(_beside(target, "_objects.tif"), instances, scale=image.scale)
+            table.to_csv(_beside(target, "_objects.csv"), index=False)
+        print(f"{source} -> {target}", file=sys.stderr)
+    return 0
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN (undefined score) -> None, numpy numbers -> Python numbers."""
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (float, np.floating)):
+        return None if math.isnan(value) else float(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def evaluation(model, image, truth: np.ndarray, args: argparse.Namespace,
+               truth_objects: np.ndarray | None = None) -> dict[str, Any]:
+    """Scores of a model's prediction of ``image`` against a truth class map.
+
+    Returns ``{"semantic": per-class scores, "foreground_dice": Dice of the object classes
+    over annotated pixels, "objects": instance matching at IoU 0.5}``; truth objects are the
+    connected components of each truth object class unless ``truth_objects`` is given.
+    """
+    from skimage.measure import label as connected_components
+
+    from paintseg.learn.metrics import foreground_dice, matching, semantic_scores
+
+    prediction = _segment(model, image, args, "predicting")
+    pred = np.asarray(prediction.labels)
+    if truth.shape != pred.shape:
+        raise InputError(f"The truth has shape {truth.shape}, the image {pred.shape}.")
+    classes = model.config.classes
+    object_values = [i + 1 for i, c in enumerate(classes) if c.role == "object"]
+    scored = truth != 0
+    result = {
+        "semantic": semantic_scores(pred, truth, [c.name for c in classes]),
+        "foreground_dice": foreground_dice(np.isin(pred, object_values) & scored,
+                                           np.isin(truth, object_values)),
+    }
+    if object_values:
+        if truth_objects is None:
+            truth_objects = np.zeros(truth.shape, np.int64)
+            for value in object_values:
+                cc = connected_components(truth == value)
+                truth_objects = np.where(cc > 0, cc + truth_objects.max(), truth_objects)
+        instances, _ = _objects(model, image, prediction, args)
+        result["objects"] = matching(truth_objects, instances, thresh=0.5)
+    return _json_safe(result)
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from paintseg.io.images import read_image
+    from paintseg.io.labels import read_labels
+    from paintseg.learn.model import Segmenter
+
+    model = Segmenter.load(args.model, device=args.device)
+    image = read_image(args.image)
+    truth = np.asarray(read_labels(args.truth)[0])
+    truth_objects = np.asarray(read_labels(args.truth_objects)[0]) if args.truth_objects \
+        else None
+    print(json.dumps(evaluation(model, image, truth, args, truth_objects), indent=2))
+    return 0
+
+
+def _cmd_gui(args: argparse.Namespace) -> int:
+    from paintseg.widgets.launch import main as launch
+
+    launch(sample=None if args.sample == "none" else args.sample)
+    return 0
+
+
+COMMANDS = {"train": _cmd_train, "predict": _cmd_predict, "evaluate": _cmd_evaluate,
+            "gui": _cmd_gui}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``paintseg`` command line; returns the exit status.
+
+    Errors the user can fix (bad files, shapes, options) print one line
+    ``paintseg: error: <message>`` to stderr and return 2.
+    """
+    args = _parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except (PaintsegError, FileNotFoundError) as error:
+        message = str(error) if isinstance(error, PaintsegError) else \
+            f"{error.filename or error} does not exist."
+        print(f"paintseg: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("paintseg: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,205 @@
+"""Pick the compute device at run time and detect the fastest numerics that keep accuracy."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import time
+from dataclasses import dataclass
+from typing import ContextManager
+
+import torch
+from torch import nn
+
+from paintseg.errors import PaintsegError
+
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+
+# Other numerics are used on a CPU only when at least this much faster than fp32 ...
+_MIN_SPEEDUP = 1.1
+# ... and, for bf16, when its outputs stay this close to fp32 (relative L2 error).
+_MAX_RELATIVE_ERROR = 0.05
+_BENCH_SECONDS = 0.6
+_BENCH_BATCH = 4
+_numerics_cache: dict[tuple, Numerics] = {}
+
+
+@dataclass(frozen=True)
+class Numerics:
+    """How the network runs: autocast dtype (``None`` = fp32) and memory layout."""
+
+    autocast_dtype: torch.dtype | None = None
+    channels_last: bool = False
+
+    def autocast(self, device: torch.device) -> ContextManager:
+        """Context manager that runs the forward pass with these numerics on ``device``."""
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device.type, dtype=self.autocast_dtype)
+
+    def describe(self) -> str:
+        """Short text such as ``"bfloat16 autocast, channels_last"``."""
+        parts = [f"{str(self.autocast_dtype).removeprefix('torch.')} autocast"]
+        if self.autocast_dtype is None:
+            parts = ["float32"]
+        if self.channels_last:
+            parts.append("channels_last")
+        return ", ".join(parts)
+
+
+FP32 = Numerics()
+
+
+def pick_device(preference: str | torch.device = "auto") -> torch.device:
+    """The device to compute on.
+
+    Parameters
+    ----------
+    preference : str or torch.device
+        ``"auto"`` (CUDA, else MPS, else CPU), ``"cpu"``, ``"cuda"`` (or ``"cuda:1"``) or
+        ``"mps"``.
+
+    Returns
+    -------
+    torch.device
+
+    Raises
+    ------
+    PaintsegError
+        If the requested device is unknown or not available on this machine.
+    """
+    if isinstance(preference, torch.device):
+        preference = str(preference)
+    choice = str(preference).strip().lower()
+    kind = choice.split(":")[0]
+    if kind not in DEVICE_CHOICES:
+        raise PaintsegError(f"Unknown device {preference!r}; use one of {', '.join(DEVICE_CHOICES)}.")
+    if kind == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps" if _mps_available() else "cpu")
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise PaintsegError("A CUDA GPU was requested but none is available; use device 'cpu'.")
+    if kind == "mps" and not _mps_available():
+        raise PaintsegError("An Apple MPS GPU was requested but none is available; use 'cpu'.")
+    return torch.device(choice)
+
+
+def _mps_available() -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
+
+def describe_device(device: torch.device) -> str:
+    """One line for the GUI, e.g. ``"GPU: NVIDIA H200 (139 GiB)"`` or ``"CPU (2 threads, bf16)"``."""
+    if device.type == "cuda":
+        props = torch.cuda.get_device_properties(device)
+        return f"GPU: {props.name} ({props.total_memory / 2**30:.0f} GiB)"
+    if device.type == "mps":
+        return "GPU: Apple (MPS)"
+    bf16 = ", bf16" if cpu_has_bf16() else ""
+    return f"CPU ({torch.get_num_threads()} threads{bf16})"
+
+
+def cpu_has_bf16() -> bool:
+    """Whether the CPU has native bfloat16 instructions (AVX-512-BF16 or AMX)."""
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    if any(getattr(torch.cpu, name, lambda: False)() for name in checks):
+        return True
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            flags = cpuinfo.read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def choose_numerics(
+    device: torch.device, net: nn.Module, sample_shape: tuple[int, ...]
+) -> Numerics:
+    """The fastest numerics for ``net`` on ``device`` whose outputs stay close to fp32.
+
+    On CUDA: bf16 (or fp16 where bf16 is missing) autocast and channels_last. On a CPU, a
+    short timed run of the real network (forward and backward, alternating the candidates to
+    cut noise) picks among fp32, fp32 channels_last and, where the CPU has native bf16,
+    bf16 autocast + channels_last; a candidate must beat plain fp32 clearly and, for bf16,
+    match its outputs. MPS uses fp32. Results are cached per device, architecture and shape
+    for the life of the process.
+
+    Parameters
+    ----------
+    device : torch.device
+    net : torch.nn.Module
+        The network; it is not modified (the timing runs on copies).
+    sample_shape : tuple of int
+        ``(batch, channels, height, width)`` of a typical batch.
+
+    Returns
+    -------
+    Numerics
+    """
+    if device.type == "cuda":
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return Numerics(dtype, channels_last=True)
+    if device.type != "cpu":
+        return FP32
+    key = (str(device), type(net).__name__, _architecture_key(net), tuple(sample_shape))
+    if key not in _numerics_cache:
+        _numerics_cache[key] = _fastest_cpu_numerics(net, device, sample_shape)
+    return _numerics_cache[key]
+
+
+def _architecture_key(net: nn.Module) -> tuple:
+    return tuple((name, tuple(p.shape)) for name, p in net.state_dict().items())
+
+
+def _fastest_cpu_numerics(net: nn.Module, device: torch.device, shape: tuple[int, ...]) -> Numerics:
+    """Time the candidates on copies of ``net``; keep the fastest that is clearly faster."""
+    shape = (min(shape[0], _BENCH_BATCH), *shape[1:])
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(0)).to(device)
+    candidates = [FP32, Numerics(None, channels_last=True)]
+    bf16 = Numerics(torch.bfloat16, channels_last=True)
+    if cpu_has_bf16():
+        candidates.append(bf16)
+    nets = {numerics: copy.deepcopy(net).to(device) for numerics in candidates}
+    for numerics, copy_ in nets.items():
+        if numerics.channels_last:
+            copy_.to(memory_format=torch.channels_last)
+    if bf16 in nets and not _outputs_agree(nets[FP32], nets[bf16], x, bf16, device):
+        del nets[bf16]
+    best = {numerics: float("inf") for numerics in nets}
+    start = time.perf_counter()
+    for round_ in range(10):
+        for numerics, copy_ in nets.items():
+            seconds = _time_step(copy_, x, numerics, device)
+            if round_ > 0:  # the first round primes kernels and caches
+                best[numerics] = min(best[numerics], seconds)
+        if round_ >= 2 and time.perf_counter() - start > _BENCH_SECONDS:
+            break
+    fastest = min(best, key=best.get)
+    return fastest if best[FP32] > _MIN_SPEEDUP * best[fastest] else FP32
+
+
+def _outputs_agree(
+    reference: nn.Module, other: nn.Module, x: torch.Tensor, numerics: Numerics, device
+) -> bool:
+    reference.eval()
+    other.eval()
+    with torch.no_grad():
+        expected = reference(x).float()
+        with numerics.autocast(device):
+            got = other(x.contiguous(memory_format=torch.channels_last)).float()
+    error = torch.linalg.vector_norm(got - expected) / torch.linalg.vector_norm(expected).clamp_min(1e-6)
+    return bool(torch.isfinite(error) and error < _MAX_RELATIVE_ERROR)
+
+
+def _time_step(net: nn.Module, x: torch.Tensor, numerics: Numerics, device) -> float:
+    net.train()
+    if numerics.channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    start = time.perf_counter()
+    with numerics.autocast(device):
+        out = net(x)
+    out.float().square().mean().backward()
+    net.zero_grad(set_to_none=True)
+    return time.perf_counter() - start

@@ -1,0 +1,31 @@
+"""Helpers for the engine's generators (training, prediction)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from typing import Any, TypeVar
+
+Result = TypeVar("Result")
+
+
+def drain(gen: Generator[Any, Any, Result], callback: Callable[[Any], Any] | None = None) -> Result:
+    """Run a generator to the end and return its return value.
+
+    Parameters
+    ----------
+    gen : generator
+        E.g. ``train(...)`` or ``predict(...)``.
+    callback : callable, optional
+        Called with every event the generator yields.
+
+    Returns
+    -------
+    The generator's return value (the trained model, the prediction).
+    """
+    while True:
+        try:
+            event = next(gen)
+        except StopIteration as stop:
+            return stop.value
+        if callback is not None:
+            callback(event)

@@ -1,0 +1,352 @@
+"""Tiled prediction with smooth blending, plane by plane, on numpy or dask/zarr input of any size.
+
+A plane ``(Y, X)`` is padded by reflection (half the overlap on each side, so border pixels
+get context) and cut into overlapping tiles on a regular grid. Each tile's class
+probabilities are weighted by a window that is 1 in the middle and falls off as ``sin^2``
+over the overlap, and the weighted sums are divided by the summed weights. Tiles are read
+one row of tiles (a strip of the plane) at a time, and output rows are written as soon as
+no later tile touches them, so memory is bounded by a strip and the tile batch, not by the
+plane or the image.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from paintseg.errors import InputError
+from paintseg.learn.sampling import as_channels
+
+StopFlag = threading.Event | Callable[[], bool] | None
+
+
+@dataclass
+class PredictEvent:
+    """Progress of :func:`predict`: tiles ``done`` of ``total``, seconds ``elapsed``."""
+
+    done: int
+    total: int
+    elapsed: float
+
+
+@dataclass
+class Prediction:
+    """Result of :func:`predict`.
+
+    Attributes
+    ----------
+    labels : array-like
+        Class map ``([Z|T...], Y, X)``, ``uint8`` (``uint16`` when there are more than 255
+        classes); label ``i + 1`` = class ``i``; 0 = not predicted (stopped early or a plane
+        that was not asked for).
+    probabilities : array-like
+        ``(K, [Z|T...], Y, X)`` float16 class probabilities.
+    uncertainty : array-like
+        Normalised entropy of the probabilities, float16 in ``[0, 1]`` (1 = all classes
+        equally likely).
+    complete : bool
+        False when prediction was stopped before all planes were done.
+    """
+
+    labels: Any
+    probabilities: Any
+    uncertainty: Any
+    complete: bool = True
+
+
+def _stopped(stop: StopFlag) -> bool:
+    if stop is None:
+        return False
+    return stop.is_set() if isinstance(stop, threading.Event) else bool(stop())
+
+
+def _round_up(n: int, multiple: int) -> int:
+    return -(-n // multiple) * multiple
+
+
+@dataclass(frozen=True)
+class _Axis:
+    """Tiling of one axis: ``size`` pixels, padded by ``margin`` before them, tiles of
+    ``length`` pixels starting at ``starts`` (in padded coordinates), ``padded`` in all."""
+
+    size: int
+    margin: int
+    length: int
+    starts: tuple[int, ...]
+    padded: int
+
+    @classmethod
+    def plan(cls, size: int, tile: int, overlap: int, multiple: int) -> _Axis:
+        margin = overlap // 2
+        padded = size + 2 * margin
+        if padded <= _round_up(tile, multiple):
+            return cls(size, margin, _round_up(padded, multiple), (0,), padded)
+        # The fewest tiles that cover the axis, shrunk to the same length and spread evenly,
+        # so that little is computed twice.
+        n = -(-(padded - overlap) // (tile - overlap))
+        length = _round_up(-(-(padded - overlap) // n) + overlap, multiple)
+        starts = np.linspace(0, padded - length, n).round().astype(int)
+        return cls(size, margin, length, tuple(int(s) for s in starts), padded)
+
+    def window(self, overlap: int) -> np.ndarray:
+        """Blending weights of one tile: 1 in the middle, ``sin^2`` ramps over the overlap."""
+        ramp_len = max(1, min(overlap, self.length // 2))
+        ramp = np.sin(0.5 * np.pi * (np.arange(ramp_len) + 0.5) / ramp_len) ** 2
+        w = np.ones(self.length, np.float32)
+        if len(self.starts) > 1:
+            w[:ramp_len] = ramp
+            w[-ramp_len:] = ramp[::-1]
+        return w
+
+    def weight_sum(self, window: np.ndarray) -> np.ndarray:
+        """Summed window weights at each padded position."""
+        total = np.zeros(max(self.padded, self.starts[-1] + self.length), np.float32)
+        for s in self.starts:
+            total[s:s + self.length] += window
+        return total
+
+    def read_range(self, start: int) -> tuple[int, int, tuple[int, int]]:
+        """Image range ``[lo, hi)`` under a tile at ``start`` and the reflect padding needed."""
+        lo, hi = start - self.margin, start - self.margin + self.length
+        clo, chi = max(lo, 0), min(hi, self.size)
+        return clo, chi, (clo - lo, hi - chi)
+
+
+class _StripAccumulator:
+    """Weighted probability sums of the rows that tiles still write to."""
+
+    def __init__(self, n_classes: int, width: int, wy: np.ndarray, wx: np.ndarray):
+        self.y0 = 0
+        self.acc = np.zeros((n_classes, 0, width), np.float32)
+        self.wy, self.wx = wy, wx
+
+    def add(self, ys: int, xs: int, weighted: np.ndarray) -> None:
+        end = ys + weighted.shape[1] - self.y0
+        if end > self.acc.shape[1]:
+            grow = np.zeros((self.acc.shape[0], end - self.acc.shape[1], self.acc.shape[2]),
+                            np.float32)
+            self.acc = np.concatenate([self.acc, grow], axis=1)
+        self.acc[:, ys - self.y0:end, xs:xs + weighted.shape[2]] += weighted
+
+    def pop(self, upto: int) -> tuple[int, np.ndarray]:
+        """Finished rows ``[y0, upto)`` (padded coordinates) as probabilities."""
+        n = upto - self.y0
+        rows = self.acc[:, :n] / (self.wy[self.y0:upto, None] * self.wx[None, :])
+        start, self.y0 = self.y0, upto
+        self.acc = self.acc[:, n:].copy()
+        return start, rows
+
+
+def _check_image(model, image) -> list:
+    channels = as_channels(image)
+    model.check_channels(len(channels))
+    return channels
+
+
+def _read_strip(model, channels: Sequence, plane: tuple, ys: int, ay: _Axis,
+                ax: _Axis) -> np.ndarray:
+    """Normalised, reflect-padded rows of a plane under the tile row starting at ``ys``."""
+    lo, hi, pad_y = ay.read_range(ys)
+    raw = np.stack([np.asarray(c[plane + (slice(lo, hi), slice(None))]) for c in channels])
+    strip = model.normalize(raw)
+    pad_x = (ax.margin, ax.starts[-1] + ax.length - ax.margin - ax.size)
+    mode = "reflect" if min(strip.shape[1:]) > 1 else "edge"
+    return np.pad(strip, ((0, 0), pad_y, pad_x), mode=mode)
+
+
+def _tiles(model, channels, plane, ay: _Axis, ax: _Axis) -> Iterator[tuple[int, int, np.ndarray]]:
+    for ys in ay.starts:
+        strip = _read_strip(model, channels, plane, ys, ay, ax)
+        for xs in ax.starts:
+            yield ys, xs, strip[:, :, xs:xs + ax.length]
+
+
+def _batched(items: Iterable, n: int) -> Iterator[list]:
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == n:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _plane_rows(model, channels, plane: tuple, tile: int, overlap: int, batch_size: int
+                ) -> Generator[tuple[int, tuple[int, np.ndarray]], None, None]:
+    """Predict one plane; after each tile batch yields ``(tiles in the batch, (first image
+    row, probabilities (K, h, X)))`` of the rows that are final by then (h may be 0)."""
+    ay, ax = _plan(model, channels[0].shape, tile, overlap)
+    wy, wx = ay.window(overlap), ax.window(overlap)
+    window = torch.from_numpy(np.outer(wy, wx)).to(model.device)
+    acc = _StripAccumulator(len(model.config.classes), ax.starts[-1] + ax.length,
+                            ay.weight_sum(wy), ax.weight_sum(wx))
+    row_of_tile = [ys for ys in ay.starts for _ in ax.starts]
+    done = 0
+    for batch in _batched(_tiles(model, channels, plane, ay, ax), batch_size):
+        x = torch.from_numpy(np.stack([tile for _, _, tile in batch])).to(model.device)
+        probs = (torch.softmax(model.logits(x).float(), dim=1) * window).cpu().numpy()
+        for (ys, xs, _), p in zip(batch, probs):
+            acc.add(ys, xs, p)
+        done += len(batch)
+        # Rows above the next tile are final.
+        upto = row_of_tile[done] if done < len(row_of_tile) else ay.starts[-1] + ay.length
+        yield len(batch), _crop(*acc.pop(upto), ay, ax)
+
+
+def _crop(first: int, rows: np.ndarray, ay: _Axis, ax: _Axis) -> tuple[int, np.ndarray]:
+    """Padded rows -> (first image row, probabilities of the image pixels among them)."""
+    lo = max(first - ay.margin, 0)
+    hi = min(first + rows.shape[1] - ay.margin, ay.size)
+    if hi <= lo:
+        return lo, rows[:, :0, :0]
+    start = lo - (first - ay.margin)
+    return lo, rows[:, start:start + hi - lo, ax.margin:ax.margin + ax.size]
+
+
+def _plan(model, shape: tuple[int, ...], tile: int, overlap: int) -> tuple[_Axis, _Axis]:
+    if tile < 16 or overlap < 0 or overlap >= tile:
+        raise InputError(f"Tiles of {tile} px with {overlap} px overlap are not possible.")
+    return (_Axis.plan(shape[-2], tile, overlap, model.multiple),
+            _Axis.plan(shape[-1], tile, overlap, model.multiple))
+
+
+def summarize(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Class map (``argmax + 1``) and normalised entropy of probabilities ``(K, ...)``."""
+    k = probs.shape[0]
+    labels = np.argmax(probs, axis=0) + 1
+    p = np.clip(probs, 1e-7, 1.0)
+    entropy = -(p * np.log(p)).sum(axis=0)
+    uncertainty = np.clip(entropy / np.log(k), 0.0, 1.0) if k > 1 else np.zeros_like(entropy)
+    return labels, uncertainty
+
+
+def _outputs(out, shape: tuple[int, ...], n_classes: int):
+    dtype = np.uint8 if n_classes <= 255 else np.uint16
+    if out is None:
+        return Prediction(np.zeros(shape, dtype), np.zeros((n_classes,) + shape, np.float16),
+                          np.zeros(shape, np.float16))
+    prediction = Prediction(out.labels, out.probabilities, out.uncertainty)
+    expected = (shape, (n_classes,) + shape, shape)
+    got = (tuple(prediction.labels.shape), tuple(prediction.probabilities.shape),
+           tuple(prediction.uncertainty.shape))
+    if got != expected:
+        raise InputError(f"The output arrays have shapes {got}; they must be {expected}.")
+    return prediction
+
+
+def _planes(leading: tuple[int, ...], planes) -> list[tuple[int, ...]]:
+    if planes is None:
+        return list(np.ndindex(leading))
+    result = []
+    for plane in planes:
+        plane = (plane,) if np.isscalar(plane) else tuple(int(i) for i in plane)
+        if len(plane) != len(leading) or any(not 0 <= i < n for i, n in zip(plane, leading)):
+            raise InputError(f"Plane {plane} is not in an image with leading axes {leading}.")
+        result.append(plane)
+    return result
+
+
+def predict(model, image, *, planes: Iterable | None = None, tile: int = 512,
+            overlap: int = 32, batch_size: int = 4, stop: StopFlag = None,
+            out=None) -> Generator[PredictEvent, None, Prediction]:
+    """Segment an image plane by plane, tiled with smoothly blended overlaps.
+
+    Parameters
+    ----------
+    model : Segmenter
+        A trained model; the image must have its number of channels.
+    image : array-like or list of array-likes
+        ``(C, [Z|T...], Y, X)`` or C arrays ``([Z|T...], Y, X)``: numpy, dask or zarr. Only
+        one strip of tile rows is read at a time.
+    planes : iterable of tuple, optional
+        Plane indices (leading, non-YX indices; ``()`` for a 2D image) to predict; default
+        all. Other planes stay 0.
+    tile, overlap : int
+        Tile size and overlap in pixels (tiles are rounded up to the network's multiple).
+    batch_size : int
+        Tiles per forward pass.
+    stop : threading.Event or callable, optional
+        Checked between tile batches; when set, prediction returns what it has with
+        ``complete=False`` (pixels not reached are label 0, probability 0, uncertainty 0).
+    out : object, optional
+        Where to write: an object with ``labels``, ``probabilities`` and ``uncertainty``
+        array-likes (e.g. zarr arrays) of shapes ``S``, ``(K,) + S`` and ``S`` where ``S``
+        is the image's spatial shape; results are written strip by strip. Default: new
+        numpy arrays.
+
+    Yields
+    ------
+    PredictEvent
+        After each tile batch.
+
+    Returns
+    -------
+    Prediction
+        The outputs (``out``'s arrays when given).
+    """
+    channels = _check_image(model, image)
+    shape = tuple(channels[0].shape)
+    n_classes = len(model.config.classes)
+    todo = _planes(shape[:-2], planes)
+    result = _outputs(out, shape, n_classes)
+    ay, ax = _plan(model, shape, tile, overlap)
+    total = len(todo) * len(ay.starts) * len(ax.starts)
+    done, t0 = 0, time.perf_counter()
+    for plane in todo:
+        for n_tiles, (first, probs) in _plane_rows(model, channels, plane, tile, overlap,
+                                                   batch_size):
+            _write(result, plane, first, probs)
+            done += n_tiles
+            yield PredictEvent(done, total, time.perf_counter() - t0)
+            if _stopped(stop) and done < total:
+                result.complete = False
+                return result
+    return result
+
+
+def _write(result: Prediction, plane: tuple, first: int, probs: np.ndarray) -> None:
+    if probs.shape[1] == 0:
+        return
+    labels, uncertainty = summarize(probs)
+    where = plane + (slice(first, first + probs.shape[1]), slice(None))
+    result.labels[where] = labels.astype(result.labels.dtype)
+    result.probabilities[(slice(None),) + where] = probs.astype(np.float16)
+    result.uncertainty[where] = uncertainty.astype(np.float16)
+
+
+def predict_plane(model, image, plane: tuple = (), *, tile: int = 512, overlap: int = 32,
+                  batch_size: int = 4) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Predict a single YX plane (e.g. the visible slice for a live preview).
+
+    Parameters
+    ----------
+    model : Segmenter
+        The model.
+    image : array-like or list of array-likes
+        As for :func:`predict`.
+    plane : tuple
+        Leading indices of the plane, ``()`` for a 2D image.
+
+    Returns
+    -------
+    labels : numpy.ndarray
+        ``(Y, X)`` class map (uint8/uint16).
+    probabilities : numpy.ndarray
+        ``(K, Y, X)`` float16.
+    uncertainty : numpy.ndarray
+        ``(Y, X)`` float16 normalised entropy.
+    """
+    channels = _check_image(model, image)
+    shape = tuple(channels[0].shape)
+    (plane,) = _planes(shape[:-2], [plane])
+    result = _outputs(None, shape[-2:], len(model.config.classes))
+    for _, (first, probs) in _plane_rows(model, channels, plane, tile, overlap, batch_size):
+        _write(result, (), first, probs)
+    return result.labels, result.probabilities, result.uncertainty

@@ -1,0 +1,344 @@
+"""Training data from sparse strokes: input checks, normalisation, stroke hold-out,
+class-balanced patch sampling and batched augmentation.
+
+Only the planes that hold strokes are read into memory (so a dask/zarr stack stays lazy),
+once, as padded torch tensors on the training device; a batch is then a few slices and a
+handful of vectorised tensor operations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from skimage.measure import label as connected_components
+
+from paintseg.errors import InputError
+
+HOLD_OUT_FRACTION = 0.1
+
+
+def as_channels(image: Any) -> list[Any]:
+    """The channels of an image as a list of equal-shape arrays ``([Z|T...], Y, X)``.
+
+    Parameters
+    ----------
+    image : array-like or sequence of array-like
+        One array ``(C, [Z|T...], Y, X)`` (numpy or dask; a 2D array is one channel) or a
+        list of single-channel arrays of the same shape.
+
+    Returns
+    -------
+    list of array-like
+        Views or lazy slices; nothing is loaded.
+    """
+    if isinstance(image, (list, tuple)):
+        channels = list(image)
+    else:
+        if not hasattr(image, "shape"):
+            image = np.asarray(image)
+        channels = [image] if image.ndim == 2 else [image[c] for c in range(image.shape[0])]
+    if not channels:
+        raise InputError("The image has no channels.")
+    shapes = {tuple(channel.shape) for channel in channels}
+    if len(shapes) > 1:
+        raise InputError(f"The channels of an image must have the same shape, got {sorted(shapes)}.")
+    if len(shapes.pop()) < 2:
+        raise InputError("Each channel must have at least two dimensions (Y, X).")
+    return channels
+
+
+def compute_normalization(
+    channels: Sequence[Any], low: float = 1.0, high: float = 99.8, max_samples: float = 1e6
+) -> tuple[list[float], list[float]]:
+    """Per-channel intensities at the ``low`` and ``high`` percentiles, from a subsample.
+
+    The subsample is a regular strided slice with about ``max_samples`` values per channel,
+    so a dask array is never loaded in full.
+
+    Returns
+    -------
+    (list of float, list of float)
+        Low and high values, one per channel.
+    """
+    lows, highs = [], []
+    for channel in channels:
+        sample = np.asarray(channel[_strided(channel.shape, max_samples)], dtype=np.float64)
+        _check_finite(sample)
+        lo, hi = np.percentile(sample, [low, high])
+        lows.append(float(lo))
+        highs.append(float(hi) if hi > lo else float(lo) + 1.0)
+    return lows, highs
+
+
+def _strided(shape: tuple[int, ...], max_samples: float) -> tuple[slice, ...]:
+    step = max(1, int(np.ceil((np.prod(shape) / max_samples) ** (1 / len(shape)))))
+    return tuple(slice(None, None, step) for _ in shape)
+
+
+def _check_finite(values: np.ndarray) -> None:
+    if not np.isfinite(values).all():
+        raise InputError("The image contains NaN or infinite values; replace them first.")
+
+
+@dataclass
+class Plane:
+    """One annotated YX plane, normalised, reflect-padded by ``pad`` on each side."""
+
+    image_index: int
+    plane: tuple[int, ...]
+    data: torch.Tensor  # (C, Y + 2 pad, X + 2 pad) float32
+    train_labels: torch.Tensor  # (Y + 2 pad, X + 2 pad) uint8/int16; 0 = not used
+    val_labels: np.ndarray  # (Y, X): strokes to validate on
+    pad: int
+
+
+@dataclass
+class TrainingData:
+    """The annotated planes of all images, split into training and validation strokes."""
+
+    planes: list[Plane]
+    n_classes: int
+    train_strokes: int
+    val_strokes: int
+    class_pixels: np.ndarray  # (K,) training pixels per class
+    note: str
+    pixels: dict[int, np.ndarray]  # class -> training pixels, rows (plane, y, x)
+
+
+def annotated_planes(annotation: Any) -> list[tuple[int, ...]]:
+    """Plane indices (leading indices before YX) of ``annotation`` that hold any stroke."""
+    if isinstance(annotation, np.ndarray):
+        painted = (annotation != 0).any(axis=(-2, -1))
+    elif hasattr(annotation, "dask"):
+        painted = np.asarray((annotation != 0).any(axis=(-2, -1)).compute())
+    else:  # e.g. a zarr array: read one plane at a time
+        lead = tuple(annotation.shape[:-2])
+        painted = np.array([np.asarray(annotation[i]).any() for i in np.ndindex(*lead)])
+        painted = painted.reshape(lead)
+    return [tuple(int(i) for i in index) for index in np.argwhere(painted)]
+
+
+def prepare_training_data(
+    class_names: Sequence[str],
+    images: Sequence[list[Any]],
+    annotations: Sequence[Any],
+    normalize: Callable[[np.ndarray], np.ndarray],
+    pad: int,
+    device: torch.device,
+    rng: np.random.Generator,
+) -> TrainingData:
+    """Check the input, load the annotated planes and hold out ~10 % of the strokes.
+
+    Parameters
+    ----------
+    class_names : sequence of str
+        Names of the model's classes (label value ``i + 1`` for entry ``i``).
+    images : sequence of list of array-like
+        Channels of each image (see `as_channels`).
+    annotations : sequence of array-like
+        One annotation per image, 0 = not annotated, 1..K = classes.
+    normalize : callable
+        ``(C, Y, X) array -> float32 array``, e.g. ``Segmenter.normalize``.
+    pad : int
+        Padding around each plane (at least the patch size), so patches never leave a plane.
+    device : torch.device
+        Where the planes are kept.
+    rng : numpy.random.Generator
+        Chooses the held-out strokes.
+    """
+    if len(images) != len(annotations):
+        raise InputError(f"Got {len(images)} images but {len(annotations)} annotations.")
+    loaded = []
+    for index, (channels, annotation) in enumerate(zip(images, annotations)):
+        _check_annotation(index, channels, annotation)
+        for plane in annotated_planes(annotation):
+            loaded.append((index, plane, np.asarray(annotation[plane]).astype(np.int64)))
+    _check_classes(loaded, class_names)
+    held_out, n_strokes, n_val, unsplit = _hold_out(loaded, len(class_names), rng)
+    planes, train_labels = [], []
+    for (index, plane, labels), val_mask in zip(loaded, held_out):
+        raw = np.stack([np.asarray(channel[plane], dtype=np.float32) for channel in images[index]])
+        _check_finite(raw)
+        train_labels.append(np.where(val_mask, 0, labels).astype(np.int16))
+        planes.append(Plane(
+            image_index=index,
+            plane=plane,
+            data=_padded_tensor(normalize(raw), pad, "reflect", device),
+            # 0 in the padding: no loss on reflected borders
+            train_labels=_padded_tensor(train_labels[-1], pad, "constant", device),
+            val_labels=np.where(val_mask | np.isin(labels, unsplit), labels, 0),
+            pad=pad,
+        ))
+    note = ""
+    if unsplit:
+        names = ", ".join(repr(class_names[k - 1]) for k in unsplit)
+        note = (f"Class {names} has only one stroke, so it is validated on its training "
+                "stroke; paint more strokes for a fair score.")
+    return TrainingData(
+        planes=planes,
+        n_classes=len(class_names),
+        train_strokes=n_strokes - n_val,
+        val_strokes=n_val,
+        class_pixels=np.bincount(np.concatenate([t.ravel() for t in train_labels]),
+                                 minlength=len(class_names) + 1)[1:],
+        note=note,
+        pixels=_pixels_by_class(train_labels),
+    )
+
+
+def _pixels_by_class(train_labels: list[np.ndarray]) -> dict[int, np.ndarray]:
+    """For each painted class, its training pixels as rows ``(plane, y, x)``."""
+    found: dict[int, list[np.ndarray]] = {}
+    for plane_id, labels in enumerate(train_labels):
+        for k in np.unique(labels[labels > 0]):
+            ys, xs = np.nonzero(labels == k)
+            found.setdefault(int(k), []).append(
+                np.stack([np.full_like(ys, plane_id), ys, xs], axis=1))
+    return {k: np.concatenate(rows) for k, rows in found.items()}
+
+
+def _check_annotation(index: int, channels: list[Any], annotation: Any) -> None:
+    shape = tuple(channels[0].shape)
+    if tuple(annotation.shape) != shape:
+        raise InputError(
+            f"The annotation of image {index + 1} has shape {tuple(annotation.shape)} "
+            f"but the image has shape {shape}."
+        )
+
+
+def _check_classes(loaded: list[tuple[int, tuple, np.ndarray]], class_names: Sequence[str]) -> None:
+    present = set()
+    for _, _, labels in loaded:
+        present.update(np.unique(labels).tolist())
+    present.discard(0)
+    n_classes = len(class_names)
+    if not present:
+        raise InputError("No strokes painted yet: paint at least one stroke of two classes.")
+    if min(present) < 0 or max(present) > n_classes:
+        raise InputError(
+            f"The annotation has label values {sorted(present)} but there are only "
+            f"{n_classes} classes (1..{n_classes}, 0 = not annotated)."
+        )
+    if len(present) == 1:
+        raise InputError(
+            f"Only class {class_names[min(present) - 1]!r} has strokes: paint at least one "
+            "stroke of a second class."
+        )
+
+
+def _strokes(labels: np.ndarray, k: int) -> np.ndarray:
+    """Connected strokes of class ``k`` (8-connectivity) as a label image."""
+    return connected_components(labels == k, connectivity=2)
+
+
+def _hold_out(
+    loaded: list[tuple[int, tuple, np.ndarray]], n_classes: int, rng: np.random.Generator
+) -> tuple[list[np.ndarray], int, int, list[int]]:
+    """Masks of held-out strokes per plane: ~10 % of each class's strokes, by whole stroke.
+
+    Returns the masks, the numbers of strokes and of held-out strokes, and the classes with
+    only one stroke: those keep it for training and are validated on it.
+    """
+    masks = [np.zeros(labels.shape, bool) for _, _, labels in loaded]
+    n_strokes, n_val, unsplit = 0, 0, []
+    for k in range(1, n_classes + 1):
+        components = [_strokes(labels, k) for _, _, labels in loaded]
+        strokes = [  # (plane position, component id, size)
+            (position, i, int(size))
+            for position, comp in enumerate(components)
+            for i, size in enumerate(np.bincount(comp.ravel())[1:], start=1)
+        ]
+        n_strokes += len(strokes)
+        if len(strokes) == 1:
+            unsplit.append(k)
+        if len(strokes) < 2:
+            continue
+        count = max(1, round(HOLD_OUT_FRACTION * len(strokes)))
+        largest = max(range(len(strokes)), key=lambda i: strokes[i][2])  # always trained on
+        candidates = [i for i in range(len(strokes)) if i != largest]
+        for i in rng.choice(candidates, size=count, replace=False):
+            position, component, _ = strokes[i]
+            masks[position] |= components[position] == component
+        n_val += count
+    return masks, n_strokes, n_val, unsplit
+
+
+def _padded_tensor(array: np.ndarray, pad: int, mode: str, device: torch.device) -> torch.Tensor:
+    widths = [(0, 0)] * (array.ndim - 2) + [(pad, pad), (pad, pad)]
+    return torch.from_numpy(np.ascontiguousarray(np.pad(array, widths, mode=mode))).to(device)
+
+
+class PatchSampler:
+    """Class-balanced patches: a class uniformly, a pixel of it, a patch around that pixel.
+
+    Parameters
+    ----------
+    data : TrainingData
+    patch_size : int
+    seed : int
+        Seeds the choice of pixels and offsets (numpy) and the augmentation (torch).
+    """
+
+    def __init__(self, data: TrainingData, patch_size: int, seed: int):
+        self.data = data
+        self.patch_size = patch_size
+        self.classes = sorted(data.pixels)
+        self.rng = np.random.default_rng(seed)
+        device = data.planes[0].data.device
+        self.torch_generator = torch.Generator(device=device).manual_seed(seed)
+
+    def batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``size`` augmented patches ``(B, C, P, P)`` float32 and labels ``(B, P, P)`` int64."""
+        p = self.patch_size
+        classes = self.rng.choice(self.classes, size=size)
+        images, labels = [], []
+        for k, offset in zip(classes, self.rng.integers(0, p, size=(size, 2))):
+            pixels = self.data.pixels[k]
+            plane_id, y, x = pixels[self.rng.integers(len(pixels))]
+            plane = self.data.planes[plane_id]
+            # The pixel is at ``offset`` inside the patch; padding keeps the patch inside.
+            y0, x0 = y + plane.pad - offset[0], x + plane.pad - offset[1]
+            images.append(plane.data[:, y0:y0 + p, x0:x0 + p])
+            labels.append(plane.train_labels[y0:y0 + p, x0:x0 + p])
+        return augment(torch.stack(images), torch.stack(labels).long(), self.rng,
+                       self.torch_generator)
+
+
+def augment(
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    rng: np.random.Generator,
+    generator: torch.Generator,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random flips, 90-degree rotations, intensity scale/shift/gamma and noise, per sample.
+
+    Vectorised over the batch. ``images`` is ``(B, C, P, P)``, ``labels`` ``(B, P, P)``.
+    """
+    b, c = images.shape[:2]
+    device = images.device
+
+    def per_sample(values: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(values.astype(np.float32)).to(device)
+
+    # The 8 symmetries of a square: optional transpose, then optional flips of each axis.
+    flips = torch.from_numpy(rng.random((3, b)) < 0.5).to(device)
+    for axis, mask in zip((None, -1, -2), flips):
+        m_img, m_lab = mask.view(b, 1, 1, 1), mask.view(b, 1, 1)
+        if axis is None:
+            images = torch.where(m_img, images.transpose(-1, -2), images)
+            labels = torch.where(m_lab, labels.transpose(-1, -2), labels)
+        else:
+            images = torch.where(m_img, images.flip(axis), images)
+            labels = torch.where(m_lab, labels.flip(axis), labels)
+    scale = per_sample(np.exp(rng.uniform(-0.25, 0.25, (b, c, 1, 1))))
+    shift = per_sample(rng.uniform(-0.1, 0.1, (b, c, 1, 1)))
+    gamma = per_sample(np.exp(rng.uniform(-0.3, 0.3, (b, c, 1, 1))))
+    sigma = per_sample(rng.uniform(0.0, 0.05, (b, 1, 1, 1)))
+    images = torch.sign(images) * images.abs().pow(gamma)
+    images = images * scale + shift
+    noise = torch.randn(images.shape, generator=generator, device=device)
+    return (images + sigma * noise).contiguous(), labels.contiguous()

@@ -1,0 +1,375 @@
+"""Training from sparse strokes, as a generator of progress events that returns the model."""
+
+from __future__ import annotations
+
+import datetime
+import math
+import threading
+import time
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from skimage.measure import label, regionprops
+
+from paintseg.errors import InputError
+from paintseg.learn.metrics import semantic_scores
+from paintseg.learn.model import Segmenter, scale_intensities
+from paintseg.learn.predict import predict_plane
+from paintseg.learn.sampling import (
+    PatchSampler,
+    TrainingData,
+    as_channels,
+    compute_normalization,
+    prepare_training_data,
+)
+
+StopFlag = threading.Event | Callable[[], bool] | None
+
+DEFAULT_SECONDS = 30.0
+EVENT_EVERY = 0.2  # seconds between events (the GUI consumes them)
+WARMUP_STEPS = 10  # linear warm-up of the first training session
+MIN_LR_FRACTION = 0.05  # the cosine schedule ends at this fraction of the peak rate
+
+
+@dataclass
+class Preview:
+    """A prediction of one plane made during training."""
+
+    image_index: int
+    plane: tuple[int, ...]
+    labels: np.ndarray  # (Y, X) class map, label i + 1 = class i
+    confidence: np.ndarray  # (Y, X) probability of the predicted class
+
+
+@dataclass
+class TrainEvent:
+    """Progress of :func:`train`.
+
+    ``loss`` is the mean training loss since the previous event; ``val`` (per class name:
+    iou, precision, recall, f1, accuracy, ...) is set when validation ran for this event;
+    ``eta`` is the estimated number of seconds left; ``note`` explains anything unusual
+    (e.g. too few strokes to hold some out for validation).
+    """
+
+    step: int
+    total_steps: int
+    loss: float
+    lr: float
+    elapsed: float
+    eta: float
+    val: dict[str, dict[str, float]] | None = None
+    preview: Preview | None = None
+    done: bool = False
+    note: str = ""
+
+
+def train(
+    model: Segmenter,
+    images: Sequence[Any],
+    annotations: Sequence[Any],
+    *,
+    seconds: float | None = None,
+    steps: int | None = None,
+    stop: StopFlag = None,
+    preview: Callable[[], tuple[int, tuple[int, ...]] | None] | None = None,
+    preview_every: float = 3.0,
+    seed: int = 0,
+    validate_every: float = 2.0,
+) -> Generator[TrainEvent, None, Segmenter]:
+    """Train ``model`` in place on the painted strokes; yields events, returns the model.
+
+    Calling it again on the same model continues from the current weights and optimiser
+    state, with whatever strokes are given (old and new).
+
+    Parameters
+    ----------
+    model : Segmenter
+    images : sequence
+        Images, each ``(C, [Z|T...], Y, X)`` or a list of C arrays (numpy or dask).
+    annotations : sequence
+        One integer array per image, of the image's spatial shape: 0 = not annotated,
+        1..K = classes.
+    seconds, steps : optional
+        Budget: stop after this many seconds or steps, whichever comes first
+        (30 seconds if neither is given).
+    stop : threading.Event or callable, optional
+        Checked before every step; when set, training ends and the model is returned.
+    preview : callable, optional
+        Returns ``(image_index, plane)`` (or None) of the plane to preview; it is predicted
+        every ``preview_every`` seconds and attached to the event.
+    seed : int
+        Seeds sampling, augmentation and the hold-out; seeded step-budget runs on a CPU are
+        reproducible.
+    validate_every : float
+        Seconds between validations on the held-out strokes.
+
+    Yields
+    ------
+    TrainEvent
+
+    Returns
+    -------
+    Segmenter
+        The same ``model``, trained.
+    """
+    if seconds is None and steps is None:
+        seconds = DEFAULT_SECONDS
+    start = time.perf_counter()
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    images, annotations = _as_lists(images, annotations)
+    channels = [as_channels(image) for image in images]
+    for image in channels:
+        model.check_channels(len(image))
+    first_session = not model.is_trained
+    config = model.config
+    if first_session:  # kept from then on, so that continued training sees the same scale
+        samples = 1e6 / len(channels)
+        lows, highs = zip(*(compute_normalization(c, max_samples=samples) for c in channels))
+        low, high = np.median(lows, axis=0).tolist(), np.median(highs, axis=0).tolist()
+    else:
+        low, high = config.norm_low, config.norm_high
+    pad = max(config.patch_size, 4 * model.multiple)  # room for patches and val windows
+    data = prepare_training_data(model.class_names, channels, annotations,
+                                 lambda raw: scale_intensities(raw, low, high), pad,
+                                 model.device, rng)
+    config.norm_low, config.norm_high = low, high  # only once the input passed all checks
+    sampler = PatchSampler(data, config.patch_size, seed)
+    session = _Session(model, data, first_session)
+    should_stop = _stop_checker(stop)
+    clock = _Clock(start, seconds, steps)  # the time budget includes this setup
+    last_event = last_val = last_preview = time.perf_counter()
+    losses: list[float] = []
+    done = False
+    while not (clock.finished(session.step) or should_stop()):
+        images_batch, labels_batch = sampler.batch(config.batch_size)
+        losses.append(session.step_on(images_batch, labels_batch, clock.progress(session.step)))
+        now = time.perf_counter()
+        done = clock.finished(session.step) or should_stop()
+        val = shown = None
+        if done or now - last_val >= validate_every:
+            val, last_val = session.validate(), time.perf_counter()
+        if preview is not None and (done or now - last_preview >= preview_every):
+            shown, last_preview = _preview(model, channels, preview), time.perf_counter()
+        if done or val or shown or now - last_event >= EVENT_EVERY or session.step == 1:
+            yield session.event(losses, clock, val, shown, done)
+            losses, last_event = [], time.perf_counter()
+    if not done:  # stopped between steps: the last event says so
+        yield session.event(losses, clock, session.validate() if session.step else None, None,
+                            True)
+    session.record_history(clock.elapsed())
+    model.net.eval()
+    return model
+
+
+def _as_lists(images: Any, annotations: Any) -> tuple[list[Any], list[Any]]:
+    """One image and one annotation may be given bare instead of as lists."""
+    if isinstance(annotations, (list, tuple)):
+        if not isinstance(images, (list, tuple)):
+            raise InputError("Give the images as a list, one per annotation.")
+        return list(images), list(annotations)
+    return [images], [annotations]
+
+
+def _stop_checker(stop: StopFlag) -> Callable[[], bool]:
+    if stop is None:
+        return lambda: False
+    if hasattr(stop, "is_set"):
+        return stop.is_set
+    return lambda: bool(stop())
+
+
+def _preview(model: Segmenter, channels: list[list[Any]], request: Callable) -> Preview | None:
+    where = request()
+    if where is None:
+        return None
+    image_index, plane = where
+    labels, probabilities, _ = predict_plane(model, channels[image_index], tuple(plane))
+    return Preview(image_index, tuple(plane), np.asarray(labels),
+                   np.asarray(probabilities).max(axis=0))
+
+
+class _Clock:
+    """The step or time budget: progress in [0, 1], estimated total steps, ETA."""
+
+    def __init__(self, start: float, seconds: float | None, steps: int | None):
+        self.start, self.seconds, self.steps = start, seconds, steps
+        self.train_start = time.perf_counter()  # after the setup (loading, checks)
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    def finished(self, step: int) -> bool:
+        return (self.steps is not None and step >= self.steps) or (
+            self.seconds is not None and self.elapsed() >= self.seconds
+        )
+
+    def progress(self, step: int) -> float:
+        """Fraction of the budget used, for the learning-rate schedule (setup excluded)."""
+        by_steps = step / self.steps if self.steps else 0.0
+        by_time = 0.0
+        if self.seconds:
+            window = max(self.start + self.seconds - self.train_start, 1e-3)
+            by_time = (time.perf_counter() - self.train_start) / window
+        return min(1.0, max(by_steps, by_time))
+
+    def seconds_per_step(self, step: int) -> float:
+        return (time.perf_counter() - self.train_start) / max(step, 1)
+
+    def total_and_eta(self, step: int) -> tuple[int, float]:
+        per_step = self.seconds_per_step(step)
+        left = []
+        if self.steps is not None:
+            left.append(max(self.steps - step, 0) * per_step)
+        if self.seconds is not None:
+            left.append(max(self.seconds - self.elapsed(), 0.0))
+        eta = min(left)
+        total = step + (round(eta / per_step) if per_step > 0 else 0)
+        if self.steps is not None:
+            total = min(total, self.steps) if per_step > 0 else self.steps
+        return max(total, step), eta
+
+
+class _Session:
+    """One call of :func:`train`: the optimiser step, loss, validation and history."""
+
+    def __init__(self, model: Segmenter, data: TrainingData, first_session: bool):
+        self.model = model
+        self.data = data
+        self.first_session = first_session
+        self.step = 0
+        self.lr = 0.0
+        self.last_loss = math.nan
+        self.last_val: dict[str, dict[str, float]] | None = None
+        self.numerics = model.numerics
+        config = model.config
+        counts = np.maximum(data.class_pixels, 1).astype(np.float64)
+        weights = np.sqrt(counts.mean() / counts)  # rarer classes weigh more, softly
+        weights = np.where(data.class_pixels > 0, np.clip(weights / weights.mean(), 0.2, 5), 0)
+        self.class_weights = torch.tensor(weights, dtype=torch.float32, device=model.device)
+        self.val_windows = [
+            (plane, ys, xs) for plane in data.planes
+            for ys, xs in _windows(plane.val_labels, model.multiple)
+        ]
+        params = list(model.net.parameters())
+        if model.optimizer is None or model.optimizer.param_groups[0]["params"] != params:
+            model.optimizer = torch.optim.AdamW(params, lr=config.learning_rate,
+                                                weight_decay=config.weight_decay)
+        float16 = self.numerics.autocast_dtype == torch.float16
+        self.scaler = torch.amp.GradScaler(model.device.type, enabled=float16)
+
+    def learning_rate(self, progress: float) -> float:
+        """Warm-up (first session only), then cosine decay to 5 % over the budget."""
+        peak = self.model.config.learning_rate
+        warm = min(1.0, (self.step + 1) / WARMUP_STEPS) if self.first_session else 1.0
+        cosine = MIN_LR_FRACTION + (1 - MIN_LR_FRACTION) * 0.5 * (1 + math.cos(math.pi * progress))
+        return peak * warm * cosine
+
+    def step_on(self, images: torch.Tensor, labels: torch.Tensor, progress: float) -> float:
+        """One optimiser step on a batch; returns its loss."""
+        model, optimizer = self.model, self.model.optimizer
+        self.lr = self.learning_rate(progress)
+        for group in optimizer.param_groups:
+            group["lr"] = self.lr
+        if self.numerics.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        model.net.train()
+        with self.numerics.autocast(model.device):
+            logits = model.net(images)
+        loss = self.loss(logits.float(), labels)
+        optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(optimizer)
+        self.scaler.update()
+        self.step += 1
+        self.last_loss = float(loss.detach())
+        return self.last_loss
+
+    def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Weighted cross-entropy on painted pixels, plus soft Dice over the painted pixels."""
+        target = labels - 1  # -1 = not painted
+        loss = F.cross_entropy(logits, target, weight=self.class_weights, ignore_index=-1)
+        dice_weight = self.model.config.dice_weight
+        if dice_weight <= 0:
+            return loss
+        painted = target >= 0
+        probs = torch.softmax(logits, dim=1).permute(0, 2, 3, 1)[painted]  # (n, K)
+        onehot = F.one_hot(target[painted], logits.shape[1]).float()
+        present = onehot.sum(0) > 0
+        dice = 2 * (probs * onehot).sum(0) / (probs.sum(0) + onehot.sum(0)).clamp_min(1e-6)
+        return loss + dice_weight * (1 - dice[present].mean())
+
+    def validate(self) -> dict[str, dict[str, float]] | None:
+        """Per-class scores on the held-out strokes (predicted around each stroke)."""
+        predicted, truth = [], []
+        for plane, ys, xs in self.val_windows:
+            p = plane.pad
+            crop = plane.data[:, ys.start + p:ys.stop + p, xs.start + p:xs.stop + p]
+            classes = self.model.logits(crop[None])[0].argmax(0).cpu().numpy() + 1
+            # the window may stick out of the plane: compare inside it only
+            inside = (slice(max(ys.start, 0), ys.stop), slice(max(xs.start, 0), xs.stop))
+            truth_crop = plane.val_labels[inside]
+            painted = truth_crop > 0
+            offset = (inside[0].start - ys.start, inside[1].start - xs.start)
+            classes = classes[offset[0]:offset[0] + truth_crop.shape[0],
+                              offset[1]:offset[1] + truth_crop.shape[1]]
+            predicted.append(classes[painted])
+            truth.append(truth_crop[painted])
+        if not predicted:
+            return None
+        names = self.model.class_names
+        self.last_val = semantic_scores(np.concatenate(predicted), np.concatenate(truth), names)
+        return self.last_val
+
+    def event(self, losses, clock: _Clock, val, shown, done: bool) -> TrainEvent:
+        total, eta = clock.total_and_eta(self.step)
+        return TrainEvent(
+            step=self.step,
+            total_steps=self.step if done else total,
+            loss=float(np.mean(losses)) if losses else self.last_loss,
+            lr=self.lr,
+            elapsed=clock.elapsed(),
+            eta=0.0 if done else eta,
+            val=val,
+            preview=shown,
+            done=done,
+            note=self.data.note,
+        )
+
+    def record_history(self, seconds: float) -> None:
+        self.model.config.history.append({
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "steps": self.step,
+            "seconds": round(seconds, 2),
+            "final_loss": _json_number(self.last_loss),
+            "val": {name: {key: _json_number(value) for key, value in scores.items()}
+                    for name, scores in (self.last_val or {}).items()} or None,
+            "train_strokes": self.data.train_strokes,
+            "val_strokes": self.data.val_strokes,
+            "device": str(self.model.device),
+            "numerics": self.numerics.describe(),
+        })
+
+
+def _json_number(value: float) -> float | None:
+    """NaN (an undefined score) as None, so the model file holds standard JSON."""
+    return None if value is None or math.isnan(value) else value
+
+
+def _windows(val_labels: np.ndarray, multiple: int) -> list[tuple[slice, slice]]:
+    """A window around each validation stroke, with context, sized a multiple of ``multiple``.
+
+    Windows may reach up to ``3 * multiple`` into the plane's padding.
+    """
+    windows = []
+    for region in regionprops(label(val_labels > 0, connectivity=2)):
+        y0, x0, y1, x1 = region.bbox
+        windows.append(tuple(
+            slice(lo - multiple, lo - multiple + -(-(hi - lo + 2 * multiple) // multiple) * multiple)
+            for lo, hi in ((y0, y1), (x0, x1))
+        ))
+    return windows

@@ -1,0 +1,257 @@
+"""The long jobs the dock widget runs in napari workers.
+
+Each job is a generator that gets arrays, a model and a stop flag (never a widget, never a
+layer) and yields small events; the widget turns them into layers on the GUI thread.
+Nothing here imports Qt or napari.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import threading
+from collections.abc import Callable, Generator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+import torch
+
+from paintseg.io.images import read_image
+from paintseg.io.labels import write_labels
+from paintseg.learn import (
+    ClassInfo,
+    PredictEvent,
+    Segmenter,
+    drain,
+    find_objects,
+    predict,
+    predict_plane,
+)
+from paintseg.learn.train import Preview, TrainEvent, train
+
+IMAGE_SUFFIXES = (".tif", ".tiff", ".zarr")
+
+
+class StopFlag(Protocol):
+    """A ``threading.Event`` or a ``multiprocessing`` event: set it to stop a job."""
+
+    def is_set(self) -> bool: ...
+
+
+class JobError(Exception):
+    """An unexpected ``RuntimeError`` inside a job (e.g. from torch), passed on as such.
+
+    napari's (superqt's) generator worker takes a ``RuntimeError`` for a deleted worker and
+    ends silently, without ``errored`` or ``finished``; this keeps the widget informed.
+    """
+
+
+def reports_runtime_errors(job: Callable[..., Generator]) -> Callable[..., Generator]:
+    """Turn a ``RuntimeError`` raised by the generator ``job`` into a :class:`JobError`."""
+
+    @functools.wraps(job)
+    def wrapper(*args: Any, **kwargs: Any) -> Generator:
+        try:
+            return (yield from job(*args, **kwargs))
+        except RuntimeError as error:
+            raise JobError(f"{type(error).__name__}: {error}") from error
+
+    return wrapper
+
+
+GIL_SWITCH_INTERVAL = 0.001
+"""Seconds a thread may hold the GIL while another waits, during GUI jobs (Python: 0.005)."""
+
+
+@contextmanager
+def gui_friendly(threads: int | None):
+    """Run a job so that the Qt event loop stays responsive beside it.
+
+    Torch gets ``threads`` intra-op threads (``None``: unchanged), leaving a core to the GUI,
+    and the GIL is handed over more often: every Qt call of the GUI thread releases and
+    retakes the GIL, and with Python's default 5 ms switch interval a handler of a few
+    dozen Qt calls waits that long each time while the worker runs Python between torch ops.
+    """
+    before = torch.get_num_threads(), sys.getswitchinterval()
+    if threads:
+        torch.set_num_threads(threads)
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before[0])
+        sys.setswitchinterval(before[1])
+
+
+def gui_threads() -> int:
+    """Torch threads for work started from the GUI: all usable cores but one (at least one)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, (cores or 1) - 1)
+
+
+@dataclass
+class TrainRequest:
+    """What a training run needs, gathered on the GUI thread.
+
+    ``model`` is ``None`` for a new model (created in the worker, as it may take a moment).
+    """
+
+    model: Segmenter | None
+    channel_names: list[str]
+    classes: list[ClassInfo]
+    preset: str
+    images: list[list[Any]]
+    annotations: list[np.ndarray]
+    seconds: float | None
+    steps: int | None
+
+
+@reports_runtime_errors
+def train_job(
+    request: TrainRequest,
+    stop: StopFlag,
+    preview: Callable[[], tuple[int, tuple[int, ...]] | None],
+    threads: int | None = None,
+    preview_every: float = 3.0,
+) -> Generator[TrainEvent | Preview, None, Segmenter]:
+    """Create the model if needed, then train it; returns the model.
+
+    Yields the engine's ``TrainEvent``s, then a last ``Preview`` of the plane on screen made
+    with the final weights (so the preview layer ends up showing the trained model).
+    """
+    with gui_friendly(threads):
+        model = request.model
+        if model is None:
+            model = Segmenter.create(
+                channels=request.channel_names,
+                classes=request.classes,
+                preset=request.preset,
+                device="auto",
+            )
+        model = yield from train(
+            model,
+            images=request.images,
+            annotations=request.annotations,
+            seconds=request.seconds,
+            steps=request.steps,
+            stop=stop.is_set,
+            preview=preview,
+            preview_every=preview_every,
+        )
+        where = preview()
+        if model.is_trained and where is not None:
+            image_index, plane = where
+            labels, probabilities, _ = predict_plane(model, request.images[image_index], plane)
+            yield Preview(image_index, plane, np.asarray(labels),
+                          np.asarray(probabilities).max(axis=0))
+        return model
+
+
+@dataclass
+class PredictResult:
+    """A prediction ready to become layers.
+
+    ``plane`` is the plane index when only one plane was predicted (arrays are then YX),
+    ``None`` for the whole image.
+    """
+
+    plane: tuple[int, ...] | None
+    labels: np.ndarray
+    uncertainty: np.ndarray
+    objects: np.ndarray
+    table: pd.DataFrame
+
+
+def _objects(model: Segmenter, labels, probabilities, channels) -> tuple[np.ndarray, pd.DataFrame]:
+    return find_objects(
+        labels,
+        model.config.classes,
+        probabilities=probabilities,
+        image=channels,
+        channel_names=model.config.channels,
+    )
+
+
+@reports_runtime_errors
+def predict_job(
+    model: Segmenter,
+    channels: Sequence[Any],
+    plane: tuple[int, ...] | None,
+    stop: StopFlag,
+    threads: int | None = None,
+) -> Generator[PredictEvent, None, PredictResult | None]:
+    """Predict one plane (``plane`` given) or the whole image, then find objects.
+
+    Returns ``None`` when stopped before the end.
+    """
+    with gui_friendly(threads):
+        if plane is not None:
+            labels, probabilities, uncertainty = predict_plane(model, channels, plane=plane)
+            yield PredictEvent(done=1, total=1, elapsed=0.0)
+            plane_channels = [np.asarray(c[plane]) for c in channels]
+            objects, table = _objects(model, labels, probabilities, plane_channels)
+            return PredictResult(plane, np.asarray(labels), np.asarray(uncertainty), objects,
+                                 table)
+        prediction = yield from predict(model, channels, stop=stop.is_set)
+        if stop.is_set():
+            return None
+        objects, table = _objects(model, prediction.labels, prediction.probabilities, channels)
+        return PredictResult(
+            None,
+            np.asarray(prediction.labels),
+            np.asarray(prediction.uncertainty),
+            objects,
+            table,
+        )
+
+
+def image_files(folder: str | os.PathLike) -> list[Path]:
+    """Images in ``folder`` that ``paintseg.io`` reads, sorted by name."""
+    return sorted(
+        p for p in Path(folder).iterdir() if p.name.lower().endswith(IMAGE_SUFFIXES)
+    )
+
+
+@dataclass
+class FolderEvent:
+    """Progress of a folder prediction: ``done`` of ``total`` files, the last one written."""
+
+    done: int
+    total: int
+    written: Path | None
+
+
+@reports_runtime_errors
+def folder_job(
+    model: Segmenter,
+    inputs: Sequence[Path],
+    out_dir: str | os.PathLike,
+    stop: StopFlag,
+    threads: int | None = None,
+) -> Generator[FolderEvent, None, list[Path]]:
+    """Predict every file of ``inputs`` and write its class map into ``out_dir``.
+
+    Returns the written files (fewer than the inputs when stopped).
+    """
+    written: list[Path] = []
+    out_dir = Path(out_dir)
+    with gui_friendly(threads):
+        yield FolderEvent(0, len(inputs), None)
+        for path in inputs:
+            if stop.is_set():
+                break
+            image = read_image(path)
+            prediction = drain(predict(model, image.channels, stop=stop.is_set))
+            if stop.is_set():
+                break
+            target = out_dir / f"{image.name}_classes.tif"
+            write_labels(target, prediction.labels, model.config.classes)
+            written.append(target)
+            yield FolderEvent(len(written), len(inputs), target)
+    return written
+

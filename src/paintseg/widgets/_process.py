@@ -1,0 +1,130 @@
+"""Run a training job in a child process and relay its events, as a generator.
+
+Training in a thread of napari's process keeps the GIL busy with torch's per-operation
+Python overhead; every Qt and OpenGL call of the GUI thread then waits for the GIL, and
+napari stutters (see benchmarks/gui_latency.py). In a child process the GUI thread keeps
+the GIL to itself. The relay generator runs in a napari worker thread of the GUI process and
+spends its time blocked on a queue, so it yields the same events as the in-thread job.
+
+The model (weights and optimiser state) travels between the two processes of one session as
+plain pickle bytes: torch's multiprocessing pickler would share tensors through file
+descriptors of a process that is about to exit. Nothing from outside is ever unpickled.
+Nothing here imports Qt or napari, so the child starts without them.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import pickle
+import queue
+import time
+from collections.abc import Callable, Generator
+from typing import Any
+
+from paintseg.errors import PaintsegError
+from paintseg.learn import Segmenter, drain
+from paintseg.widgets._jobs import JobError, StopFlag, TrainRequest, train_job
+
+MAX_PLANE_AXES = 6
+POLL_SECONDS = 0.05
+JOIN_SECONDS = 10.0
+
+
+class SharedPlane:
+    """The plane to preview, shared with the child: ``(image_index, plane)`` or None."""
+
+    def __init__(self, context) -> None:
+        # [valid, image_index, n_axes, index_0, ..., index_MAX_PLANE_AXES-1]
+        self.array = context.Array("q", 3 + MAX_PLANE_AXES)
+
+    def set(self, where: tuple[int, tuple[int, ...]] | None) -> None:
+        """Publish the plane on screen (called by the relay in the GUI process)."""
+        with self.array.get_lock():
+            if where is None or len(where[1]) > MAX_PLANE_AXES:
+                self.array[0] = 0
+                return
+            image_index, plane = where
+            self.array[:3 + len(plane)] = [1, image_index, len(plane), *plane]
+
+    def __call__(self) -> tuple[int, tuple[int, ...]] | None:
+        """Read the plane on screen (called by the engine in the child)."""
+        with self.array.get_lock():
+            valid, image_index, n = self.array[:3]
+            return (image_index, tuple(self.array[3:3 + n])) if valid else None
+
+
+def _child(request: TrainRequest, events, stop, plane: SharedPlane, threads: int | None,
+           preview_every: float) -> None:
+    """Entry point of the child process: train and put events, then the model, on the queue."""
+    try:
+        request = pickle.loads(request)
+        model = drain(train_job(request, stop, plane, threads, preview_every),
+                      lambda event: events.put(("event", event)))
+        events.put(("done", pickle.dumps(model)))
+    except (PaintsegError, JobError) as error:
+        events.put(("error", error))
+    except Exception as error:  # noqa: BLE001 (passed on to the GUI, not swallowed)
+        events.put(("error", JobError(f"{type(error).__name__}: {error}")))
+
+
+def _finish(child, events, stop) -> None:
+    """Stop the child, reading what it still sends so that it can exit; kill it if stuck."""
+    stop.set()
+    deadline = time.monotonic() + JOIN_SECONDS
+    while child.is_alive() and time.monotonic() < deadline:
+        try:
+            events.get(timeout=POLL_SECONDS)
+        except queue.Empty:
+            pass
+    if child.is_alive():
+        child.terminate()
+    child.join()
+
+
+def new_stop_event():
+    """A stop flag that both threads and the training child process see."""
+    return mp.get_context("spawn").Event()
+
+
+def process_train_job(
+    request: TrainRequest,
+    stop: StopFlag,
+    preview: Callable[[], tuple[int, tuple[int, ...]] | None],
+    threads: int | None = None,
+    preview_every: float = 3.0,
+) -> Generator[Any, None, Segmenter]:
+    """Like :func:`paintseg.widgets._jobs.train_job`, but the work runs in a child process.
+
+    The model (with its optimiser state) goes to the child and comes back trained, so
+    Continue resumes where the last run stopped. ``stop`` (from :func:`new_stop_event`) is
+    seen by the child itself, so setting it stops training even when this relay is no longer
+    iterated (napari aborting the worker on close); closing the relay also stops the child,
+    which is killed if it does not end within a few seconds.
+    """
+    context = mp.get_context("spawn")
+    events = context.Queue()
+    plane = SharedPlane(context)
+    plane.set(preview())
+    child = context.Process(
+        target=_child,
+        args=(pickle.dumps(request), events, stop, plane, threads, preview_every),
+        name="paintseg-train", daemon=True,
+    )
+    child.start()
+    try:
+        while True:
+            plane.set(preview())
+            try:
+                kind, payload = events.get(timeout=POLL_SECONDS)
+            except queue.Empty:
+                if not child.is_alive():
+                    raise JobError("The training process ended unexpectedly.") from None
+                continue
+            if kind == "event":
+                yield payload
+            elif kind == "error":
+                raise payload
+            else:
+                return pickle.loads(payload)
+    finally:
+        _finish(child, events, stop)

@@ -1,0 +1,64 @@
+"""A small live loss curve drawn with QPainter (no plotting library needed)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from qtpy.QtCore import QPointF, QRectF, Qt
+from qtpy.QtGui import QColor, QPainter, QPainterPath, QPen
+from qtpy.QtWidgets import QSizePolicy, QWidget
+
+
+class LossPlot(QWidget):
+    """Training loss over steps; a dashed line marks where each continued run began."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._runs: list[list[float]] = []
+        self.setMinimumHeight(90)
+        self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Fixed)
+        self.setToolTip("Training loss (one dashed line per Continue)")
+
+    def set_runs(self, runs: Sequence[Sequence[float]]) -> None:
+        """Show the losses of each run, one after the other, and repaint."""
+        self._runs = [list(r) for r in runs]
+        self.update()
+
+    def paintEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.Antialiasing)
+        painter.fillRect(self.rect(), QColor(30, 33, 38))
+        losses = np.array([v for run in self._runs for v in run], dtype=float)
+        losses = losses[np.isfinite(losses)]
+        painter.setPen(QColor(200, 200, 200))
+        if losses.size < 2:
+            painter.drawText(self.rect(), Qt.AlignCenter, "loss curve appears while training")
+            return
+        area = QRectF(self.rect()).adjusted(40, 8, -8, -16)
+        low, high = float(losses.min()), float(losses.max())
+        span = high - low or 1.0
+
+        def point(i: int, value: float) -> QPointF:
+            x = area.left() + area.width() * i / max(1, losses.size - 1)
+            return QPointF(x, area.bottom() - area.height() * (value - low) / span)
+
+        painter.drawText(QRectF(0, area.top() - 6, 38, 14), Qt.AlignRight, f"{high:.3g}")
+        painter.drawText(QRectF(0, area.bottom() - 8, 38, 14), Qt.AlignRight, f"{low:.3g}")
+        painter.drawText(
+            QRectF(area.left(), area.bottom() + 2, area.width(), 14),
+            Qt.AlignRight,
+            f"loss {losses[-1]:.3f}",
+        )
+        dashed = QPen(QColor(150, 150, 150), 1, Qt.DashLine)
+        start = 0
+        for run in self._runs[:-1]:
+            start += len(run)
+            painter.setPen(dashed)
+            x = point(start, low).x()
+            painter.drawLine(QPointF(x, area.top()), QPointF(x, area.bottom()))
+        path = QPainterPath(point(0, losses[0]))
+        for i, value in enumerate(losses[1:], start=1):
+            path.lineTo(point(i, value))
+        painter.setPen(QPen(QColor(80, 180, 255), 1.5))
+        painter.drawPath(path)

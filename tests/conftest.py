@@ -1,0 +1,50 @@
+"""Shared fixtures. GUI fixtures build a viewer with a small synthetic sample and the dock."""
+
+import pytest
+
+SMALL_SHAPE = (3, 128, 128)
+
+
+@pytest.fixture(scope="session")
+def small_cells():
+    """A small 2-channel Z stack of synthetic cells with ground truth and example strokes."""
+    from paintseg.io.samples import draw_strokes, synthetic_cells
+
+    cells = synthetic_cells(shape=SMALL_SHAPE, seed=1)
+    cells["strokes"] = draw_strokes(cells["semantic"], coverage=0.03, seed=1, planes=[0, 1, 2])
+    return cells
+
+
+@pytest.fixture
+def notifications():
+    """Messages of the napari notifications shown during the test."""
+    from napari.utils.notifications import notification_manager
+
+    start = len(notification_manager.records)
+
+    def messages() -> list[str]:
+        return [str(n.message) for n in notification_manager.records[start:]]
+
+    return messages
+
+
+@pytest.fixture
+def paintseg_viewer(make_napari_viewer, small_cells):
+    """A shown viewer with the two channels of ``small_cells`` and the PaintSeg dock widget.
+
+    The widget has no annotation layer yet; tests make one through the widget.
+    """
+    from paintseg.widgets import PaintSegWidget
+
+    viewer = make_napari_viewer(show=True)
+    for name, channel in zip(small_cells["channel_names"], small_cells["image"]):
+        viewer.add_image(channel, name=name, scale=small_cells["scale"],
+                         blending="additive", colormap="green" if name == "nuclei" else "magenta")
+    widget = PaintSegWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="PaintSeg", area="right")
+    widget.budget_unit.setCurrentText("seconds")
+    widget.preset_combo.setCurrentText("fast")
+    assert widget.checked_images() == ["nuclei", "membrane"]
+    yield viewer, widget
+    widget.stop()
+

@@ -1,0 +1,104 @@
+"""The ``paintseg`` command end to end: train, predict (file and folder), evaluate, errors."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import tifffile
+
+from paintseg.cli import main
+from paintseg.io.labels import read_labels, write_labels
+from paintseg.io.samples import draw_strokes, synthetic_cells
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """A 2-channel image, its stroke labels (with class table) and its truth; a trained model."""
+    root = tmp_path_factory.mktemp("cli")
+    data = synthetic_cells(shape=(1, 64, 64), seed=3)
+    image = data["image"][:, 0]
+    truth = data["semantic"][0]
+    paths = {"image": root / "cells.tif", "strokes": root / "strokes.tif",
+             "truth": root / "truth.tif", "model": root / "cells.paintseg.safetensors"}
+    tifffile.imwrite(paths["image"], image, metadata={"axes": "CYX"})
+    write_labels(paths["strokes"], draw_strokes(truth, coverage=0.03, seed=1), data["classes"])
+    tifffile.imwrite(paths["truth"], truth)
+    code = main(["train", "--image", str(paths["image"]), "--labels", str(paths["strokes"]),
+                 "--out", str(paths["model"]), "--steps", "15", "--device", "cpu"])
+    assert code == 0 and paths["model"].is_file()
+    return paths
+
+
+def test_predict_one_file_writes_class_map_and_outputs_beside_it(files, tmp_path):
+    target = tmp_path / "result.tif"
+    code = main(["predict", "--model", str(files["model"]), "--input", str(files["image"]),
+                 "--output", str(target), "--objects", "--probabilities"])
+    assert code == 0
+    labels, classes = read_labels(target)
+    assert labels.shape == (64, 64) and set(np.unique(labels)) <= {1, 2, 3}
+    assert [c["name"] for c in classes] == ["background", "nucleus", "membrane"]
+    assert tifffile.imread(tmp_path / "result_probabilities.tif").shape == (3, 64, 64)
+    uncertainty = tifffile.imread(tmp_path / "result_uncertainty.tif")
+    assert uncertainty.shape == (64, 64) and 0 <= uncertainty.min() <= uncertainty.max() <= 1
+    objects = tifffile.imread(tmp_path / "result_objects.tif")
+    table = pd.read_csv(tmp_path / "result_objects.csv")
+    assert objects.shape == (64, 64)
+    assert len(table) == objects.max()
+    assert {"label", "class_name", "area", "mean_intensity_ch0", "mean_intensity_ch1",
+            "mean_probability"} <= set(table.columns)
+    assert set(table["class_name"]) <= {"nucleus"}
+
+
+def test_predict_folder_writes_one_output_per_input(files, tmp_path):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    image = tifffile.imread(files["image"])
+    for name in ("a.tif", "b.tif"):
+        tifffile.imwrite(inputs / name, image, metadata={"axes": "CYX"})
+    (inputs / "notes.txt").write_text("not an image")
+    code = main(["predict", "--model", str(files["model"]), "--input", str(inputs),
+                 "--output", str(tmp_path / "out")])
+    assert code == 0
+    written = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert written == ["a.tif", "a_uncertainty.tif", "b.tif", "b_uncertainty.tif"]
+
+
+def test_evaluate_prints_metrics_json(files, capsys):
+    code = main(["evaluate", "--model", str(files["model"]), "--image", str(files["image"]),
+                 "--truth", str(files["truth"])])
+    assert code == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(result["semantic"]) == {"background", "nucleus", "membrane"}
+    assert 0.0 <= result["semantic"]["nucleus"]["iou"] <= 1.0
+    assert 0.0 <= result["foreground_dice"] <= 1.0
+    assert result["objects"]["n_true"] > 0 and result["objects"]["thresh"] == 0.5
+
+
+def test_bad_input_exits_2_with_one_line(files, tmp_path, capsys):
+    three = tmp_path / "three.tif"
+    tifffile.imwrite(three, np.zeros((3, 32, 32), np.uint16), metadata={"axes": "CYX"})
+    code = main(["predict", "--model", str(files["model"]), "--input", str(three),
+                 "--output", str(tmp_path / "x.tif")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert err[-1].startswith("paintseg: error: ") and "channels" in err[-1]
+    assert not (tmp_path / "x.tif").exists()
+
+    code = main(["evaluate", "--model", str(tmp_path / "missing.safetensors"),
+                 "--image", str(files["image"]), "--truth", str(files["truth"])])
+    assert code == 2
+    assert capsys.readouterr().err.strip().startswith("paintseg: error: ")
+
+    with pytest.raises(SystemExit) as exit_info:  # argparse: a missing required option
+        main(["train", "--image", str(files["image"])])
+    assert exit_info.value.code == 2
+
+
+def test_gui_hands_the_sample_to_the_launcher(monkeypatch):
+    launch = pytest.importorskip("paintseg.widgets.launch")
+    calls = []
+    monkeypatch.setattr(launch, "main", lambda sample: calls.append(sample))
+    assert main(["gui", "--sample", "real"]) == 0
+    assert main(["gui"]) == 0
+    assert calls == ["real", None]

@@ -1,0 +1,134 @@
+"""The model file: one safetensors file, exact round trip, atomic save, never unpickled."""
+
+import json
+import os
+import pickle
+
+import numpy as np
+import pytest
+import safetensors.torch
+import torch
+
+from paintseg.errors import FileFormatError, InputError, PaintsegError
+from paintseg.learn import ClassInfo, ModelConfig, Segmenter, drain, train
+from paintseg.learn import model as model_module
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One torch thread: these tiny models train faster so on a shared, busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def model():
+    """A model trained for a few steps on random pixels with two painted lines."""
+    rng = np.random.default_rng(0)
+    image = rng.normal(size=(2, 32, 32)).astype(np.float32)
+    strokes = np.zeros((32, 32), np.uint8)
+    strokes[8, 4:28], strokes[24, 4:28] = 1, 2
+    classes = [ClassInfo("background", "#808080", "background"), ClassInfo("cell", "#ff0000")]
+    segmenter = Segmenter.create(["dapi", "actin"], classes, device="cpu", width=8)
+    return drain(train(segmenter, [image], [strokes], steps=3))
+
+
+class WritesMarker:
+    """Unpickling this object creates a file: proof that code ran."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_save_load_round_trip_is_exact(model, tmp_path):
+    path = model.save(tmp_path / "cells.paintseg.safetensors")
+    assert os.listdir(tmp_path) == ["cells.paintseg.safetensors"]  # no temporary file left
+    loaded = Segmenter.load(path, device="cpu")
+    assert loaded.config.to_dict() == model.config.to_dict()
+    assert loaded.config.classes[1] == ClassInfo("cell", "#ff0000", "object")
+    assert loaded.config.history and loaded.config.versions["torch"] == torch.__version__
+    for key, value in model.net.state_dict().items():
+        assert torch.equal(value, loaded.net.state_dict()[key]), key
+    x = torch.rand(1, 2, 32, 32)
+    assert torch.equal(model.logits(x), loaded.logits(x))
+
+
+def test_file_holds_safetensors_weights_and_json_config(model, tmp_path):
+    path = model.save(tmp_path / "m.safetensors")
+    with safetensors.safe_open(str(path), framework="pt") as file:
+        config = json.loads(file.metadata()["paintseg"])
+        assert set(file.keys()) == set(model.net.state_dict())
+    assert config["channels"] == ["dapi", "actin"]
+    assert config["classes"][1] == {"name": "cell", "color": "#ff0000", "role": "object"}
+    assert len(config["norm_low"]) == 2 and config["patch_size"] == model.config.patch_size
+
+
+def test_a_pickle_is_refused_without_running_it(tmp_path):
+    marker = tmp_path / "code-ran"
+    for name, save in [
+        ("zip.pt", lambda p: torch.save({"weights": WritesMarker(marker)}, p)),
+        ("legacy.pt", lambda p: torch.save({"w": WritesMarker(marker)}, p,
+                                           _use_new_zipfile_serialization=False)),
+        ("plain.pkl", lambda p: p.write_bytes(pickle.dumps(WritesMarker(marker)))),
+    ]:
+        save(tmp_path / name)
+        with pytest.raises(FileFormatError, match="is not a paintseg model file"):
+            Segmenter.load(tmp_path / name)
+        assert not marker.exists()
+    pickle.loads((tmp_path / "plain.pkl").read_bytes())  # the payload does run when unpickled
+    assert marker.exists()
+
+
+@pytest.mark.parametrize("kind", ["truncated", "text", "no metadata", "wrong weights"])
+def test_other_files_are_refused_clearly(model, tmp_path, kind):
+    path = tmp_path / "bad.safetensors"
+    if kind == "truncated":
+        good = model.save(tmp_path / "good.safetensors").read_bytes()
+        path.write_bytes(good[: len(good) // 2])
+    elif kind == "text":
+        path.write_text("hello")
+    elif kind == "no metadata":
+        safetensors.torch.save_file({"x": torch.zeros(2)}, str(path))
+    else:
+        metadata = {"paintseg": json.dumps(model.config.to_dict())}
+        safetensors.torch.save_file({"x": torch.zeros(2)}, str(path), metadata=metadata)
+    with pytest.raises(FileFormatError, match=f"{path.name} is not a paintseg model file"):
+        Segmenter.load(path)
+
+
+def test_a_missing_file_says_so(tmp_path):
+    with pytest.raises(PaintsegError, match="does not exist"):
+        Segmenter.load(tmp_path / "nothing.safetensors")
+
+
+def test_a_failed_save_keeps_the_old_file(model, tmp_path, monkeypatch):
+    path = model.save(tmp_path / "m.safetensors")
+    before = path.read_bytes()
+
+    def fail(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(model_module.safetensors.torch, "save_file", fail)
+    with pytest.raises(OSError):
+        model.save(path)
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["m.safetensors"]
+
+
+def test_wrong_channel_count_is_explained(model):
+    with pytest.raises(InputError, match=r"trained on 2 channels \(dapi, actin\) but the image has 3"):
+        model.check_channels(3)
+    with pytest.raises(InputError, match="image has 3"):
+        model.normalize(np.zeros((3, 8, 8)))
+
+
+def test_config_round_trips_through_json(model):
+    data = json.loads(json.dumps(model.config.to_dict()))
+    assert ModelConfig.from_dict(data) == model.config
+    data["future_option"] = 1  # written by a newer version: ignored
+    assert ModelConfig.from_dict(data) == model.config

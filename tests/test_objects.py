@@ -1,0 +1,105 @@
+"""Objects from a class map: touching objects split, specks dropped, a correct table."""
+
+import numpy as np
+import pytest
+from skimage.draw import disk, ellipse
+
+from paintseg.errors import InputError
+from paintseg.learn.classes import ClassInfo
+from paintseg.learn.objects import find_objects
+
+CLASSES = [ClassInfo("background", role="background"), ClassInfo("cell"),
+           ClassInfo("boundary", role="boundary")]
+
+
+def two_touching_disks() -> np.ndarray:
+    labels = np.ones((64, 100), np.uint8)
+    for center in [(32, 30), (32, 62)]:  # radius 17, centres 32 apart: they overlap
+        labels[disk(center, 17, shape=labels.shape)] = 2
+    return labels
+
+
+def test_distance_split_separates_touching_disks():
+    labels = two_touching_disks()
+    merged, _ = find_objects(labels, CLASSES, split="none")
+    split, table = find_objects(labels, CLASSES, split="distance")
+    assert merged.max() == 1
+    assert split.max() == 2 and len(table) == 2
+    assert (split > 0).sum() == (labels == 2).sum()  # every cell pixel belongs to an object
+    left, right = split[32, 20], split[32, 72]
+    assert left != right and left > 0 and right > 0
+
+
+def test_boundary_class_splits_and_is_shared_out():
+    labels = np.ones((40, 60), np.uint8)
+    labels[10:30, 10:50] = 2
+    labels[10:30, 29:31] = 3  # a painted boundary between two touching cells
+    instances, table = find_objects(labels, CLASSES, split="boundary")
+    assert instances.max() == 2
+    assert sorted(table["area"]) == [20 * 20, 20 * 20]  # boundary pixels went to the cells
+    assert instances[20, 29] != instances[20, 30]
+
+
+def test_boundary_split_needs_a_boundary_class():
+    with pytest.raises(InputError, match="boundary"):
+        find_objects(two_touching_disks(), CLASSES[:2], split="boundary")
+
+
+def test_min_size_drops_specks():
+    labels = np.ones((30, 30), np.uint8)
+    labels[5:15, 5:15] = 2
+    labels[25:27, 25:27] = 2  # 4-pixel speck
+    instances, table = find_objects(labels, CLASSES, min_size=20)
+    assert instances.max() == 1 and list(table["area"]) == [100]
+    assert instances[26, 26] == 0
+
+
+def test_table_columns_and_values():
+    labels = np.ones((30, 40), np.uint8)
+    labels[2:6, 3:8] = 2  # 4 x 5 rectangle
+    image = np.stack([np.full(labels.shape, 7.0), np.where(labels == 2, 3.0, 0.0)])
+    probabilities = np.zeros((3,) + labels.shape, np.float32)
+    probabilities[1] = np.where(labels == 2, 0.8, 0.1)
+    _, table = find_objects(labels, CLASSES, image=image, probabilities=probabilities,
+                            channel_names=["dna", "membrane"], min_size=1)
+    assert list(table.columns) == [
+        "label", "class_id", "class_name", "area", "centroid-0", "centroid-1",
+        "bbox-0", "bbox-1", "bbox-2", "bbox-3", "mean_intensity_dna",
+        "mean_intensity_membrane", "mean_probability"]
+    row = table.iloc[0]
+    assert (row["label"], row["class_id"], row["class_name"], row["area"]) == (1, 2, "cell", 20)
+    assert (row["centroid-0"], row["centroid-1"]) == (3.5, 5.0)
+    assert [row[f"bbox-{i}"] for i in range(4)] == [2, 3, 6, 8]
+    assert row["mean_intensity_dna"] == pytest.approx(7.0)
+    assert row["mean_intensity_membrane"] == pytest.approx(3.0)
+    assert row["mean_probability"] == pytest.approx(0.8)
+
+
+def test_objects_of_several_classes_get_distinct_ids():
+    classes = [ClassInfo("background", role="background"), ClassInfo("nucleus"),
+               ClassInfo("vesicle")]
+    labels = np.ones((30, 30), np.uint8)
+    labels[2:10, 2:10] = 2
+    labels[15:25, 15:25] = 3
+    instances, table = find_objects(labels, classes)
+    assert sorted(np.unique(instances)) == [0, 1, 2]
+    assert sorted(table["class_name"]) == ["nucleus", "vesicle"]
+    only, _ = find_objects(labels, classes, object_classes=["vesicle"])
+    assert only.max() == 1 and only[20, 20] == 1
+
+
+def test_stack_objects_are_3d_unless_per_plane():
+    labels = np.ones((2, 20, 20), np.uint8)
+    labels[:, 5:15, 5:15] = 2  # one cell through both planes
+    volume, table = find_objects(labels, CLASSES)
+    planes, _ = find_objects(labels, CLASSES, per_plane=True)
+    assert volume.max() == 1 and table["area"].iloc[0] == 200
+    assert planes.max() == 2 and planes[0, 10, 10] != planes[1, 10, 10]
+
+
+def test_distance_split_keeps_an_elongated_object_whole():
+    labels = np.ones((60, 120), np.uint8)
+    labels[ellipse(30, 60, 12, 45, shape=labels.shape)] = 2
+    labels[ellipse(30, 60, 14, 6, shape=labels.shape)] = 2  # a bump on its outline
+    instances, _ = find_objects(labels, CLASSES, split="distance")
+    assert instances.max() == 1

@@ -1,0 +1,229 @@
+"""The interactive loop driven through the PaintSeg dock widget (headless, under Xvfb)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from qtpy.QtCore import Qt
+
+from paintseg.widgets._layers import CLASSES_KEY
+
+NUCLEUS = 2
+
+
+def wait_idle(qtbot, widget, timeout: float = 60.0) -> None:
+    """Wait until the widget's worker has finished."""
+    qtbot.waitUntil(lambda: not widget.busy, timeout=int(timeout * 1000))
+
+
+def dice(prediction: np.ndarray, truth: np.ndarray, label: int) -> float:
+    """Dice of one class between a prediction and the ground truth."""
+    a, b = prediction == label, truth == label
+    return 2 * np.count_nonzero(a & b) / max(1, np.count_nonzero(a) + np.count_nonzero(b))
+
+
+def define_classes(qtbot, viewer, widget):
+    """Make an annotation layer and the class table background / nucleus / membrane."""
+    qtbot.mouseClick(widget.new_annotation_button, Qt.LeftButton)
+    layer = widget.annotation_layer()
+    assert layer is not None and layer.data.shape == viewer.layers["nuclei"].data.shape
+    np.testing.assert_allclose(layer.scale, viewer.layers["nuclei"].scale)
+    table = widget.class_table
+    assert [c.name for c in table.classes()] == ["background", "cell"]
+    table.rename(1, "nucleus")
+    qtbot.mouseClick(table.add_button, Qt.LeftButton)
+    table.rename(2, "membrane")
+    table.set_color(2, "#0a84ff")
+    table.set_role(2, "background")
+    return layer
+
+
+def paint(layer, strokes):
+    layer.data[...] = strokes
+    layer.refresh()
+
+
+def train(qtbot, widget, steps: int, button) -> None:
+    """Click a training button with a step budget (robust on a loaded machine) and wait."""
+    widget.budget_unit.setCurrentText("steps")
+    widget.budget_spin.setValue(steps)
+    qtbot.mouseClick(button, Qt.LeftButton)
+    assert widget.busy
+    assert not widget.train_button.isEnabled() and not widget.continue_button.isEnabled()
+    wait_idle(qtbot, widget, timeout=240)
+
+
+def test_whole_loop_classes_train_preview_predict_correct_continue(
+    paintseg_viewer, small_cells, qtbot, tmp_path, notifications
+):
+    viewer, widget = paintseg_viewer
+    truth = small_cells["semantic"]
+
+    # 1. classes: the layer's colours, metadata and painting label follow the table
+    annotations = define_classes(qtbot, viewer, widget)
+    stored = annotations.metadata[CLASSES_KEY]
+    assert [c["name"] for c in stored] == ["background", "nucleus", "membrane"]
+    assert stored[2] == {"name": "membrane", "color": "#0a84ff", "role": "background"}
+    np.testing.assert_allclose(annotations.colormap.map(3), [10 / 255, 132 / 255, 1, 1], atol=0.01)
+    assert annotations.colormap.map(0)[3] == 0  # not annotated: transparent
+    widget.class_table.table.selectRow(1)
+    assert annotations.selected_label == NUCLEUS and annotations.mode == "paint"
+
+    # 2. paint strokes; 3. train on the visible slice 1
+    paint(annotations, small_cells["strokes"])
+    strokes = small_cells["strokes"].copy()
+    viewer.dims.set_point(0, 1 * small_cells["scale"][0])
+    assert widget.visible_plane() == (1,)
+    train(qtbot, widget, 80, widget.train_button)
+    assert widget.model is not None, notifications()
+    first_run = list(widget.loss_runs[0])
+    assert len(first_run) > 5 and np.mean(first_run[-3:]) < np.mean(first_run[:3])
+    assert widget.last_scores and "nucleus" in widget.last_scores
+    assert "nucleus" in widget.scores_label.text()
+
+    # 4. the live preview of the visible slice beats a Dice threshold
+    preview = viewer.layers["nuclei prediction preview"]
+    assert preview.data.shape == truth.shape
+    assert dice(preview.data[1], truth[1], NUCLEUS) > 0.6
+    assert not preview.data[0].any()  # only the visible slice was previewed
+
+    # 5. predict the slice, then the whole stack: class map, uncertainty, objects, names
+    qtbot.mouseClick(widget.predict_slice_button, Qt.LeftButton)
+    wait_idle(qtbot, widget)
+    classes_layer = viewer.layers["nuclei classes"]
+    assert dice(classes_layer.data[1], truth[1], NUCLEUS) > 0.6
+    assert not classes_layer.data[0].any()
+    qtbot.mouseClick(widget.predict_stack_button, Qt.LeftButton)
+    wait_idle(qtbot, widget)
+    assert dice(classes_layer.data, truth, NUCLEUS) > 0.6
+    assert "nucleus" in list(classes_layer.features["class_name"])
+    uncertainty = viewer.layers["nuclei uncertainty"].data
+    assert uncertainty.shape == truth.shape and 0 <= uncertainty.min() <= uncertainty.max() <= 1
+    objects = viewer.layers["nuclei objects"]
+    ids = np.unique(objects.data[objects.data > 0])
+    features = objects.features
+    assert len(ids) >= 5
+    assert sorted(features["index"]) == sorted(ids)
+    assert set(features["class_name"]) == {"nucleus"}
+    assert {"area", "mean_intensity_nuclei", "mean_intensity_membrane"} <= set(features.columns)
+    assert "class_name: nucleus" in objects.get_status(
+        objects.data_to_world(np.argwhere(objects.data == ids[0])[0]), world=True
+    )["coordinates"]
+    names = viewer.layers["nuclei object names"]
+    assert set(names.features["label"]) == set(ids)  # at least one name per object
+    assert set(names.text.values) == {"nucleus"}
+    csv = widget.export_objects(str(tmp_path / "objects.csv"))
+    assert len(pd.read_csv(csv)) == len(ids)
+
+    # save and reload the model: it predicts at once
+    path = widget.save_model(str(tmp_path / "cells.paintseg.safetensors"))
+    assert widget.load_model(str(path)) is widget.model
+
+    # 6. accept the prediction of slice 1 into the annotations, then Continue
+    added = widget.accept_prediction()
+    assert added > 0
+    kept = strokes > 0
+    np.testing.assert_array_equal(annotations.data[kept], strokes[kept])
+    assert np.count_nonzero(annotations.data[1]) == annotations.data[1].size
+    steps_before = len(widget.model.config.history)
+    train(qtbot, widget, 20, widget.continue_button)
+    assert len(widget.loss_runs) == 2
+    assert len(widget.model.config.history) == steps_before + 1
+    resumed, fresh = np.mean(widget.loss_runs[1][:3]), np.mean(first_run[:3])
+    assert resumed < 0.6 * fresh, (resumed, fresh)  # continued, not restarted
+    assert not [m for m in notifications() if "failed" in m]
+
+
+def test_stop_mid_run_keeps_the_model(paintseg_viewer, small_cells, qtbot):
+    viewer, widget = paintseg_viewer
+    annotations = define_classes(qtbot, viewer, widget)
+    paint(annotations, small_cells["strokes"])
+    widget.budget_unit.setCurrentText("steps")
+    widget.budget_spin.setValue(100_000)
+    qtbot.mouseClick(widget.train_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: len(widget.loss_runs[-1]) >= 3, timeout=180_000)
+    assert widget.stop_button.isEnabled()
+    qtbot.mouseClick(widget.stop_button, Qt.LeftButton)
+    wait_idle(qtbot, widget, timeout=15)
+    assert widget.model is not None
+    assert widget.continue_button.isEnabled()
+    assert not widget.stop_button.isEnabled()
+
+
+def test_closing_the_viewer_mid_run_stops_training(make_napari_viewer, small_cells, qtbot):
+    from paintseg.widgets import PaintSegWidget
+
+    viewer = make_napari_viewer(show=True)
+    for name, channel in zip(small_cells["channel_names"], small_cells["image"]):
+        viewer.add_image(channel, name=name)
+    widget = PaintSegWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    annotations = widget.new_annotation_layer()
+    widget.class_table.add_class("membrane")
+    paint(annotations, small_cells["strokes"])
+    widget.budget_unit.setCurrentText("steps")
+    widget.budget_spin.setValue(100_000)
+    assert widget.start_training()
+    worker = widget._run.worker
+    qtbot.waitUntil(lambda: len(widget.loss_runs[-1]) >= 2, timeout=180_000)
+    viewer.close()
+    qtbot.waitUntil(lambda: not worker.is_running, timeout=15_000)
+
+
+def test_bad_inputs_give_notifications_not_exceptions(
+    paintseg_viewer, small_cells, qtbot, notifications
+):
+    viewer, widget = paintseg_viewer
+    # no model yet
+    assert not widget.start_training(continue_training=True)
+    assert not widget.predict()
+    assert widget.export_objects("unused.csv") is None
+    # no annotation layer
+    assert not widget.start_training()
+    # no strokes: the engine's error arrives from the worker as a notification
+    annotations = define_classes(qtbot, viewer, widget)
+    assert widget.start_training()
+    wait_idle(qtbot, widget)
+    assert widget.model is None
+    # channels of different shapes
+    viewer.add_image(np.zeros((3, 64, 64), np.float32), name="small")
+    widget.set_inputs(["nuclei", "small"])
+    assert not widget.start_training()
+    messages = notifications()
+    assert any("no model to continue" in m for m in messages)
+    assert any("Train or load a model first" in m for m in messages)
+    assert any("annotation layer" in m for m in messages)
+    assert any("stroke" in m.lower() for m in messages), messages
+    assert any("same shape" in m for m in messages)
+    # nothing painted was touched
+    assert not annotations.data.any()
+    assert widget.annotation_layer() is annotations
+
+
+def test_class_table_edits_update_the_annotation_layer(paintseg_viewer, qtbot):
+    viewer, widget = paintseg_viewer
+    annotations = define_classes(qtbot, viewer, widget)
+    table = widget.class_table
+    table.table.item(1, 0).setText("membrane")  # duplicate name: refused
+    assert table.classes()[1].name == "nucleus"
+    table.table.selectRow(2)
+    qtbot.mouseClick(table.remove_button, Qt.LeftButton)
+    assert [c["name"] for c in annotations.metadata[CLASSES_KEY]] == ["background", "nucleus"]
+    assert annotations.colormap.map(3)[3] == 0  # label without a class: transparent
+    # a second annotation layer with its own table is adopted with it
+    other = viewer.add_labels(np.zeros_like(annotations.data), name="other annotations",
+                              metadata={CLASSES_KEY: [{"name": "a"}, {"name": "b"}]})
+    widget.annotation_combo.setCurrentText(other.name)
+    assert [c.name for c in table.classes()] == ["a", "b"]
+    assert other.colormap.map(1)[3] > 0
+
+
+@pytest.mark.parametrize("sample", ["synthetic"])
+def test_sample_opens_with_its_strokes_and_class_table(make_napari_viewer, sample):
+    from paintseg.widgets import PaintSegWidget
+
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-paintseg", sample)
+    widget = PaintSegWidget(viewer)
+    assert widget.annotation_combo.currentText() == "annotations"
+    assert [c.name for c in widget.class_table.classes()] == ["background", "nucleus", "membrane"]
+    assert widget.checked_images() == ["nuclei", "membrane"]
