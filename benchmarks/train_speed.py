@@ -14,7 +14,8 @@ Prints JSON:
 The measurements alternate in rounds of about ``--round`` seconds, so a change in the
 machine's load hits them alike; each figure is the median over rounds.
 
-Run: ``.venv/bin/python benchmarks/train_speed.py [--device auto] [--rounds 6] [--round 2]``
+Run: ``.venv/bin/python benchmarks/train_speed.py [--device auto] [--threads N] [--rounds 8]
+[--round 1.5]``
 """
 
 from __future__ import annotations
@@ -60,9 +61,12 @@ def pipeline_steps(generator, state: dict, seconds: float) -> tuple[int, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--rounds", type=int, default=6)
-    parser.add_argument("--round", type=float, default=2.0, help="seconds per measurement")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads")
+    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--round", type=float, default=1.5, help="seconds per measurement")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     cells = synthetic_cells(shape=(4, 256, 256), seed=0)
     strokes = draw_strokes(cells["semantic"], coverage=0.02, seed=0)

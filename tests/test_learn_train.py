@@ -95,7 +95,8 @@ def test_training_reduces_loss_and_learns_the_disks(data, trained):
     assert set(events[-1].val) == {"background", "cell"}
     assert all(0 <= events[-1].val[name]["iou"] <= 1 for name in events[-1].val)
     untrained = new_model()
-    untrained.config.norm_low, untrained.config.norm_high = model.config.norm_low, model.config.norm_high
+    untrained.config.norm_low = model.config.norm_low
+    untrained.config.norm_high = model.config.norm_high
     assert foreground_dice(untrained, image, truth) < 0.6
     assert foreground_dice(model, image, truth) > 0.75
     history = model.config.history[-1]

@@ -101,9 +101,11 @@ def test_other_files_are_refused_clearly(model, tmp_path, kind):
         Segmenter.load(path)
 
 
-def test_a_missing_file_says_so(tmp_path):
+def test_a_missing_file_or_folder_says_so(model, tmp_path):
     with pytest.raises(PaintsegError, match="does not exist"):
         Segmenter.load(tmp_path / "nothing.safetensors")
+    with pytest.raises(PaintsegError, match="does not exist"):
+        model.save(tmp_path / "no" / "m.safetensors")
 
 
 def test_a_failed_save_keeps_the_old_file(model, tmp_path, monkeypatch):
@@ -121,7 +123,8 @@ def test_a_failed_save_keeps_the_old_file(model, tmp_path, monkeypatch):
 
 
 def test_wrong_channel_count_is_explained(model):
-    with pytest.raises(InputError, match=r"trained on 2 channels \(dapi, actin\) but the image has 3"):
+    message = r"trained on 2 channels \(dapi, actin\) but the image has 3"
+    with pytest.raises(InputError, match=message):
         model.check_channels(3)
     with pytest.raises(InputError, match="image has 3"):
         model.normalize(np.zeros((3, 8, 8)))

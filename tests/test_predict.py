@@ -68,6 +68,9 @@ def test_dask_input_and_zarr_output_match_numpy(model, image, tmp_path):
     lazy = da.from_array(image, chunks=(1, 1, 32, 32))
     from_dask = drain(predict(model, [lazy[0], lazy[1]], tile=64, overlap=16))
     np.testing.assert_array_equal(from_dask.probabilities, expected.probabilities)
+    stored = zarr.create_array(tmp_path / "image.zarr", data=image, chunks=(1, 1, 32, 32))
+    from_zarr = drain(predict(model, stored, tile=64, overlap=16))
+    np.testing.assert_array_equal(from_zarr.probabilities, expected.probabilities)
 
     group = zarr.open_group(tmp_path / "out.zarr", mode="w")
     shape = image.shape[1:]

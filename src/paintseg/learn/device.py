@@ -73,7 +73,8 @@ def pick_device(preference: str | torch.device = "auto") -> torch.device:
     choice = str(preference).strip().lower()
     kind = choice.split(":")[0]
     if kind not in DEVICE_CHOICES:
-        raise PaintsegError(f"Unknown device {preference!r}; use one of {', '.join(DEVICE_CHOICES)}.")
+        choices = ", ".join(DEVICE_CHOICES)
+        raise PaintsegError(f"Unknown device {preference!r}; use one of {choices}.")
     if kind == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -91,7 +92,7 @@ def _mps_available() -> bool:
 
 
 def describe_device(device: torch.device) -> str:
-    """One line for the GUI, e.g. ``"GPU: NVIDIA H200 (139 GiB)"`` or ``"CPU (2 threads, bf16)"``."""
+    """One line for the GUI, e.g. ``"GPU: NVIDIA H200 (139 GiB)"``, ``"CPU (2 threads, bf16)"``."""
     if device.type == "cuda":
         props = torch.cuda.get_device_properties(device)
         return f"GPU: {props.name} ({props.total_memory / 2**30:.0f} GiB)"
@@ -189,7 +190,8 @@ def _outputs_agree(
         expected = reference(x).float()
         with numerics.autocast(device):
             got = other(x.contiguous(memory_format=torch.channels_last)).float()
-    error = torch.linalg.vector_norm(got - expected) / torch.linalg.vector_norm(expected).clamp_min(1e-6)
+    norm = torch.linalg.vector_norm
+    error = norm(got - expected) / norm(expected).clamp_min(1e-6)
     return bool(torch.isfinite(error) and error < _MAX_RELATIVE_ERROR)
 
 

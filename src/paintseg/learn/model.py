@@ -195,15 +195,16 @@ class Segmenter:
         crash never leaves a half-written model.
         """
         path = Path(path)
+        if not path.parent.is_dir():
+            raise PaintsegError(f"Cannot save the model: the folder {path.parent} does not exist.")
         weights = {k: v.detach().cpu().contiguous() for k, v in self.net.state_dict().items()}
         metadata = {
             "format": FORMAT,
             "format_version": str(FORMAT_VERSION),
             "paintseg": json.dumps(self.config.to_dict()),
         }
-        descriptor, temp_name = tempfile.mkstemp(
-            prefix=f".{path.name}.", suffix=".tmp", dir=path.parent if str(path.parent) else "."
-        )
+        descriptor, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp",
+                                                 dir=path.parent)
         os.close(descriptor)
         try:
             safetensors.torch.save_file(weights, temp_name, metadata=metadata)
@@ -283,7 +284,9 @@ class Segmenter:
         Runs in eval mode without gradients, with the detected numerics.
         """
         if x.shape[-1] % self.multiple or x.shape[-2] % self.multiple:
-            raise ValueError(f"Height and width {tuple(x.shape[-2:])} must be multiples of {self.multiple}.")
+            raise ValueError(
+                f"Height and width {tuple(x.shape[-2:])} must be multiples of {self.multiple}."
+            )
         numerics = self.numerics
         x = x.to(self.device, dtype=torch.float32, non_blocking=True)
         if numerics.channels_last:

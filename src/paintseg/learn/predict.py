@@ -17,6 +17,7 @@ from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import dask.array as da
 import numpy as np
 import torch
 
@@ -143,7 +144,16 @@ class _StripAccumulator:
         return start, rows
 
 
+def _lazy(array):
+    """A dask view of an array-like that reads eagerly when indexed (e.g. a zarr array), so
+    that taking a channel does not load it."""
+    if isinstance(array, (np.ndarray, da.Array)) or not hasattr(array, "shape"):
+        return array
+    return da.from_array(array, chunks=getattr(array, "chunks", "auto"))
+
+
 def _check_image(model, image) -> list:
+    image = [_lazy(c) for c in image] if isinstance(image, (list, tuple)) else _lazy(image)
     channels = as_channels(image)
     model.check_channels(len(channels))
     return channels

@@ -45,7 +45,7 @@ def as_channels(image: Any) -> list[Any]:
         raise InputError("The image has no channels.")
     shapes = {tuple(channel.shape) for channel in channels}
     if len(shapes) > 1:
-        raise InputError(f"The channels of an image must have the same shape, got {sorted(shapes)}.")
+        raise InputError(f"The channels of an image must have one shape, got {sorted(shapes)}.")
     if len(shapes.pop()) < 2:
         raise InputError("Each channel must have at least two dimensions (Y, X).")
     return channels

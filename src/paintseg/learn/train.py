@@ -21,6 +21,7 @@ from paintseg.learn.model import Segmenter, scale_intensities
 from paintseg.learn.predict import predict_plane
 from paintseg.learn.sampling import (
     PatchSampler,
+    Plane,
     TrainingData,
     as_channels,
     compute_normalization,
@@ -217,21 +218,17 @@ class _Clock:
             by_time = (time.perf_counter() - self.train_start) / window
         return min(1.0, max(by_steps, by_time))
 
-    def seconds_per_step(self, step: int) -> float:
-        return (time.perf_counter() - self.train_start) / max(step, 1)
-
     def total_and_eta(self, step: int) -> tuple[int, float]:
-        per_step = self.seconds_per_step(step)
+        """Estimated total steps and seconds left, from the mean step time so far."""
+        per_step = (time.perf_counter() - self.train_start) / max(step, 1)
         left = []
         if self.steps is not None:
             left.append(max(self.steps - step, 0) * per_step)
         if self.seconds is not None:
             left.append(max(self.seconds - self.elapsed(), 0.0))
         eta = min(left)
-        total = step + (round(eta / per_step) if per_step > 0 else 0)
-        if self.steps is not None:
-            total = min(total, self.steps) if per_step > 0 else self.steps
-        return max(total, step), eta
+        total = step + round(eta / max(per_step, 1e-9))
+        return (min(total, self.steps) if self.steps is not None else total), eta
 
 
 class _Session:
@@ -247,14 +244,10 @@ class _Session:
         self.last_val: dict[str, dict[str, float]] | None = None
         self.numerics = model.numerics
         config = model.config
-        counts = np.maximum(data.class_pixels, 1).astype(np.float64)
-        weights = np.sqrt(counts.mean() / counts)  # rarer classes weigh more, softly
-        weights = np.where(data.class_pixels > 0, np.clip(weights / weights.mean(), 0.2, 5), 0)
-        self.class_weights = torch.tensor(weights, dtype=torch.float32, device=model.device)
-        self.val_windows = [
-            (plane, ys, xs) for plane in data.planes
-            for ys, xs in _windows(plane.val_labels, model.multiple)
-        ]
+        self.class_weights = torch.tensor(_class_weights(data.class_pixels), dtype=torch.float32,
+                                          device=model.device)
+        self.val_windows = [window for plane in data.planes
+                            for window in _val_windows(plane, model.multiple)]
         params = list(model.net.parameters())
         if model.optimizer is None or model.optimizer.param_groups[0]["params"] != params:
             model.optimizer = torch.optim.AdamW(params, lr=config.learning_rate,
@@ -306,19 +299,11 @@ class _Session:
     def validate(self) -> dict[str, dict[str, float]] | None:
         """Per-class scores on the held-out strokes (predicted around each stroke)."""
         predicted, truth = [], []
-        for plane, ys, xs in self.val_windows:
-            p = plane.pad
-            crop = plane.data[:, ys.start + p:ys.stop + p, xs.start + p:xs.stop + p]
-            classes = self.model.logits(crop[None])[0].argmax(0).cpu().numpy() + 1
-            # the window may stick out of the plane: compare inside it only
-            inside = (slice(max(ys.start, 0), ys.stop), slice(max(xs.start, 0), xs.stop))
-            truth_crop = plane.val_labels[inside]
-            painted = truth_crop > 0
-            offset = (inside[0].start - ys.start, inside[1].start - xs.start)
-            classes = classes[offset[0]:offset[0] + truth_crop.shape[0],
-                              offset[1]:offset[1] + truth_crop.shape[1]]
+        for data, labels in self.val_windows:
+            painted = labels > 0
+            classes = self.model.logits(data[None])[0].argmax(0).cpu().numpy() + 1
             predicted.append(classes[painted])
-            truth.append(truth_crop[painted])
+            truth.append(labels[painted])
         if not predicted:
             return None
         names = self.model.class_names
@@ -355,21 +340,39 @@ class _Session:
         })
 
 
+def _class_weights(class_pixels: np.ndarray) -> np.ndarray:
+    """Loss weight per class: rarer painted classes weigh more (inverse square root of the
+    pixel count), mean 1 over the painted classes, 0 for classes without strokes."""
+    painted = class_pixels > 0
+    weights = np.zeros(len(class_pixels))
+    weights[painted] = 1 / np.sqrt(class_pixels[painted])
+    weights[painted] = np.clip(weights[painted] / weights[painted].mean(), 0.2, 5.0)
+    return weights
+
+
 def _json_number(value: float) -> float | None:
     """NaN (an undefined score) as None, so the model file holds standard JSON."""
     return None if value is None or math.isnan(value) else value
 
 
-def _windows(val_labels: np.ndarray, multiple: int) -> list[tuple[slice, slice]]:
-    """A window around each validation stroke, with context, sized a multiple of ``multiple``.
+def _round_up(value: int, multiple: int) -> int:
+    return -(-value // multiple) * multiple
 
-    Windows may reach up to ``3 * multiple`` into the plane's padding.
+
+def _val_windows(plane: Plane, multiple: int) -> list[tuple[torch.Tensor, np.ndarray]]:
+    """Image and validation labels in a window around each validation stroke.
+
+    Windows have some context and sides that are multiples of ``multiple``; they may reach
+    into the plane's padding (``3 * multiple`` at most), where the labels are 0.
     """
+    p = plane.pad
+    labels = np.pad(plane.val_labels, p)
     windows = []
-    for region in regionprops(label(val_labels > 0, connectivity=2)):
+    for region in regionprops(label(labels > 0, connectivity=2)):
         y0, x0, y1, x1 = region.bbox
-        windows.append(tuple(
-            slice(lo - multiple, lo - multiple + -(-(hi - lo + 2 * multiple) // multiple) * multiple)
+        ys, xs = (
+            slice(lo - multiple, lo - multiple + _round_up(hi - lo + 2 * multiple, multiple))
             for lo, hi in ((y0, y1), (x0, x1))
-        ))
+        )
+        windows.append((plane.data[:, ys, xs], labels[ys, xs]))
     return windows
