@@ -9,7 +9,8 @@ Prints JSON:
 - ``memory``: peak RSS of a fresh process predicting a zarr volume into zarr (``out=``), for
   a volume and one 8x larger (8x the planes, and 8x the pixels of one plane). Target ratio
   < 1.2. ``peak_rss_before_predict_mb`` is the peak after loading torch and the model; on
-  Linux the peak is then reset, so ``peak_rss_mb`` is the peak while predicting.
+  Linux the peak is then reset, so ``peak_rss_mb`` is the peak while predicting (float32
+  numerics in every child, so that they compare).
 
 Run: ``.venv/bin/python benchmarks/predict_speed.py [--size 1024] [--tile 256]``
 """
@@ -29,6 +30,7 @@ import numpy as np
 import torch
 
 from paintseg.learn.classes import ClassInfo
+from paintseg.learn.device import FP32
 from paintseg.learn.events import drain
 from paintseg.learn.model import Segmenter
 from paintseg.learn.predict import Prediction, _plan, predict
@@ -97,6 +99,7 @@ def child(path: str, tile: int) -> None:
     import zarr
 
     model = make_model("cpu")
+    model.numerics = FP32  # the same in every child (detection is timing-based)
     group = zarr.open_group(path, mode="a")
     image = group["image"]
     shape = image.shape[1:]
@@ -108,7 +111,6 @@ def child(path: str, tile: int) -> None:
         uncertainty=group.create_array("uncertainty", shape=shape, chunks=chunks,
                                        dtype="float16"),
     )
-    model.numerics  # detected before measuring: it runs a small benchmark of its own
     before = peak_rss_bytes(reset=True)
     drain(predict(model, image, tile=tile, out=out))
     print(before, peak_rss_bytes())

@@ -5,6 +5,17 @@ import pytest
 SMALL_SHAPE = (3, 128, 128)
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a test module: tiny models train faster so on a busy machine."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def small_cells():
     """A small 2-channel Z stack of synthetic cells with ground truth and example strokes."""

@@ -18,13 +18,7 @@ CLASSES = [ClassInfo("background", role="background"), ClassInfo("cell")]
 TRAIN_STEPS = 100
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread: these tiny models train faster so on a shared, busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def disks(size=64, seed=0):

@@ -39,9 +39,10 @@ class Numerics:
 
     def describe(self) -> str:
         """Short text such as ``"bfloat16 autocast, channels_last"``."""
-        parts = [f"{str(self.autocast_dtype).removeprefix('torch.')} autocast"]
         if self.autocast_dtype is None:
             parts = ["float32"]
+        else:
+            parts = [f"{str(self.autocast_dtype).removeprefix('torch.')} autocast"]
         if self.channels_last:
             parts.append("channels_last")
         return ", ".join(parts)

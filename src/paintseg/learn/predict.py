@@ -4,9 +4,8 @@ A plane ``(Y, X)`` is padded by reflection (half the overlap on each side, so bo
 get context) and cut into overlapping tiles on a regular grid. Each tile's class
 probabilities are weighted by a window that is 1 in the middle and falls off as ``sin^2``
 over the overlap, and the weighted sums are divided by the summed weights. Tiles are read
-one row of tiles (a strip of the plane) at a time, and output rows are written as soon as
-no later tile touches them, so memory is bounded by a strip and the tile batch, not by the
-plane or the image.
+tile by tile, and output rows are written as soon as no later tile touches them, so memory is
+bounded by the tile batch and one row of tiles' probabilities, not by the plane or the image.
 """
 
 from __future__ import annotations
@@ -159,22 +158,21 @@ def _check_image(model, image) -> list:
     return channels
 
 
-def _read_strip(model, channels: Sequence, plane: tuple, ys: int, ay: _Axis,
-                ax: _Axis) -> np.ndarray:
-    """Normalised, reflect-padded rows of a plane under the tile row starting at ``ys``."""
-    lo, hi, pad_y = ay.read_range(ys)
-    raw = np.stack([np.asarray(c[plane + (slice(lo, hi), slice(None))]) for c in channels])
-    strip = model.normalize(raw)
-    pad_x = (ax.margin, ax.starts[-1] + ax.length - ax.margin - ax.size)
-    mode = "reflect" if min(strip.shape[1:]) > 1 else "edge"
-    return np.pad(strip, ((0, 0), pad_y, pad_x), mode=mode)
+def _read_tile(model, channels: Sequence, plane: tuple, ys: int, xs: int, ay: _Axis,
+               ax: _Axis) -> np.ndarray:
+    """Normalised tile at padded position ``(ys, xs)``; outside the image, reflected."""
+    y0, y1, pad_y = ay.read_range(ys)
+    x0, x1, pad_x = ax.read_range(xs)
+    window = plane + (slice(y0, y1), slice(x0, x1))
+    tile = model.normalize(np.stack([np.asarray(c[window]) for c in channels]))
+    mode = "reflect" if min(tile.shape[1:]) > 1 else "edge"
+    return np.pad(tile, ((0, 0), pad_y, pad_x), mode=mode)
 
 
 def _tiles(model, channels, plane, ay: _Axis, ax: _Axis) -> Iterator[tuple[int, int, np.ndarray]]:
     for ys in ay.starts:
-        strip = _read_strip(model, channels, plane, ys, ay, ax)
         for xs in ax.starts:
-            yield ys, xs, strip[:, :, xs:xs + ax.length]
+            yield ys, xs, _read_tile(model, channels, plane, ys, xs, ay, ax)
 
 
 def _batched(items: Iterable, n: int) -> Iterator[list]:
@@ -274,7 +272,7 @@ def predict(model, image, *, planes: Iterable | None = None, tile: int = 512,
         A trained model; the image must have its number of channels.
     image : array-like or list of array-likes
         ``(C, [Z|T...], Y, X)`` or C arrays ``([Z|T...], Y, X)``: numpy, dask or zarr. Only
-        one strip of tile rows is read at a time.
+        one tile is read at a time.
     planes : iterable of tuple, optional
         Plane indices (leading, non-YX indices; ``()`` for a 2D image) to predict; default
         all. Other planes stay 0.
@@ -288,8 +286,8 @@ def predict(model, image, *, planes: Iterable | None = None, tile: int = 512,
     out : object, optional
         Where to write: an object with ``labels``, ``probabilities`` and ``uncertainty``
         array-likes (e.g. zarr arrays) of shapes ``S``, ``(K,) + S`` and ``S`` where ``S``
-        is the image's spatial shape; results are written strip by strip. Default: new
-        numpy arrays.
+        is the image's spatial shape; rows are written as they finish. Default: new numpy
+        arrays.
 
     Yields
     ------
@@ -321,14 +319,17 @@ def predict(model, image, *, planes: Iterable | None = None, tile: int = 512,
     return result
 
 
-def _write(result: Prediction, plane: tuple, first: int, probs: np.ndarray) -> None:
-    if probs.shape[1] == 0:
-        return
-    labels, uncertainty = summarize(probs)
-    where = plane + (slice(first, first + probs.shape[1]), slice(None))
-    result.labels[where] = labels.astype(result.labels.dtype)
-    result.probabilities[(slice(None),) + where] = probs.astype(np.float16)
-    result.uncertainty[where] = uncertainty.astype(np.float16)
+def _write(result: Prediction, plane: tuple, first: int, probs: np.ndarray,
+           block: int = 1024) -> None:
+    """Write finished rows, ``block`` columns at a time (few temporaries on wide planes)."""
+    rows = slice(first, first + probs.shape[1])
+    for x0 in range(0, probs.shape[2] if probs.shape[1] else 0, block):
+        part = probs[:, :, x0:x0 + block]
+        labels, uncertainty = summarize(part)
+        where = plane + (rows, slice(x0, x0 + part.shape[2]))
+        result.labels[where] = labels.astype(result.labels.dtype)
+        result.probabilities[(slice(None),) + where] = part.astype(np.float16)
+        result.uncertainty[where] = uncertainty.astype(np.float16)
 
 
 def predict_plane(model, image, plane: tuple = (), *, tile: int = 512, overlap: int = 32,

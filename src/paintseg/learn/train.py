@@ -143,7 +143,9 @@ def train(
     session = _Session(model, data, first_session)
     should_stop = _stop_checker(stop)
     clock = _Clock(start, seconds, steps)  # the time budget includes this setup
-    last_event = last_val = last_preview = time.perf_counter()
+    validation = _Periodic(validate_every, share=0.1)
+    previews = _Periodic(preview_every, share=0.25)
+    last_event = time.perf_counter()
     losses: list[float] = []
     done = False
     while not (clock.finished(session.step) or should_stop()):
@@ -152,10 +154,10 @@ def train(
         now = time.perf_counter()
         done = clock.finished(session.step) or should_stop()
         val = shown = None
-        if done or now - last_val >= validate_every:
-            val, last_val = session.validate(), time.perf_counter()
-        if preview is not None and (done or now - last_preview >= preview_every):
-            shown, last_preview = _preview(model, channels, preview), time.perf_counter()
+        if done or validation.due():
+            val = validation.run(session.validate)
+        if preview is not None and (done or previews.due()):
+            shown = previews.run(lambda: _preview(model, channels, preview))
         if done or val or shown or now - last_event >= EVENT_EVERY or session.step == 1:
             yield session.event(losses, clock, val, shown, done)
             losses, last_event = [], time.perf_counter()
@@ -192,6 +194,25 @@ def _preview(model: Segmenter, channels: list[list[Any]], request: Callable) -> 
     labels, probabilities, _ = predict_plane(model, channels[image_index], tuple(plane))
     return Preview(image_index, tuple(plane), np.asarray(labels),
                    np.asarray(probabilities).max(axis=0))
+
+
+class _Periodic:
+    """A task due every ``interval`` seconds, spaced out further when it is slow so that it
+    takes at most ``share`` of the time (validation must not starve training)."""
+
+    def __init__(self, interval: float, share: float):
+        self.interval, self.share = interval, share
+        self.next = time.perf_counter() + interval
+
+    def due(self) -> bool:
+        return time.perf_counter() >= self.next
+
+    def run(self, task: Callable[[], Any]) -> Any:
+        start = time.perf_counter()
+        result = task()
+        end = time.perf_counter()
+        self.next = end + max(self.interval, (end - start) * (1 - self.share) / self.share)
+        return result
 
 
 class _Clock:

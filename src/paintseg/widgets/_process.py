@@ -15,10 +15,13 @@ Nothing here imports Qt or napari, so the child starts without them.
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import pickle
 import queue
+import sys
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from paintseg.errors import PaintsegError
@@ -28,6 +31,7 @@ from paintseg.widgets._jobs import JobError, StopFlag, TrainRequest, train_job
 MAX_PLANE_AXES = 6
 POLL_SECONDS = 0.05
 JOIN_SECONDS = 10.0
+CHILD_NICENESS = 10
 
 
 class SharedPlane:
@@ -55,7 +59,13 @@ class SharedPlane:
 
 def _child(request: TrainRequest, events, stop, plane: SharedPlane, threads: int | None,
            preview_every: float) -> None:
-    """Entry point of the child process: train and put events, then the model, on the queue."""
+    """Entry point of the child process: train and put events, then the model, on the queue.
+
+    The child runs at a lower CPU priority: training is background work, and the GUI (and
+    the software renderer of a headless display) should get a core the moment it needs one.
+    """
+    if hasattr(os, "nice"):
+        os.nice(CHILD_NICENESS)
     try:
         request = pickle.loads(request)
         model = drain(train_job(request, stop, plane, threads, preview_every),
@@ -79,6 +89,27 @@ def _finish(child, events, stop) -> None:
     if child.is_alive():
         child.terminate()
     child.join()
+
+
+@contextmanager
+def _main_script_hidden() -> Iterator[None]:
+    """Hide ``__main__``'s file while starting a child, so the child does not run it again.
+
+    A spawned child re-imports the parent's main script unless it is guarded by
+    ``if __name__ == "__main__"``; napari scripts often are not, and the child would open
+    another viewer. The child's entry point lives in this module, so it needs nothing from
+    the main script.
+    """
+    main = sys.modules["__main__"]
+    saved = {key: main.__dict__[key] for key in ("__file__", "__spec__") if key in main.__dict__}
+    main.__dict__.pop("__file__", None)
+    main.__spec__ = None
+    try:
+        yield
+    finally:
+        main.__dict__.update(saved)
+        if "__spec__" not in saved:
+            del main.__spec__
 
 
 def new_stop_event():
@@ -110,7 +141,8 @@ def process_train_job(
         args=(pickle.dumps(request), events, stop, plane, threads, preview_every),
         name="paintseg-train", daemon=True,
     )
-    child.start()
+    with _main_script_hidden():
+        child.start()
     try:
         while True:
             plane.set(preview())
