@@ -165,7 +165,8 @@ def measure_training(viewer, widget, recorder, seconds: float, threads: int, z_s
     finally:
         _jobs.gui_threads = original
     steps = widget.last_event.step if widget.last_event else 0
-    result.update(in_process=in_process, torch_threads=threads, steps=steps, click_ms=round(click_ms, 1),
+    result.update(in_process=in_process, torch_threads=threads, steps=steps,
+                  click_ms=round(click_ms, 1),
                   steps_per_s=round(steps / (time.perf_counter() - started), 2),
                   previews=previews.count,
                   preview_max_ms=round(previews.max_ms, 1), **handler.summary())

@@ -11,6 +11,8 @@ from paintseg.cli import main
 from paintseg.io.labels import read_labels, write_labels
 from paintseg.io.samples import draw_strokes, synthetic_cells
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):

@@ -124,3 +124,12 @@ def test_wrong_channel_count_is_a_clear_error(model, image):
         drain(predict(model, np.concatenate([image, image[:1]])))
     with pytest.raises(InputError, match="not in an image"):
         drain(predict(model, image, planes=[(5,)]))
+
+
+def test_batch_size_does_not_change_the_result(model):
+    tall = np.random.default_rng(1).random((2, 300, 30)).astype(np.float32)  # 1 tile a row
+    one = drain(predict(model, tall, tile=48, overlap=16, batch_size=1))
+    for batch_size in (3, 16):
+        other = drain(predict(model, tall, tile=48, overlap=16, batch_size=batch_size))
+        np.testing.assert_allclose(other.probabilities, one.probabilities, atol=1e-3)
+        assert (other.labels == one.labels).mean() > 0.999

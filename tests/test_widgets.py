@@ -1,10 +1,14 @@
 """The interactive loop driven through the PaintSeg dock widget (headless, under Xvfb)."""
 
+import multiprocessing
+
 import numpy as np
 import pandas as pd
 import pytest
+import tifffile
 from qtpy.QtCore import Qt
 
+from paintseg.io.labels import read_labels
 from paintseg.widgets._layers import CLASSES_KEY
 
 NUCLEUS = 2
@@ -114,6 +118,16 @@ def test_whole_loop_classes_train_preview_predict_correct_continue(
     csv = widget.export_objects(str(tmp_path / "objects.csv"))
     assert len(pd.read_csv(csv)) == len(ids)
 
+    # predict a folder of files (one 2-channel TIFF cut from the sample) into class maps
+    folder, out_dir = tmp_path / "in", tmp_path / "out"
+    folder.mkdir(), out_dir.mkdir()
+    tifffile.imwrite(folder / "plane.tif", small_cells["image"][:, 1, :64, :64],
+                     imagej=True, metadata={"axes": "CYX"})
+    assert widget.predict_folder(str(folder), str(out_dir))
+    wait_idle(qtbot, widget)
+    written, _ = read_labels(out_dir / "plane_classes.tif")
+    assert dice(written, truth[1, :64, :64], NUCLEUS) > 0.6
+
     # save and reload the model: it predicts at once
     path = widget.save_model(str(tmp_path / "cells.paintseg.safetensors"))
     assert widget.load_model(str(path)) is widget.model
@@ -167,6 +181,7 @@ def test_closing_the_viewer_mid_run_stops_training(make_napari_viewer, small_cel
     qtbot.waitUntil(lambda: len(widget.loss_runs[-1]) >= 2, timeout=180_000)
     viewer.close()
     qtbot.waitUntil(lambda: not worker.is_running, timeout=15_000)
+    qtbot.waitUntil(lambda: not multiprocessing.active_children(), timeout=15_000)
 
 
 def test_bad_inputs_give_notifications_not_exceptions(

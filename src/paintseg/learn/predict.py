@@ -119,27 +119,26 @@ class _Axis:
 
 
 class _StripAccumulator:
-    """Weighted probability sums of the rows that tiles still write to."""
+    """Weighted probability sums of the rows that tiles still write to, in one buffer as high
+    as the tile rows one batch can reach (tiles come in raster order)."""
 
-    def __init__(self, n_classes: int, width: int, wy: np.ndarray, wx: np.ndarray):
-        self.y0 = 0
-        self.acc = np.zeros((n_classes, 0, width), np.float32)
+    def __init__(self, n_classes: int, height: int, width: int, wy: np.ndarray, wx: np.ndarray):
+        self.y0 = 0  # padded row held in buffer row 0
+        self.acc = np.zeros((n_classes, min(height, len(wy)), width), np.float32)
         self.wy, self.wx = wy, wx
 
     def add(self, ys: int, xs: int, weighted: np.ndarray) -> None:
-        end = ys + weighted.shape[1] - self.y0
-        if end > self.acc.shape[1]:
-            grow = np.zeros((self.acc.shape[0], end - self.acc.shape[1], self.acc.shape[2]),
-                            np.float32)
-            self.acc = np.concatenate([self.acc, grow], axis=1)
-        self.acc[:, ys - self.y0:end, xs:xs + weighted.shape[2]] += weighted
+        top = ys - self.y0
+        self.acc[:, top:top + weighted.shape[1], xs:xs + weighted.shape[2]] += weighted
 
     def pop(self, upto: int) -> tuple[int, np.ndarray]:
         """Finished rows ``[y0, upto)`` (padded coordinates) as probabilities."""
         n = upto - self.y0
         rows = self.acc[:, :n] / (self.wy[self.y0:upto, None] * self.wx[None, :])
+        if n:
+            self.acc[:, :-n] = self.acc[:, n:]
+            self.acc[:, -n:] = 0
         start, self.y0 = self.y0, upto
-        self.acc = self.acc[:, n:].copy()
         return start, rows
 
 
@@ -193,8 +192,9 @@ def _plane_rows(model, channels, plane: tuple, tile: int, overlap: int, batch_si
     ay, ax = _plan(model, channels[0].shape, tile, overlap)
     wy, wx = ay.window(overlap), ax.window(overlap)
     window = torch.from_numpy(np.outer(wy, wx)).to(model.device)
-    acc = _StripAccumulator(len(model.config.classes), ax.starts[-1] + ax.length,
-                            ay.weight_sum(wy), ax.weight_sum(wx))
+    rows_per_batch = -(-batch_size // len(ax.starts)) + 1
+    acc = _StripAccumulator(len(model.config.classes), rows_per_batch * ay.length,
+                            ax.starts[-1] + ax.length, ay.weight_sum(wy), ax.weight_sum(wx))
     row_of_tile = [ys for ys in ay.starts for _ in ax.starts]
     done = 0
     for batch in _batched(_tiles(model, channels, plane, ay, ax), batch_size):

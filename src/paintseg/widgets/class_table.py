@@ -51,6 +51,7 @@ class ClassTable(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SingleSelection)
         self.table.verticalHeader().setVisible(True)
         self.table.setToolTip("Label value = row number. Select a row to paint that class.")
+        self.table.setMinimumHeight(125)  # four classes without scrolling
         self.table.setMaximumHeight(150)
         self.table.itemChanged.connect(self._on_item_changed)
         self.table.currentCellChanged.connect(self._on_current_changed)

@@ -35,7 +35,7 @@ class LossPlot(QWidget):
         if losses.size < 2:
             painter.drawText(self.rect(), Qt.AlignCenter, "loss curve appears while training")
             return
-        area = QRectF(self.rect()).adjusted(40, 8, -8, -16)
+        area = QRectF(self.rect()).adjusted(44, 8, -8, -16)
         low, high = float(losses.min()), float(losses.max())
         span = high - low or 1.0
 
@@ -43,8 +43,8 @@ class LossPlot(QWidget):
             x = area.left() + area.width() * i / max(1, losses.size - 1)
             return QPointF(x, area.bottom() - area.height() * (value - low) / span)
 
-        painter.drawText(QRectF(0, area.top() - 6, 38, 14), Qt.AlignRight, f"{high:.3g}")
-        painter.drawText(QRectF(0, area.bottom() - 8, 38, 14), Qt.AlignRight, f"{low:.3g}")
+        painter.drawText(QRectF(0, area.top() - 6, 40, 14), Qt.AlignRight, f"{high:.2g}")
+        painter.drawText(QRectF(0, area.bottom() - 8, 40, 14), Qt.AlignRight, f"{low:.2g}")
         painter.drawText(
             QRectF(area.left(), area.bottom() + 2, area.width(), 14),
             Qt.AlignRight,

@@ -7,10 +7,12 @@ thread. A worker never sees a widget or a layer.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Generator
 from typing import Any
 
 import numpy as np
@@ -86,6 +88,15 @@ def fixed_label(lines: int) -> QLabel:
     return label
 
 
+def relay(events: Generator) -> Generator:
+    """Yield the events of a job's generator, return its value (the worker's function).
+
+    The widget keeps the job's generator, so that it can close it (running its clean-up,
+    e.g. stopping a child process) when napari aborts the worker without closing it.
+    """
+    return (yield from events)
+
+
 class VisiblePlane:
     """The plane on screen, written on the GUI thread and read by the training worker.
 
@@ -108,14 +119,18 @@ class RunState:
     def __init__(self) -> None:
         self.stop = new_stop_event()
         self.worker = None
+        self.events: Generator | None = None
         self.kind = ""
 
     def shutdown(self, *_: Any, wait_ms: int = 5000) -> None:
-        """Stop the run and wait briefly for its thread."""
+        """Stop the run, wait briefly for its thread, then let the job clean up."""
         self.stop.set()
-        if self.worker is not None:
-            self.worker.quit()
-            QThreadPool.globalInstance().waitForDone(wait_ms)
+        if self.worker is None:
+            return
+        self.worker.quit()
+        QThreadPool.globalInstance().waitForDone(wait_ms)
+        with contextlib.suppress(ValueError):  # still running: it stops at its next step
+            self.events.close()
 
 
 @dataclass
@@ -173,7 +188,7 @@ class PaintSegWidget(QWidget):
         form = QVBoxLayout(box)
         self.image_list = QListWidget()
         self.image_list.setToolTip("Check one multichannel layer or several layers as channels")
-        self.image_list.setMaximumHeight(80)
+        self.image_list.setMaximumHeight(60)
         self.annotation_combo = QComboBox()
         self.annotation_combo.setToolTip("Labels layer of painted strokes (0 = not annotated)")
         self.new_annotation_button = QPushButton("New")
@@ -447,13 +462,16 @@ class PaintSegWidget(QWidget):
         Signals are connected before the worker starts.
         """
         self._run.stop = new_stop_event()
-        worker = create_worker(job, *args, self._run.stop, _start_thread=False,
-                               _ignore_errors=True, **kwargs)
+        events = job(*args, self._run.stop, **kwargs)
+        worker = create_worker(relay, events, _start_thread=False, _ignore_errors=True)
         worker.yielded.connect(on_yielded)
         worker.returned.connect(on_returned)
-        worker.errored.connect(lambda error: report_error(error, kind.capitalize()))
+        action = {"train": "Training", "predict": "Prediction"}[kind]
+        worker.errored.connect(lambda error: report_error(error, action))
         worker.finished.connect(self._on_finished)
-        self._run.worker, self._run.kind = worker, kind
+        worker.aborted.connect(self._run.stop.set)  # napari aborts workers on close
+        worker.finished.connect(events.close)  # after an abort: its clean-up runs now
+        self._run.worker, self._run.events, self._run.kind = worker, events, kind
         self._set_busy(kind)
         worker.start()
 
@@ -616,7 +634,7 @@ class PaintSegWidget(QWidget):
         self.objects_table = layers["objects"].features
 
     def predict_folder(self, folder: str | None = None, out_dir: str | None = None) -> bool:
-        """Predict every image in ``folder`` and write class maps to ``out_dir`` (dialogs if None)."""
+        """Predict every image in ``folder`` into class maps in ``out_dir`` (dialogs if None)."""
         if self.busy:
             return False
         if self.model is None:
