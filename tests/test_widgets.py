@@ -242,3 +242,26 @@ def test_sample_opens_with_its_strokes_and_class_table(make_napari_viewer, sampl
     assert widget.annotation_combo.currentText() == "annotations"
     assert [c.name for c in widget.class_table.classes()] == ["background", "nucleus", "membrane"]
     assert widget.checked_images() == ["nuclei", "membrane"]
+
+
+@pytest.mark.parametrize("in_process", [True, False], ids=["child process", "thread"])
+def test_a_2d_image_trains_and_predicts(
+    make_napari_viewer, small_cells, qtbot, notifications, in_process
+):
+    from paintseg.widgets import PaintSegWidget
+
+    viewer = make_napari_viewer()
+    viewer.add_image(small_cells["image"][0, 1], name="nuclei 2d")
+    widget = PaintSegWidget(viewer)
+    widget.train_in_process = in_process
+    annotations = widget.new_annotation_layer()
+    widget.class_table.add_class("membrane")
+    paint(annotations, small_cells["strokes"][1])
+    assert widget.visible_plane() == ()
+    train(qtbot, widget, 15, widget.train_button)
+    assert widget.model is not None, notifications()
+    assert viewer.layers["nuclei 2d prediction preview"].data.any()
+    assert widget.predict(whole=False)
+    wait_idle(qtbot, widget)
+    assert viewer.layers["nuclei 2d classes"].data.shape == (128, 128)
+    assert len(viewer.layers["nuclei 2d objects"].features) > 0

@@ -26,6 +26,15 @@ from paintseg.widgets._layers import (
 )
 
 
+OUTPUT_KEY = "paintseg_output"
+"""``layer.metadata`` key marking the layers the widget makes (not inputs, not annotations)."""
+
+
+def is_output(layer: Layer) -> bool:
+    """Whether the widget made this layer (prediction, preview, uncertainty, objects)."""
+    return bool(layer.metadata.get(OUTPUT_KEY))
+
+
 @dataclass
 class Geometry:
     """Where an image sits in the world: its spatial shape, scale and translation."""
@@ -63,7 +72,8 @@ def labels_layer(viewer, name: str, geometry: Geometry, dtype, **kwargs) -> Labe
         if layer is not None:
             viewer.layers.remove(layer)
         layer = viewer.add_labels(
-            data, name=name, scale=geometry.scale, translate=geometry.translate, **kwargs
+            data, name=name, scale=geometry.scale, translate=geometry.translate,
+            metadata={OUTPUT_KEY: True}, **kwargs
         )
     return layer
 
@@ -135,6 +145,7 @@ def show_prediction(
             np.zeros(geometry.shape, np.float32), name=f"{name} uncertainty",
             scale=geometry.scale, translate=geometry.translate, colormap="magma",
             contrast_limits=(0, 1), blending="additive", visible=False,
+            metadata={OUTPUT_KEY: True},
         )
     _write(uncertainty, result.plane, result.uncertainty.astype(np.float32))
 
@@ -159,6 +170,6 @@ def show_object_names(viewer, geometry: Geometry, table: pd.DataFrame, plane=())
     return viewer.add_points(
         coords, name=name, features=features, size=1,
         scale=geometry.scale, translate=geometry.translate,
-        face_color="transparent", border_width=0,
+        face_color="transparent", border_width=0, metadata={OUTPUT_KEY: True},
         text={"string": "{class_name}", "color": "white", "size": 9},
     )

@@ -310,7 +310,8 @@ class PaintSegWidget(QWidget):
     def _refresh_layers(self, event=None) -> None:
         """Keep the image list and the annotation choice in step with the viewer."""
         checked = set(self.checked_images())
-        images = [layer for layer in self.viewer.layers if isinstance(layer, Image)]
+        layers = [layer for layer in self.viewer.layers if not _outputs.is_output(layer)]
+        images = [layer for layer in layers if isinstance(layer, Image)]
         first = next((layer for layer in images if layer.name in checked), None)
         self.image_list.blockSignals(True)
         self.image_list.clear()
@@ -319,20 +320,19 @@ class PaintSegWidget(QWidget):
             item = QListWidgetItem(layer.name)
             item.setFlags(item.flags() | Qt.ItemIsUserCheckable)
             new = event is not None and getattr(event, "value", None) is layer
-            is_output = layer.name.endswith(" uncertainty")
-            take = layer.name in checked or (
-                new and not is_output and (first is None or layer.data.shape == first.data.shape)
-            ) or (event is None and not checked and not is_output)
+            take = (
+                layer.name in checked
+                or (event is None and not checked)  # at start: every image is a channel
+                or (new and (first is None or layer.data.shape == first.data.shape))
+            )
             item.setCheckState(Qt.Checked if take else Qt.Unchecked)
             self.image_list.addItem(item)
         self.image_list.blockSignals(False)
 
         current = self.annotation_combo.currentText()
-        labels = [layer for layer in self.viewer.layers if isinstance(layer, Labels)]
-        names = [layer.name for layer in labels]
+        names = [layer.name for layer in layers if isinstance(layer, Labels)]
         tagged = sorted(
-            (layer.name for layer in labels if layer.metadata.get(CLASSES_KEY)
-             and not layer.name.endswith((" classes", " prediction preview"))),
+            (name for name in names if self.viewer.layers[name].metadata.get(CLASSES_KEY)),
             key=lambda name: "annotation" not in name.lower(),
         )
         self.annotation_combo.blockSignals(True)
@@ -443,7 +443,7 @@ class PaintSegWidget(QWidget):
         idle = not kind
         for button in (self.train_button, self.predict_slice_button, self.predict_stack_button,
                        self.predict_folder_button, self.load_button, self.accept_button,
-                       self.new_annotation_button):
+                       self.new_annotation_button, self.export_button):
             button.setEnabled(idle)
         has_model = self.model is not None
         self.continue_button.setEnabled(idle and has_model)
@@ -671,9 +671,8 @@ class PaintSegWidget(QWidget):
             name = f"{inputs.geometry.name} classes"
             if layer is None or name not in self.viewer.layers:
                 raise InputError("Predict this slice first, with an annotation layer chosen.")
-            if self.model is not None and model_mismatch(
-                self.model.config.channels, self.model.config.classes,
-                len(self.model.config.channels), self.class_table.classes()):
+            names = [c.name for c in self.class_table.classes()]
+            if self.model is not None and [c.name for c in self.model.config.classes] != names:
                 raise InputError("The prediction's classes differ from the class table.")
             plane = self.visible_plane()
             indices, values = merge_into_annotations(
