@@ -17,7 +17,8 @@ No real image with ground truth is bundled (the real sample, scikit-image's ``ce
 none), so only the generated sample is scored.
 
 Needs scikit-learn (``pip install napari-paintseg[bench]``). Run:
-``.venv/bin/python benchmarks/quality.py [--seconds 60] [--threads 2]``; prints JSON.
+``.venv/bin/python benchmarks/quality.py [--seconds 60 | --steps N] [--threads 2] [--seed 0]``;
+prints JSON. ``--steps`` gives a result that does not depend on the CPU load.
 """
 
 from __future__ import annotations
@@ -72,11 +73,13 @@ def object_scores(semantic: np.ndarray, data: dict, classes, default: str) -> di
     return result
 
 
-def run_unet(image, strokes, data, classes, seconds: float) -> tuple[np.ndarray, dict]:
+def run_unet(image, strokes, data, classes, seconds: float | None,
+             steps: int | None) -> tuple[np.ndarray, dict]:
     model = Segmenter.create(channels=data["channel_names"], classes=classes, preset="auto",
                              device="cpu", seed=0)
     t0 = time.perf_counter()
-    model = drain(train(model, images=[image], annotations=[strokes], seconds=seconds, seed=0))
+    model = drain(train(model, images=[image], annotations=[strokes], seconds=seconds,
+                        steps=steps, seed=0))
     t_train = time.perf_counter() - t0
     t0 = time.perf_counter()
     labels = drain(predict(model, image)).labels
@@ -114,6 +117,8 @@ def run_forest(image, strokes, threads: int) -> tuple[np.ndarray, dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60.0, help="U-Net training budget")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="U-Net step budget instead of --seconds (same result under CPU load)")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for both")
     parser.add_argument("--coverage", type=float, default=0.02, help="fraction painted")
     parser.add_argument("--split", default="distance", help="default object split")
@@ -125,7 +130,8 @@ def main() -> None:
     image, truth = data["image"], data["semantic"]
     classes = [ClassInfo.from_dict(c) for c in data["classes"]]
     strokes = draw_strokes(truth, coverage=args.coverage, seed=args.seed)
-    unet_labels, unet_info = run_unet(image, strokes, data, classes, args.seconds)
+    unet_labels, unet_info = run_unet(image, strokes, data, classes,
+                                     None if args.steps else args.seconds, args.steps)
     forest_labels, forest_info = run_forest(image, strokes, args.threads)
     unet = {**unet_info, **object_scores(unet_labels, data, classes, args.split)}
     forest = {**forest_info, **object_scores(forest_labels, data, classes, args.split)}

@@ -1,6 +1,13 @@
 #!/usr/bin/env bash
-# Set up from nothing, then run the whole test suite headless (pytest-xvfb starts Xvfb).
+# Set up from nothing, then run the whole test suite headless (pytest-xvfb starts Xvfb) with
+# PyQt5, and the GUI tests again with PyQt6 and PySide6. Arguments go to pytest (PyQt5 only).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh pyqt5,testing
-exec .venv/bin/python -m pytest "$@"
+bash scripts/setup.sh pyqt5,pyqt6,pyside6,testing
+.venv/bin/python -m pytest "$@"
+[ $# -gt 0 ] && exit 0
+for api in pyqt6 pyside6; do
+    echo "== GUI tests on $api"
+    QT_API=$api PYTEST_QT_API=$api .venv/bin/python -m pytest -p no:cacheprovider \
+        tests/test_widgets.py tests/test_manifest.py
+done

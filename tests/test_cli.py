@@ -16,7 +16,15 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
-    """A 2-channel image, its stroke labels (with class table) and its truth; a trained model."""
+    """A 2-channel image, its stroke labels (with class table) and its truth; a trained model.
+
+    fp32 is forced through the environment so the tests skip the numerics timing."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PAINTSEG_NUMERICS", "fp32")
+        yield _trained_files(tmp_path_factory)
+
+
+def _trained_files(tmp_path_factory):
     root = tmp_path_factory.mktemp("cli")
     data = synthetic_cells(shape=(1, 64, 64), seed=3)
     image = data["image"][:, 0]

@@ -243,11 +243,38 @@ def test_chosen_numerics_match_fp32(data, trained):
     assert (model.logits(x).argmax(1) == expected).float().mean() > 0.99
 
 
-def test_a_cpu_without_bf16_never_gets_bf16(monkeypatch):
+def test_a_cpu_without_bf16_never_gets_bf16(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.setattr(device_module, "cpu_has_bf16", lambda: False)
     monkeypatch.setattr(device_module, "_numerics_cache", {})
     numerics = device_module.choose_numerics(torch.device("cpu"), UNet(1, 2, 1, 4), (2, 1, 16, 16))
     assert numerics.autocast_dtype is None
+
+
+def test_numerics_verdict_is_cached_on_disk(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(device_module, "_numerics_cache", {})
+    net, shape = UNet(1, 2, 1, 4), (2, 1, 16, 16)
+    first = device_module.choose_numerics(torch.device("cpu"), net, shape)
+    assert device_module.numerics_cache_file().is_file()
+
+    def no_timing(*args):
+        raise AssertionError("timed again instead of reading the cache")
+
+    monkeypatch.setattr(device_module, "_numerics_cache", {})  # a new process
+    monkeypatch.setattr(device_module, "_fastest_cpu_numerics", no_timing)
+    assert device_module.choose_numerics(torch.device("cpu"), net, shape) == first
+
+
+@pytest.mark.parametrize("value, dtype", [("fp32", None), ("bf16", torch.bfloat16)])
+def test_numerics_can_be_forced_by_environment(monkeypatch, value, dtype):
+    monkeypatch.setenv("PAINTSEG_NUMERICS", value)
+    monkeypatch.setattr(device_module, "_fastest_cpu_numerics", None)  # must not be called
+    numerics = device_module.choose_numerics(torch.device("cpu"), UNet(1, 2, 1, 4), (2, 1, 16, 16))
+    assert numerics.autocast_dtype == dtype
+    monkeypatch.setenv("PAINTSEG_NUMERICS", "fp8")
+    with pytest.raises(PaintsegError, match="PAINTSEG_NUMERICS"):
+        device_module.choose_numerics(torch.device("cpu"), UNet(1, 2, 1, 4), (2, 1, 16, 16))
 
 
 @pytest.mark.parametrize(
@@ -280,3 +307,15 @@ def test_bad_input_gives_a_clear_error(data, case, message):
     with pytest.raises(InputError, match=message.replace("(", r"\(").replace(")", r"\)")):
         drain(train(model, images, annotations, steps=1))
     assert not model.is_trained and model.config.history == []
+
+
+def test_a_zarr_image_stays_lazy_as_channels(tmp_path):
+    import zarr
+
+    from paintseg.learn.sampling import as_channels
+
+    stored = zarr.create_array(tmp_path / "image.zarr", data=np.arange(2 * 4 * 8 * 8,
+                               dtype=np.uint16).reshape(2, 4, 8, 8), chunks=(1, 1, 8, 8))
+    channels = as_channels(stored)
+    assert all(isinstance(channel, da.Array) for channel in channels)
+    np.testing.assert_array_equal(np.asarray(channels[1][2]), stored[1, 2])

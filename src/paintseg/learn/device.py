@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
+import json
+import os
+import platform
 import time
+from pathlib import Path
 from dataclasses import dataclass
 from typing import ContextManager
 
@@ -19,9 +24,15 @@ DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 _MIN_SPEEDUP = 1.1
 # ... and, for bf16, when its outputs stay this close to fp32 (relative L2 error).
 _MAX_RELATIVE_ERROR = 0.05
-_BENCH_SECONDS = 0.6
-_BENCH_BATCH = 4
-_numerics_cache: dict[tuple, Numerics] = {}
+# ... and, for inference, when at least this share of the predicted classes agrees.
+_MIN_ARGMAX_AGREEMENT = 0.99
+_BENCH_SECONDS = 0.3
+_BENCH_ROUNDS = 6
+_BENCH_BATCH = 2
+_INFERENCE_SIZE = 256  # side of the tile timed for inference
+_numerics_cache: dict[str, Numerics] = {}
+# PAINTSEG_NUMERICS=fp32|bf16 skips the detection (auto, the default, detects).
+NUMERICS_ENV = "PAINTSEG_NUMERICS"
 
 
 @dataclass(frozen=True)
@@ -117,16 +128,24 @@ def cpu_has_bf16() -> bool:
 
 
 def choose_numerics(
-    device: torch.device, net: nn.Module, sample_shape: tuple[int, ...]
+    device: torch.device,
+    net: nn.Module,
+    sample_shape: tuple[int, ...],
+    purpose: str = "train",
 ) -> Numerics:
     """The fastest numerics for ``net`` on ``device`` whose outputs stay close to fp32.
 
     On CUDA: bf16 (or fp16 where bf16 is missing) autocast and channels_last. On a CPU, a
-    short timed run of the real network (forward and backward, alternating the candidates to
-    cut noise) picks among fp32, fp32 channels_last and, where the CPU has native bf16,
-    bf16 autocast + channels_last; a candidate must beat plain fp32 clearly and, for bf16,
-    match its outputs. MPS uses fp32. Results are cached per device, architecture and shape
-    for the life of the process.
+    short timed run of the real network picks among fp32, fp32 channels_last and, where the
+    CPU has native bf16, bf16 autocast + channels_last; a candidate must beat plain fp32
+    clearly and, for bf16, match its outputs. For ``purpose="train"`` a forward and backward
+    pass of a batch of ``sample_shape`` is timed; for ``"inference"`` a forward pass of a
+    256 px tile without gradients (bf16 may pay off there only). MPS uses fp32.
+
+    The verdict is cached in memory and on disk (``numerics.json`` in the user cache folder,
+    ``$XDG_CACHE_HOME/paintseg`` or ``~/.cache/paintseg``), keyed by CPU model, torch
+    version, threads, architecture, shape and purpose, so it is timed once per machine.
+    The environment variable ``PAINTSEG_NUMERICS=fp32|bf16`` overrides the detection.
 
     Parameters
     ----------
@@ -134,28 +153,92 @@ def choose_numerics(
     net : torch.nn.Module
         The network; it is not modified (the timing runs on copies).
     sample_shape : tuple of int
-        ``(batch, channels, height, width)`` of a typical batch.
+        ``(batch, channels, height, width)`` of a typical training batch.
+    purpose : str
+        ``"train"`` or ``"inference"``.
 
     Returns
     -------
     Numerics
     """
+    forced = os.environ.get(NUMERICS_ENV, "auto").strip().lower()
+    if forced not in ("auto", "", "fp32", "bf16"):
+        raise PaintsegError(f"{NUMERICS_ENV} must be fp32, bf16 or auto, not {forced!r}.")
+    if forced == "fp32":
+        return FP32
+    if forced == "bf16":
+        return Numerics(torch.bfloat16, channels_last=True)
     if device.type == "cuda":
         dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         return Numerics(dtype, channels_last=True)
     if device.type != "cpu":
         return FP32
-    key = (str(device), type(net).__name__, _architecture_key(net), tuple(sample_shape))
+    if purpose == "inference":
+        sample_shape = (1, sample_shape[1], _INFERENCE_SIZE, _INFERENCE_SIZE)
+    key = _cache_key(device, net, sample_shape, purpose)
     if key not in _numerics_cache:
-        _numerics_cache[key] = _fastest_cpu_numerics(net, device, sample_shape)
+        cached = _read_disk_cache().get(key)
+        if cached is None:
+            cached = _fastest_cpu_numerics(net, device, sample_shape, purpose == "train")
+            _write_disk_cache(key, cached)
+        _numerics_cache[key] = cached
     return _numerics_cache[key]
 
 
-def _architecture_key(net: nn.Module) -> tuple:
-    return tuple((name, tuple(p.shape)) for name, p in net.state_dict().items())
+def _cache_key(device: torch.device, net: nn.Module, shape: tuple[int, ...], purpose: str) -> str:
+    architecture = repr(tuple((name, tuple(p.shape)) for name, p in net.state_dict().items()))
+    parts = [str(device), _cpu_model(), platform.machine(), torch.__version__,
+             str(torch.get_num_threads()), str(cpu_has_bf16()), type(net).__name__,
+             hashlib.sha1(architecture.encode()).hexdigest()[:12], "x".join(map(str, shape)),
+             purpose]
+    return "|".join(parts)
 
 
-def _fastest_cpu_numerics(net: nn.Module, device: torch.device, shape: tuple[int, ...]) -> Numerics:
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def numerics_cache_file() -> Path:
+    """Where numerics verdicts are cached: ``numerics.json`` in the user cache folder."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "paintseg" / "numerics.json"
+
+
+def _read_disk_cache() -> dict[str, Numerics]:
+    try:
+        entries = json.loads(numerics_cache_file().read_text(encoding="utf-8"))
+        return {key: Numerics(getattr(torch, dtype) if dtype else None, bool(last))
+                for key, (dtype, last) in entries.items()}
+    except (OSError, ValueError, TypeError, AttributeError):
+        return {}  # missing or unreadable: detect again
+
+
+def _write_disk_cache(key: str, numerics: Numerics) -> None:
+    """Add one verdict, atomically; a cache that cannot be written is skipped."""
+    path = numerics_cache_file()
+    entries = {k: [str(v.autocast_dtype).removeprefix("torch.") if v.autocast_dtype else None,
+                   v.channels_last] for k, v in _read_disk_cache().items()}
+    entries[key] = [str(numerics.autocast_dtype).removeprefix("torch.")
+                    if numerics.autocast_dtype else None, numerics.channels_last]
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        temp.write_text(json.dumps(entries, indent=1), encoding="utf-8")
+        os.replace(temp, path)
+    except OSError:
+        pass
+
+
+def _fastest_cpu_numerics(
+    net: nn.Module, device: torch.device, shape: tuple[int, ...], training: bool
+) -> Numerics:
     """Time the candidates on copies of ``net``; keep the fastest that is clearly faster."""
     shape = (min(shape[0], _BENCH_BATCH), *shape[1:])
     x = torch.randn(shape, generator=torch.Generator().manual_seed(0)).to(device)
@@ -171,9 +254,9 @@ def _fastest_cpu_numerics(net: nn.Module, device: torch.device, shape: tuple[int
         del nets[bf16]
     best = {numerics: float("inf") for numerics in nets}
     start = time.perf_counter()
-    for round_ in range(10):
+    for round_ in range(_BENCH_ROUNDS):
         for numerics, copy_ in nets.items():
-            seconds = _time_step(copy_, x, numerics, device)
+            seconds = _time_step(copy_, x, numerics, device, training)
             if round_ > 0:  # the first round primes kernels and caches
                 best[numerics] = min(best[numerics], seconds)
         if round_ >= 2 and time.perf_counter() - start > _BENCH_SECONDS:
@@ -185,6 +268,7 @@ def _fastest_cpu_numerics(net: nn.Module, device: torch.device, shape: tuple[int
 def _outputs_agree(
     reference: nn.Module, other: nn.Module, x: torch.Tensor, numerics: Numerics, device
 ) -> bool:
+    """Relative L2 error within bounds and (almost) the same predicted classes."""
     reference.eval()
     other.eval()
     with torch.no_grad():
@@ -193,16 +277,21 @@ def _outputs_agree(
             got = other(x.contiguous(memory_format=torch.channels_last)).float()
     norm = torch.linalg.vector_norm
     error = norm(got - expected) / norm(expected).clamp_min(1e-6)
-    return bool(torch.isfinite(error) and error < _MAX_RELATIVE_ERROR)
+    agreement = (got.argmax(1) == expected.argmax(1)).float().mean()
+    return bool(torch.isfinite(error) and error < _MAX_RELATIVE_ERROR
+                and agreement >= _MIN_ARGMAX_AGREEMENT)
 
 
-def _time_step(net: nn.Module, x: torch.Tensor, numerics: Numerics, device) -> float:
-    net.train()
+def _time_step(net: nn.Module, x: torch.Tensor, numerics: Numerics, device,
+               training: bool) -> float:
+    """Seconds for a forward and backward pass (training) or a forward pass (inference)."""
+    net.train(training)
     if numerics.channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     start = time.perf_counter()
-    with numerics.autocast(device):
+    with torch.set_grad_enabled(training), numerics.autocast(device):
         out = net(x)
-    out.float().square().mean().backward()
-    net.zero_grad(set_to_none=True)
+    if training:
+        out.float().square().mean().backward()
+        net.zero_grad(set_to_none=True)
     return time.perf_counter() - start

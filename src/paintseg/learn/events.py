@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Generator
 from typing import Any, TypeVar
 
 Result = TypeVar("Result")
+StopFlag = threading.Event | Callable[[], bool] | None
+
+
+def stop_requested(stop: StopFlag) -> bool:
+    """Whether ``stop`` (a ``threading.Event``, a zero-argument callable or None) is set."""
+    if stop is None:
+        return False
+    return stop.is_set() if hasattr(stop, "is_set") else bool(stop())
 
 
 def drain(gen: Generator[Any, Any, Result], callback: Callable[[Any], Any] | None = None) -> Result:

@@ -118,6 +118,7 @@ class Segmenter:
         self.device = device
         self.optimizer: torch.optim.Optimizer | None = None
         self._numerics: Numerics | None = None
+        self._inference_numerics: Numerics | None = None
 
     # -- construction -----------------------------------------------------------------------
     @classmethod
@@ -231,14 +232,32 @@ class Segmenter:
         if self._numerics is None:
             shape = (self.config.batch_size, len(self.config.channels),
                      self.config.patch_size, self.config.patch_size)
-            self.numerics = choose_numerics(self.device, self.net, shape)
+            self._numerics = choose_numerics(self.device, self.net, shape)
+            self._use_layout(self._numerics)
         return self._numerics
 
     @numerics.setter
     def numerics(self, value: Numerics) -> None:
-        self._numerics = value
-        layout = torch.channels_last if value.channels_last else torch.contiguous_format
+        """Set the numerics of training and inference (e.g. ``Numerics()`` for fp32)."""
+        self._numerics = self._inference_numerics = value
+        self._use_layout(value)
+
+    def _use_layout(self, numerics: Numerics) -> None:
+        layout = torch.channels_last if numerics.channels_last else torch.contiguous_format
         self.net.to(memory_format=layout)
+
+    @property
+    def inference_numerics(self) -> Numerics:
+        """Numerics of prediction: the training numerics, or with bf16 autocast where that
+        is faster for a forward pass and predicts the same classes (detected on first use)."""
+        if self._inference_numerics is None:
+            train = self.numerics
+            shape = (1, len(self.config.channels), 0, 0)
+            chosen = choose_numerics(self.device, self.net, shape, purpose="inference")
+            # Keep the weights' memory layout: only the autocast may differ.
+            self._inference_numerics = chosen if chosen.channels_last == train.channels_last \
+                else train
+        return self._inference_numerics
 
     @property
     def is_trained(self) -> bool:
@@ -254,7 +273,7 @@ class Segmenter:
                 for key, value in state.items():
                     if torch.is_tensor(value):
                         state[key] = value.to(self.device)
-        self._numerics = None
+        self._numerics = self._inference_numerics = None
         return self
 
     def check_channels(self, n_channels: int) -> None:
@@ -281,13 +300,13 @@ class Segmenter:
         """Class logits ``(N, K, H, W)`` float32 on ``self.device`` for a normalised batch.
 
         ``x`` is ``(N, C, H, W)`` on any device; H and W must be multiples of `multiple`.
-        Runs in eval mode without gradients, with the detected numerics.
+        Runs in eval mode without gradients, with `inference_numerics`.
         """
         if x.shape[-1] % self.multiple or x.shape[-2] % self.multiple:
             raise ValueError(
                 f"Height and width {tuple(x.shape[-2:])} must be multiples of {self.multiple}."
             )
-        numerics = self.numerics
+        numerics = self.inference_numerics
         x = x.to(self.device, dtype=torch.float32, non_blocking=True)
         if numerics.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)

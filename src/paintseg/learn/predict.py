@@ -10,21 +10,17 @@ bounded by the tile batch and one row of tiles' probabilities, not by the plane 
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import dask.array as da
 import numpy as np
 import torch
 
 from paintseg.errors import InputError
+from paintseg.learn.events import StopFlag, stop_requested
 from paintseg.learn.sampling import as_channels
-
-StopFlag = threading.Event | Callable[[], bool] | None
-
 
 @dataclass
 class PredictEvent:
@@ -58,12 +54,6 @@ class Prediction:
     probabilities: Any
     uncertainty: Any
     complete: bool = True
-
-
-def _stopped(stop: StopFlag) -> bool:
-    if stop is None:
-        return False
-    return stop.is_set() if isinstance(stop, threading.Event) else bool(stop())
 
 
 def _round_up(n: int, multiple: int) -> int:
@@ -142,16 +132,7 @@ class _StripAccumulator:
         return start, rows
 
 
-def _lazy(array):
-    """A dask view of an array-like that reads eagerly when indexed (e.g. a zarr array), so
-    that taking a channel does not load it."""
-    if isinstance(array, (np.ndarray, da.Array)) or not hasattr(array, "shape"):
-        return array
-    return da.from_array(array, chunks=getattr(array, "chunks", "auto"))
-
-
 def _check_image(model, image) -> list:
-    image = [_lazy(c) for c in image] if isinstance(image, (list, tuple)) else _lazy(image)
     channels = as_channels(image)
     model.check_channels(len(channels))
     return channels
@@ -313,7 +294,7 @@ def predict(model, image, *, planes: Iterable | None = None, tile: int = 512,
             _write(result, plane, first, probs)
             done += n_tiles
             yield PredictEvent(done, total, time.perf_counter() - t0)
-            if _stopped(stop) and done < total:
+            if stop_requested(stop) and done < total:
                 result.complete = False
                 return result
     return result

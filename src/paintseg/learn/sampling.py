@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import dask.array as da
 import numpy as np
 import torch
 from skimage.measure import label as connected_components
@@ -33,13 +34,13 @@ def as_channels(image: Any) -> list[Any]:
     Returns
     -------
     list of array-like
-        Views or lazy slices; nothing is loaded.
+        Views or lazy slices; nothing is loaded (an array that is neither numpy nor dask,
+        e.g. zarr, is wrapped in dask, so that taking a channel does not read it).
     """
     if isinstance(image, (list, tuple)):
-        channels = list(image)
+        channels = [_lazy(channel) for channel in image]
     else:
-        if not hasattr(image, "shape"):
-            image = np.asarray(image)
+        image = _lazy(image) if hasattr(image, "shape") else np.asarray(image)
         channels = [image] if image.ndim == 2 else [image[c] for c in range(image.shape[0])]
     if not channels:
         raise InputError("The image has no channels.")
@@ -49,6 +50,13 @@ def as_channels(image: Any) -> list[Any]:
     if len(shapes.pop()) < 2:
         raise InputError("Each channel must have at least two dimensions (Y, X).")
     return channels
+
+
+def _lazy(array: Any) -> Any:
+    """A dask view of an array-like that is neither numpy nor dask (e.g. zarr)."""
+    if isinstance(array, (np.ndarray, da.Array)) or not hasattr(array, "shape"):
+        return array
+    return da.from_array(array, chunks=getattr(array, "chunks", "auto"))
 
 
 def compute_normalization(

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import datetime
 import math
-import threading
 import time
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from skimage.measure import label, regionprops
 
 from paintseg.errors import InputError
+from paintseg.learn.events import StopFlag, stop_requested
 from paintseg.learn.metrics import semantic_scores
 from paintseg.learn.model import Segmenter, scale_intensities
 from paintseg.learn.predict import predict_plane
@@ -27,8 +28,6 @@ from paintseg.learn.sampling import (
     compute_normalization,
     prepare_training_data,
 )
-
-StopFlag = threading.Event | Callable[[], bool] | None
 
 DEFAULT_SECONDS = 30.0
 EVENT_EVERY = 0.2  # seconds between events (the GUI consumes them)
@@ -141,7 +140,7 @@ def train(
     config.norm_low, config.norm_high = low, high  # only once the input passed all checks
     sampler = PatchSampler(data, config.patch_size, seed)
     session = _Session(model, data, first_session)
-    should_stop = _stop_checker(stop)
+    should_stop = partial(stop_requested, stop)
     clock = _Clock(start, seconds, steps)  # the time budget includes this setup
     validation = _Periodic(validate_every, share=0.1)
     previews = _Periodic(preview_every, share=0.25)
@@ -176,14 +175,6 @@ def _as_lists(images: Any, annotations: Any) -> tuple[list[Any], list[Any]]:
             raise InputError("Give the images as a list, one per annotation.")
         return list(images), list(annotations)
     return [images], [annotations]
-
-
-def _stop_checker(stop: StopFlag) -> Callable[[], bool]:
-    if stop is None:
-        return lambda: False
-    if hasattr(stop, "is_set"):
-        return stop.is_set
-    return lambda: bool(stop())
 
 
 def _preview(model: Segmenter, channels: list[list[Any]], request: Callable) -> Preview | None:

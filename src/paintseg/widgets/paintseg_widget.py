@@ -10,9 +10,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Generator
 from typing import Any
 
 import numpy as np
@@ -94,7 +94,19 @@ def relay(events: Generator) -> Generator:
     The widget keeps the job's generator, so that it can close it (running its clean-up,
     e.g. stopping a child process) when napari aborts the worker without closing it.
     """
-    return (yield from events)
+    try:
+        return (yield from events)
+    except Exception as error:  # noqa: BLE001 - reported by the widget, not napari's errored
+        failure = Failed(error)  # (napari's errored handler breaks on PySide6)
+        yield failure
+        return failure
+
+
+@dataclass
+class Failed:
+    """A job's exception, relayed as an event so the widget reports it on the GUI thread."""
+
+    error: Exception
 
 
 class VisiblePlane:
@@ -121,9 +133,11 @@ class RunState:
         self.worker = None
         self.events: Generator | None = None
         self.kind = ""
+        self.closed = False  # the widget is gone: late events are dropped
 
     def shutdown(self, *_: Any, wait_ms: int = 5000) -> None:
         """Stop the run, wait briefly for its thread, then let the job clean up."""
+        self.closed = True
         self.stop.set()
         if self.worker is None:
             return
@@ -170,8 +184,10 @@ class PaintSegWidget(QWidget):
         self._build()
         self._connect()
         self._refresh_layers()
-        self.destroyed.connect(self._run.shutdown)
-        QApplication.instance().aboutToQuit.connect(self._run.shutdown)
+        # Closures, not bound methods: PySide6 may call a bound method of a freed object.
+        run = self._run
+        self.destroyed.connect(lambda *_: run.shutdown())
+        QApplication.instance().aboutToQuit.connect(lambda: run.shutdown())
 
     # ---------------------------------------------------------------- layout
     def _build(self) -> None:
@@ -464,19 +480,33 @@ class PaintSegWidget(QWidget):
         self._run.stop = new_stop_event()
         events = job(*args, self._run.stop, **kwargs)
         worker = create_worker(relay, events, _start_thread=False, _ignore_errors=True)
-        worker.yielded.connect(on_yielded)
-        worker.returned.connect(on_returned)
         action = {"train": "Training", "predict": "Prediction"}[kind]
+
+        def route(event) -> None:
+            if self._run.closed:
+                return
+            if isinstance(event, Failed):
+                report_error(event.error, action)
+            else:
+                on_yielded(event)
+
+        worker.yielded.connect(route)
+        worker.returned.connect(
+            lambda value: self._run.closed or isinstance(value, Failed) or on_returned(value)
+        )
         worker.errored.connect(lambda error: report_error(error, action))
         worker.finished.connect(self._on_finished)
-        worker.aborted.connect(self._run.stop.set)  # napari aborts workers on close
-        worker.finished.connect(events.close)  # after an abort: its clean-up runs now
+        stop = self._run.stop
+        worker.aborted.connect(lambda: stop.set())  # napari aborts workers on close
+        worker.finished.connect(lambda: events.close())  # after an abort: clean-up runs now
         self._run.worker, self._run.events, self._run.kind = worker, events, kind
         self._set_busy(kind)
         worker.start()
 
     def _on_finished(self) -> None:
         self._run.worker, self._run.kind = None, ""
+        if self._run.closed:
+            return
         self._set_busy("")
         self.loss_plot.set_runs(self.loss_runs)
         self._describe_model()
