@@ -129,3 +129,17 @@ def test_config_round_trips_through_json(model):
     assert ModelConfig.from_dict(data) == model.config
     data["future_option"] = 1  # written by a newer version: ignored
     assert ModelConfig.from_dict(data) == model.config
+
+
+def test_any_header_length_loads(tmp_path):
+    """A safetensors header length whose first byte is 0x80 is not mistaken for a pickle."""
+    lengths = set()
+    for extra in range(0, 300, 8):  # header lengths are 8-byte aligned: cover all 0..255 mod
+        classes = [ClassInfo("background", "#808080", "background"), ClassInfo("c" * (1 + extra))]
+        segmenter = Segmenter.create(["dapi"], classes, device="cpu", width=4, depth=1,
+                                     patch_size=16)
+        path = segmenter.save(tmp_path / f"m{extra}.safetensors")
+        first_byte = path.read_bytes()[0]
+        lengths.add(first_byte)
+        assert Segmenter.load(path, device="cpu").config.classes[1].name == classes[1].name
+    assert 0x80 in lengths

@@ -347,8 +347,9 @@ def _not_a_model(path: Path, reason: str) -> FileFormatError:
 def _read_model_file(path: Path) -> tuple[ModelConfig, dict[str, torch.Tensor]]:
     """Config and weights from a safetensors file; never unpickles."""
     with open(path, "rb") as file:
-        head = file.read(8)
-    if head.startswith(b"PK") or head[:1] == b"\x80":
+        head = file.read(9)
+    # safetensors: an 8-byte header length, then JSON; its first byte may well be 0x80
+    if head[8:9] != b"{" and (head.startswith(b"PK") or head[:1] == b"\x80"):
         raise _not_a_model(
             path, "it looks like a pickled PyTorch checkpoint, which is never loaded because "
             "it could run code"
