@@ -115,6 +115,7 @@ def test_whole_loop_classes_train_preview_predict_correct_continue(
     names = viewer.layers["nuclei object names"]
     assert set(names.features["label"]) == set(ids)  # at least one name per object
     assert set(names.text.values) == {"nucleus"}
+    assert len(names.text.values) == len(names.data) == len(names.features)  # updated in place
     csv = widget.export_objects(str(tmp_path / "objects.csv"))
     assert len(pd.read_csv(csv)) == len(ids)
 
@@ -242,6 +243,17 @@ def test_sample_opens_with_its_strokes_and_class_table(make_napari_viewer, sampl
     assert widget.annotation_combo.currentText() == "annotations"
     assert [c.name for c in widget.class_table.classes()] == ["background", "nucleus", "membrane"]
     assert widget.checked_images() == ["nuclei", "membrane"]
+
+
+def test_launch_names_the_slider_axes(qapp):
+    from paintseg.widgets.launch import open_viewer
+
+    viewer, widget = open_viewer("synthetic", show=False)
+    try:
+        assert viewer.dims.axis_labels == ("z", "y", "x")
+        assert widget.checked_images() == ["nuclei", "membrane"]
+    finally:
+        viewer.close()
 
 
 @pytest.mark.parametrize("in_process", [True, False], ids=["child process", "thread"])

@@ -32,6 +32,7 @@ from paintseg.learn import (
     predict_plane,
 )
 from paintseg.learn.train import Preview, TrainEvent, train
+from paintseg.widgets._layers import object_features, object_points
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".zarr")
 
@@ -153,10 +154,11 @@ def train_job(
 
 @dataclass
 class PredictResult:
-    """A prediction ready to become layers.
+    """A prediction ready to become layers, prepared in the worker.
 
     ``plane`` is the plane index when only one plane was predicted (arrays are then YX),
-    ``None`` for the whole image.
+    ``None`` for the whole image. ``features`` is the object table as ``Labels.features``;
+    ``points`` the positions and features of the object names (``None`` without objects).
     """
 
     plane: tuple[int, ...] | None
@@ -164,15 +166,31 @@ class PredictResult:
     uncertainty: np.ndarray
     objects: np.ndarray
     table: pd.DataFrame
+    features: pd.DataFrame
+    points: tuple[np.ndarray, pd.DataFrame] | None
 
 
-def _objects(model: Segmenter, labels, probabilities, channels) -> tuple[np.ndarray, pd.DataFrame]:
-    return find_objects(
+def _result(
+    model: Segmenter, plane: tuple[int, ...] | None, labels, probabilities, uncertainty,
+    channels: Sequence[Any], ndim: int,
+) -> PredictResult:
+    """Find the objects and prepare every array and table the layers need (worker side)."""
+    objects, table = find_objects(
         labels,
         model.config.classes,
         probabilities=probabilities,
         image=channels,
         channel_names=model.config.channels,
+    )
+    points = None if table.empty else object_points(table, plane or (), ndim)
+    return PredictResult(
+        plane,
+        np.asarray(labels),
+        np.asarray(uncertainty, dtype=np.float32),
+        objects,
+        table,
+        object_features(table),
+        points,
     )
 
 
@@ -188,25 +206,19 @@ def predict_job(
 
     Returns ``None`` when stopped before the end.
     """
+    ndim = len(channels[0].shape)
     with gui_friendly(threads):
         if plane is not None:
             labels, probabilities, uncertainty = predict_plane(model, channels, plane=plane)
             yield PredictEvent(done=1, total=1, elapsed=0.0)
             plane_channels = [np.asarray(c[plane]) for c in channels]
-            objects, table = _objects(model, labels, probabilities, plane_channels)
-            return PredictResult(plane, np.asarray(labels), np.asarray(uncertainty), objects,
-                                 table)
+            return _result(model, plane, labels, probabilities, uncertainty, plane_channels,
+                           ndim)
         prediction = yield from predict(model, channels, stop=stop.is_set)
         if stop.is_set():
             return None
-        objects, table = _objects(model, prediction.labels, prediction.probabilities, channels)
-        return PredictResult(
-            None,
-            np.asarray(prediction.labels),
-            np.asarray(prediction.uncertainty),
-            objects,
-            table,
-        )
+        return _result(model, None, prediction.labels, prediction.probabilities,
+                       prediction.uncertainty, channels, ndim)
 
 
 def image_files(folder: str | os.PathLike) -> list[Path]:

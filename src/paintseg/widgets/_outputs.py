@@ -6,7 +6,8 @@ Output layers are named after the image: ``"<image> classes"``, ``"<image> uncer
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,8 +22,6 @@ from paintseg.widgets._layers import (
     CLASSES_KEY,
     class_names_features,
     classes_to_metadata,
-    object_features,
-    object_points,
 )
 
 
@@ -64,11 +63,16 @@ def _find(viewer, name: str, kind: type[Layer]) -> Layer | None:
     return layer if isinstance(layer, kind) else None
 
 
-def labels_layer(viewer, name: str, geometry: Geometry, dtype, **kwargs) -> Labels:
-    """The Labels layer ``name`` of the image's shape, created (zeros) if missing or reshaped."""
+def labels_layer(viewer, name: str, geometry: Geometry, dtype,
+                 initial: np.ndarray | None = None, **kwargs) -> Labels:
+    """The Labels layer ``name`` of the image's shape, created if missing or reshaped.
+
+    A new layer starts with ``initial`` when it has that dtype (taken as is), else zeros.
+    """
     layer = _find(viewer, name, Labels)
     if layer is None or layer.data.shape != geometry.shape or layer.data.dtype != dtype:
-        data = np.zeros(geometry.shape, dtype=dtype)
+        usable = initial is not None and initial.dtype == dtype
+        data = initial if usable else np.zeros(geometry.shape, dtype=dtype)
         if layer is not None:
             viewer.layers.remove(layer)
         layer = viewer.add_labels(
@@ -89,11 +93,19 @@ def new_annotation_layer(viewer, geometry: Geometry, classes: Sequence[ClassInfo
 
 
 def _write(layer: Labels | Image, plane: tuple[int, ...] | None, values: np.ndarray) -> None:
+    """Write ``values`` into a plane (or all) of the layer; nothing if it already holds them."""
+    if layer.data is values:
+        return
     if plane is None:
         layer.data[...] = values
     else:
         layer.data[plane] = values
     layer.refresh()
+
+
+def _whole(result: PredictResult, values: np.ndarray) -> np.ndarray | None:
+    """``values`` when they cover the whole image (a new layer can start with them)."""
+    return values if result.plane is None else None
 
 
 def label_dtype(classes: Sequence[ClassInfo]) -> type:
@@ -124,52 +136,108 @@ def show_preview(
     return layer
 
 
+def show_classes(viewer, geometry: Geometry, classes: Sequence[ClassInfo],
+                 result: PredictResult) -> Labels:
+    """Write the class map of a prediction into ``"<image> classes"``."""
+    layer = labels_layer(viewer, f"{geometry.name} classes", geometry, result.labels.dtype,
+                         initial=_whole(result, result.labels))
+    apply_classes(layer, classes)
+    _write(layer, result.plane, result.labels)
+    return layer
+
+
+def show_uncertainty(viewer, geometry: Geometry, result: PredictResult) -> Image:
+    """Write the uncertainty (float32, 0 to 1) of a prediction into ``"<image> uncertainty"``."""
+    name = f"{geometry.name} uncertainty"
+    layer = _find(viewer, name, Image)
+    if layer is not None and layer.data.shape == geometry.shape:
+        _write(layer, result.plane, result.uncertainty)
+        return layer
+    if layer is not None:
+        viewer.layers.remove(layer)
+    data = _whole(result, result.uncertainty)
+    layer = viewer.add_image(
+        np.zeros(geometry.shape, np.float32) if data is None else data, name=name,
+        scale=geometry.scale, translate=geometry.translate, colormap="magma",
+        contrast_limits=(0, 1), blending="additive", visible=False,
+        metadata={OUTPUT_KEY: True},
+    )
+    if data is None:
+        _write(layer, result.plane, result.uncertainty)
+    return layer
+
+
+def show_objects(viewer, geometry: Geometry, result: PredictResult) -> Labels:
+    """Write the objects of a prediction (only) into ``"<image> objects"``, with their table."""
+    layer = labels_layer(viewer, f"{geometry.name} objects", geometry, np.int32,
+                         initial=_whole(result, result.objects))
+    if result.plane is not None:
+        layer.data[...] = 0
+    _write(layer, result.plane, result.objects)
+    layer.features = result.features
+    return layer
+
+
+def prediction_steps(
+    viewer, geometry: Geometry, classes: Sequence[ClassInfo], result: PredictResult,
+    layers: dict[str, Layer | None],
+) -> list[Callable[[], None]]:
+    """The steps that make or update the layers of a prediction, one layer each.
+
+    Each step stores its layer in ``layers`` (keys ``classes``, ``uncertainty``, ``objects``,
+    ``names``). A single-plane result writes its plane into the class and uncertainty layers
+    (other planes keep earlier predictions); the objects layers then hold that plane's objects.
+    """
+    makers = {
+        "classes": lambda: show_classes(viewer, geometry, classes, result),
+        "uncertainty": lambda: show_uncertainty(viewer, geometry, result),
+        "objects": lambda: show_objects(viewer, geometry, result),
+        "names": lambda: show_object_names(viewer, geometry, result.points),
+    }
+    return [functools.partial(_store, layers, key, make) for key, make in makers.items()]
+
+
+def _store(layers: dict, key: str, make: Callable[[], Layer | None]) -> None:
+    layers[key] = make()
+
+
 def show_prediction(
     viewer, geometry: Geometry, classes: Sequence[ClassInfo], result: PredictResult
-) -> dict[str, Layer]:
-    """Make or update the class, uncertainty, objects and object-name layers of a prediction.
-
-    A single-plane result writes its plane into the class and uncertainty layers (other
-    planes keep earlier predictions); the objects layers then hold that plane's objects.
-    """
-    name = geometry.name
-    classes_layer = labels_layer(viewer, f"{name} classes", geometry, result.labels.dtype)
-    apply_classes(classes_layer, classes)
-    _write(classes_layer, result.plane, result.labels)
-
-    uncertainty = _find(viewer, f"{name} uncertainty", Image)
-    if uncertainty is None or uncertainty.data.shape != geometry.shape:
-        if uncertainty is not None:
-            viewer.layers.remove(uncertainty)
-        uncertainty = viewer.add_image(
-            np.zeros(geometry.shape, np.float32), name=f"{name} uncertainty",
-            scale=geometry.scale, translate=geometry.translate, colormap="magma",
-            contrast_limits=(0, 1), blending="additive", visible=False,
-            metadata={OUTPUT_KEY: True},
-        )
-    _write(uncertainty, result.plane, result.uncertainty.astype(np.float32))
-
-    objects = labels_layer(viewer, f"{name} objects", geometry, np.int32)
-    objects.data[...] = 0
-    _write(objects, result.plane, result.objects)
-    objects.features = object_features(result.table)
-    layers = {"classes": classes_layer, "uncertainty": uncertainty, "objects": objects}
-    layers["names"] = show_object_names(viewer, geometry, result.table, result.plane or ())
+) -> dict[str, Layer | None]:
+    """Make or update the class, uncertainty, objects and object-name layers at once."""
+    layers: dict[str, Layer | None] = {}
+    for step in prediction_steps(viewer, geometry, classes, result, layers):
+        step()
     return layers
 
 
-def show_object_names(viewer, geometry: Geometry, table: pd.DataFrame, plane=()) -> Points | None:
-    """Class names as text at object centroids (``"<image> object names"``)."""
+def show_object_names(
+    viewer, geometry: Geometry, points: tuple[np.ndarray, pd.DataFrame] | None
+) -> Points | None:
+    """Class names as text at object centroids (``"<image> object names"``).
+
+    ``points`` are positions and features from :func:`object_points` (``None``: no objects).
+    An existing layer is updated in place: removing a layer makes napari collect garbage,
+    which blocks the GUI for a few hundred milliseconds.
+    """
     name = f"{geometry.name} object names"
-    old = _find(viewer, name, Points)
-    if old is not None:
-        viewer.layers.remove(old)
-    if table.empty:
-        return None
-    coords, features = object_points(table, plane, len(geometry.shape))
-    return viewer.add_points(
-        coords, name=name, features=features, size=1,
-        scale=geometry.scale, translate=geometry.translate,
-        face_color="transparent", border_width=0, metadata={OUTPUT_KEY: True},
-        text={"string": "{class_name}", "color": "white", "size": 9},
-    )
+    ndim = len(geometry.shape)
+    coords, features = points if points is not None else (np.empty((0, ndim)), None)
+    layer = _find(viewer, name, Points)
+    if layer is not None and layer.ndim != ndim:
+        viewer.layers.remove(layer)
+        layer = None
+    if layer is None:
+        if points is None:
+            return None
+        return viewer.add_points(
+            coords, name=name, features=features, size=1,
+            scale=geometry.scale, translate=geometry.translate,
+            face_color="transparent", border_width=0, metadata={OUTPUT_KEY: True},
+            text={"string": "{class_name}", "color": "white", "size": 9},
+        )
+    layer.scale, layer.translate = geometry.scale, geometry.translate
+    layer.data = coords
+    if features is not None:
+        layer.features = features
+    return layer

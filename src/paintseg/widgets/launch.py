@@ -4,6 +4,14 @@ from __future__ import annotations
 
 PLUGIN = "napari-paintseg"
 
+SPATIAL_AXES = "tzyx"
+"""Axis names of an image's last dimensions, slowest first (a ZYX stack is ``z, y, x``)."""
+
+
+def axis_labels(ndim: int) -> tuple[str, ...] | None:
+    """Names of an ``ndim``-dimensional image's axes (``None`` beyond ``tzyx``)."""
+    return tuple(SPATIAL_AXES[-ndim:]) if 0 < ndim <= len(SPATIAL_AXES) else None
+
 
 def open_viewer(sample: str | None = "synthetic", show: bool = True):
     """A napari viewer with ``sample`` (a key of the plugin's samples, or None) and the dock.
@@ -18,6 +26,9 @@ def open_viewer(sample: str | None = "synthetic", show: bool = True):
     viewer = napari.Viewer(show=show)
     if sample:
         viewer.open_sample(PLUGIN, sample)
+        labels = axis_labels(viewer.dims.ndim)
+        if labels:
+            viewer.dims.axis_labels = labels
     _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "PaintSeg")
     return viewer, widget
 

@@ -1,0 +1,176 @@
+"""Dock section "3. Predict and correct": predict, accept into annotations, export objects."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from napari.utils.notifications import show_info
+from qtpy.QtWidgets import (
+    QFileDialog,
+    QGroupBox,
+    QHBoxLayout,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+)
+
+from paintseg.errors import InputError, PaintsegError
+from paintseg.widgets import _jobs, _outputs
+from paintseg.widgets._input_section import Inputs
+from paintseg.widgets._layers import merge_into_annotations
+from paintseg.widgets._run import report_error
+
+
+class PredictSection:
+    """Mixin of :class:`PaintSegWidget`: predict the slice, the image or a folder; correct.
+
+    Needs ``model``, ``inputs``, ``annotation_layer``, ``visible_plane``, ``class_table``,
+    ``_start`` and ``_run``; sets ``objects_table``.
+    """
+
+    def _build_predict(self) -> QGroupBox:
+        box = QGroupBox("3. Predict and correct")
+        layout = QVBoxLayout(box)
+        self.predict_slice_button = QPushButton("Slice")
+        self.predict_slice_button.setToolTip("Predict the slice on screen")
+        self.predict_stack_button = QPushButton("Whole image")
+        self.predict_folder_button = QPushButton("Folder…")
+        self.predict_folder_button.setToolTip("Predict every image of a folder into files")
+        self.cancel_button = QPushButton("Cancel")
+        row = QHBoxLayout()
+        for button in (self.predict_slice_button, self.predict_stack_button,
+                       self.predict_folder_button, self.cancel_button):
+            row.addWidget(button)
+        layout.addLayout(row)
+        self.predict_progress = QProgressBar()
+        self.predict_progress.setTextVisible(False)
+        layout.addWidget(self.predict_progress)
+        self.accept_button = QPushButton("Accept prediction of this slice into annotations")
+        self.accept_button.setToolTip(
+            "Copy the predicted classes of the slice on screen into its unannotated pixels; "
+            "your strokes are kept. Fix mistakes, then press Continue."
+        )
+        self.export_button = QPushButton("Export object table (CSV)…")
+        layout.addWidget(self.accept_button)
+        layout.addWidget(self.export_button)
+        return box
+
+    def _connect_predict(self) -> None:
+        self.cancel_button.clicked.connect(self.stop)
+        self.predict_slice_button.clicked.connect(lambda: self.predict(whole=False))
+        self.predict_stack_button.clicked.connect(lambda: self.predict(whole=True))
+        self.predict_folder_button.clicked.connect(lambda: self.predict_folder())
+        self.accept_button.clicked.connect(self.accept_prediction)
+        self.export_button.clicked.connect(lambda: self.export_objects())
+
+    def _predict_inputs(self) -> Inputs:
+        if self.model is None:
+            raise InputError("Train or load a model first.")
+        inputs = self.inputs()
+        if len(inputs.channels) != len(self.model.config.channels):
+            raise InputError(
+                f"The model needs {len(self.model.config.channels)} channel(s) "
+                f"({', '.join(self.model.config.channels)}) but {len(inputs.channels)} "
+                "are checked."
+            )
+        return inputs
+
+    def predict(self, whole: bool = False) -> bool:
+        """Predict the slice on screen (or the whole image) into output layers."""
+        if self.busy:
+            return False
+        try:
+            inputs = self._predict_inputs()
+        except PaintsegError as error:
+            report_error(error, "Prediction")
+            return False
+        plane = None if whole else self.visible_plane()
+        self.predict_progress.setRange(0, 0)
+        self._start("predict", _jobs.predict_job, self.model, inputs.channels, plane,
+                    on_yielded=self._on_predict_event,
+                    on_returned=lambda result: self._on_predicted(inputs.geometry, result),
+                    threads=_jobs.gui_threads())
+        return True
+
+    def _on_predict_event(self, event) -> None:
+        self.predict_progress.setRange(0, max(1, event.total))
+        self.predict_progress.setValue(event.done)
+
+    def _on_predicted(self, geometry: _outputs.Geometry, result: _jobs.PredictResult) -> None:
+        """Make the output layers, one per event-loop turn (the widget stays busy meanwhile)."""
+        if result is None:
+            show_info("Prediction cancelled.")
+            return
+        layers: dict = {}
+        steps = _outputs.prediction_steps(self.viewer, geometry, self.model.config.classes,
+                                          result, layers)
+        steps.append(lambda: setattr(self, "objects_table", layers["objects"].features))
+        self._run.run_steps(steps, after=self._when_idle)
+
+    def predict_folder(self, folder: str | None = None, out_dir: str | None = None) -> bool:
+        """Predict every image in ``folder`` into class maps in ``out_dir`` (dialogs if None)."""
+        if self.busy:
+            return False
+        if self.model is None:
+            report_error(InputError("Train or load a model first."), "Prediction")
+            return False
+        folder = folder or QFileDialog.getExistingDirectory(self, "Folder of images to predict")
+        if not folder:
+            return False
+        out_dir = out_dir or QFileDialog.getExistingDirectory(self, "Folder for the results")
+        if not out_dir:
+            return False
+        files = _jobs.image_files(folder)
+        if not files:
+            report_error(InputError(f"No TIFF or zarr images in {folder}."), "Prediction")
+            return False
+        self.predict_progress.setRange(0, len(files))
+        self._start("predict", _jobs.folder_job, self.model, files, out_dir,
+                    on_yielded=self._on_predict_event,
+                    on_returned=lambda written: show_info(
+                        f"Wrote {len(written)} of {len(files)} class maps to {out_dir}."),
+                    threads=_jobs.gui_threads())
+        return True
+
+    def accept_prediction(self) -> int:
+        """Copy the predicted classes of the slice on screen into its unannotated pixels.
+
+        Painted strokes are kept; the change can be undone in the annotation layer.
+        Returns the number of pixels added.
+        """
+        try:
+            layer = self.annotation_layer()
+            inputs = self.inputs()
+            name = f"{inputs.geometry.name} classes"
+            if layer is None or name not in self.viewer.layers:
+                raise InputError("Predict this slice first, with an annotation layer chosen.")
+            names = [c.name for c in self.class_table.classes()]
+            if self.model is not None and [c.name for c in self.model.config.classes] != names:
+                raise InputError("The prediction's classes differ from the class table.")
+            plane = self.visible_plane()
+            indices, values = merge_into_annotations(
+                np.asarray(layer.data[plane]), np.asarray(self.viewer.layers[name].data[plane])
+            )
+        except PaintsegError as error:
+            report_error(error, "Accepting the prediction")
+            return 0
+        full = tuple(np.full(values.size, p) for p in plane) + indices
+        layer.data_setitem(full, values.astype(layer.data.dtype))
+        return int(values.size)
+
+    def export_objects(self, path: str | None = None) -> Path | None:
+        """Write the object table of the last prediction to CSV (a dialog when no path)."""
+        if self.objects_table is None or self.objects_table.empty:
+            report_error(InputError("Predict first: there is no object table yet."), "Export")
+            return None
+        path = path or QFileDialog.getSaveFileName(self, "Export objects", "objects.csv",
+                                                   "CSV (*.csv)")[0]
+        if not path:
+            return None
+        try:
+            self.objects_table.to_csv(path, index=False)
+        except OSError as error:
+            report_error(error, "Export")
+            return None
+        return Path(path)

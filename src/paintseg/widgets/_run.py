@@ -1,0 +1,171 @@
+"""Plumbing of the dock widget's runs: worker start, relayed failures, clean shutdown.
+
+Plain Python objects (no Qt parent): they stay safe to call after the widget is deleted,
+which PySide6 needs (it may call a bound method of a freed object from a late signal).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Callable, Generator, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from napari.qt.threading import create_worker
+from napari.utils.notifications import show_error
+from qtpy.QtCore import QThreadPool, QTimer
+
+from paintseg.errors import PaintsegError
+from paintseg.widgets import _jobs
+from paintseg.widgets._process import new_stop_event
+
+logger = logging.getLogger(__name__)
+
+STEP_PAUSE_MS = 15
+"""Pause between two layer steps, so that the canvas repaints and input is handled between."""
+
+ACTIONS = {"train": "Training", "predict": "Prediction"}
+"""What a run kind is called in error messages."""
+
+
+def report_error(error: BaseException, action: str) -> None:
+    """Show an error as a napari notification: the engine's sentence, or a short summary."""
+    if isinstance(error, PaintsegError):
+        show_error(str(error))
+    else:
+        logger.error("%s failed", action, exc_info=error)
+        detail = error if isinstance(error, _jobs.JobError) else f"{type(error).__name__}: {error}"
+        show_error(f"{action} failed: {detail}")
+
+
+@dataclass
+class Failed:
+    """A job's exception, relayed as an event so the widget reports it on the GUI thread."""
+
+    error: Exception
+
+
+def relay(events: Generator) -> Generator:
+    """Yield the events of a job's generator, return its value (the worker's function).
+
+    The widget keeps the job's generator, so that it can close it (running its clean-up,
+    e.g. stopping a child process) when napari aborts the worker without closing it.
+    A job's exception is yielded and returned as :class:`Failed`, as napari's ``errored``
+    handler breaks on PySide6.
+    """
+    try:
+        return (yield from events)
+    except Exception as error:  # noqa: BLE001 - reported by the widget
+        failure = Failed(error)
+        yield failure
+        return failure
+
+
+class VisiblePlane:
+    """The plane on screen, written on the GUI thread and read by the training worker.
+
+    Calling it returns ``(image_index, plane)`` as the engine's ``preview`` argument expects.
+    """
+
+    def __init__(self) -> None:
+        self.value: tuple[int, tuple[int, ...]] | None = None
+
+    def __call__(self) -> tuple[int, tuple[int, ...]] | None:
+        return self.value
+
+
+class RunState:
+    """The running worker, its stop flag and the layer steps still to do after it.
+
+    ``shutdown`` stops everything when the widget or the app goes away; events and steps
+    that arrive later are dropped.
+    """
+
+    def __init__(self) -> None:
+        self.stop = new_stop_event()
+        self.worker = None
+        self.events: Generator | None = None
+        self.kind = ""
+        self.closed = False  # the widget is gone: late events are dropped
+        self.steps: deque[Callable[[], None]] = deque()
+        self.after_steps: Callable[[], None] | None = None
+
+    @property
+    def busy(self) -> bool:
+        """Whether a worker runs or its results are still being turned into layers."""
+        return self.worker is not None or bool(self.steps)
+
+    def shutdown(self, *_: Any, wait_ms: int = 5000) -> None:
+        """Stop the run, wait briefly for its thread, then let the job clean up."""
+        self.closed = True
+        self.stop.set()
+        self.steps.clear()
+        if self.worker is None:
+            return
+        self.worker.quit()
+        QThreadPool.globalInstance().waitForDone(wait_ms)
+        with contextlib.suppress(ValueError):  # still running: it stops at its next step
+            self.events.close()
+
+    def start(self, kind: str, job: Callable[..., Generator], *args: Any,
+              on_yielded: Callable, on_returned: Callable, on_finished: Callable[[], None],
+              **kwargs: Any) -> None:
+        """Run ``job(*args, stop, **kwargs)`` in a napari worker (signals connected first).
+
+        ``on_yielded`` and ``on_returned`` get the job's events and value on the GUI thread;
+        a failure is reported instead, and nothing is called once the widget is closed.
+        """
+        self.stop = new_stop_event()
+        events = job(*args, self.stop, **kwargs)
+        worker = create_worker(relay, events, _start_thread=False, _ignore_errors=True)
+        action = ACTIONS[kind]
+
+        def route(event) -> None:
+            if self.closed:
+                return
+            if isinstance(event, Failed):
+                report_error(event.error, action)
+            else:
+                on_yielded(event)
+
+        worker.yielded.connect(route)
+        worker.returned.connect(
+            lambda value: self.closed or isinstance(value, Failed) or on_returned(value)
+        )
+        worker.errored.connect(lambda error: report_error(error, action))
+        worker.finished.connect(on_finished)
+        stop = self.stop
+        worker.aborted.connect(lambda: stop.set())  # napari aborts workers on close
+        worker.finished.connect(lambda: events.close())  # after an abort: clean-up runs now
+        self.worker, self.events, self.kind = worker, events, kind
+        worker.start()
+
+    def finish(self) -> None:
+        """Forget the worker that finished."""
+        self.worker, self.kind = None, ""
+
+    def run_steps(self, steps: Iterable[Callable[[], None]],
+                  after: Callable[[], None]) -> None:
+        """Run ``steps`` one per event-loop turn, then ``after`` (GUI thread).
+
+        Each step makes one layer; spreading them keeps every turn of the loop short.
+        """
+        self.steps.extend(steps)
+        self.after_steps = after
+        QTimer.singleShot(0, self._next_step)
+
+    def _next_step(self) -> None:
+        if self.closed or not self.steps:
+            return
+        step = self.steps.popleft()
+        try:
+            step()
+        except Exception as error:  # noqa: BLE001 - shown to the user
+            self.steps.clear()
+            report_error(error, "Showing the result")
+        if self.steps:
+            QTimer.singleShot(STEP_PAUSE_MS, self._next_step)
+        elif self.after_steps is not None:
+            self.after_steps()

@@ -1,0 +1,196 @@
+"""Dock section "2. Train": preset, budget, train / continue / stop, live loss and preview."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from napari.utils.notifications import show_info
+from qtpy.QtCore import Qt
+from qtpy.QtWidgets import (
+    QComboBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSizePolicy,
+    QSpinBox,
+    QVBoxLayout,
+)
+
+from paintseg.errors import InputError, PaintsegError
+from paintseg.learn import PRESETS, Segmenter
+from paintseg.learn.device import describe_device, pick_device
+from paintseg.learn.train import Preview, TrainEvent
+from paintseg.widgets import _jobs, _outputs
+from paintseg.widgets._layers import (
+    check_annotations,
+    format_eta,
+    format_scores,
+    model_mismatch,
+    progress_fraction,
+)
+from paintseg.widgets._process import process_train_job
+from paintseg.widgets._run import report_error
+from paintseg.widgets.loss_plot import LossPlot
+
+PLOT_INTERVAL = 0.2
+"""Seconds between two repaints of the loss curve and labels (at most 5 per second)."""
+
+
+def fixed_label(lines: int) -> QLabel:
+    """A label whose text changes never resize the dock (a resize redraws the whole canvas)."""
+    label = QLabel("")
+    label.setAlignment(Qt.AlignLeft | Qt.AlignTop)
+    label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Fixed)
+    label.setFixedHeight(label.fontMetrics().lineSpacing() * lines + 4)
+    return label
+
+
+class TrainSection:
+    """Mixin of :class:`PaintSegWidget`: train a new model or continue it, live feedback.
+
+    Needs ``inputs``, ``annotation_layer``, ``class_table``, ``_start`` and ``_plane``;
+    sets ``model``, ``loss_runs``, ``last_scores`` and ``last_event``.
+    """
+
+    train_in_process = True
+    """Train in a child process (keeps the GUI smooth); False trains in a thread."""
+
+    def _build_train(self) -> QGroupBox:
+        box = QGroupBox("2. Train")
+        layout = QVBoxLayout(box)
+        layout.addLayout(self._build_train_settings())
+        self.train_button = QPushButton("Train new model")
+        self.train_button.setToolTip("Start a new model from the painted strokes")
+        self.continue_button = QPushButton("Continue")
+        self.continue_button.setToolTip("Continue from the current weights, old and new strokes")
+        self.stop_button = QPushButton("Stop")
+        buttons = QHBoxLayout()
+        for button in (self.train_button, self.continue_button, self.stop_button):
+            buttons.addWidget(button)
+        layout.addLayout(buttons)
+        self.train_progress = QProgressBar()
+        self.train_progress.setRange(0, 1000)
+        self.train_progress.setTextVisible(False)
+        self.train_status = fixed_label(lines=1)
+        self.loss_plot = LossPlot()
+        self.scores_label = fixed_label(lines=6)
+        self.scores_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        for widget in (self.train_progress, self.train_status, self.loss_plot, self.scores_label):
+            layout.addWidget(widget)
+        return box
+
+    def _build_train_settings(self) -> QFormLayout:
+        form = QFormLayout()
+        self.preset_combo = QComboBox()
+        self.preset_combo.addItems(["auto", *[p for p in PRESETS if p != "auto"]])
+        self.budget_spin = QSpinBox()
+        self.budget_spin.setRange(1, 1_000_000)
+        self.budget_spin.setValue(30)
+        self.budget_unit = QComboBox()
+        self.budget_unit.addItems(["seconds", "steps"])
+        budget = QHBoxLayout()
+        budget.addWidget(self.budget_spin, 1)
+        budget.addWidget(self.budget_unit)
+        self.device_label = QLabel(describe_device(pick_device("auto")))
+        form.addRow("Preset:", self.preset_combo)
+        form.addRow("Budget:", budget)
+        form.addRow("Device:", self.device_label)
+        return form
+
+    def _connect_train(self) -> None:
+        self.train_button.clicked.connect(lambda: self.start_training(continue_training=False))
+        self.continue_button.clicked.connect(lambda: self.start_training(continue_training=True))
+        self.stop_button.clicked.connect(self.stop)
+
+    def start_training(self, continue_training: bool = False) -> bool:
+        """Train a new model, or continue the current one, on the painted strokes.
+
+        Returns ``False`` (after a notification) when the inputs are not usable.
+        """
+        if self.busy:
+            show_info("Wait for the running job to finish, or stop it.")
+            return False
+        try:
+            request = self._train_request(continue_training)
+        except PaintsegError as error:
+            report_error(error, "Training")
+            return False
+        if continue_training:
+            self.loss_runs.append([])
+        else:
+            self.loss_runs = [[]]
+        self.last_event = None
+        self.train_status.setText("Starting…")
+        _outputs.preview_layer(self.viewer, self._run_geometry, self._run_classes)
+        job = process_train_job if self.train_in_process else _jobs.train_job
+        self._start("train", job, request, on_yielded=self._on_train_event,
+                    on_returned=self._on_trained, preview=self._plane,
+                    threads=_jobs.gui_threads())
+        return True
+
+    def _train_request(self, continue_training: bool) -> _jobs.TrainRequest:
+        if continue_training and self.model is None:
+            raise InputError("There is no model to continue; press Train new model.")
+        inputs = self.inputs()
+        layer = self.annotation_layer()
+        if layer is None:
+            raise InputError("Choose an annotation layer, or press New to make one and paint.")
+        check_annotations(layer.data.shape, inputs.geometry.shape)
+        classes = self.class_table.classes()
+        model = None
+        if continue_training:
+            reason = model_mismatch(self.model.config.channels, self.model.config.classes,
+                                    len(inputs.channels), classes)
+            if reason:
+                raise InputError(reason)
+            model = self.model
+        self._run_geometry, self._run_classes = inputs.geometry, classes
+        seconds = self.budget_spin.value() if self.budget_unit.currentText() == "seconds" else None
+        steps = self.budget_spin.value() if seconds is None else None
+        return _jobs.TrainRequest(
+            model=model, channel_names=inputs.channel_names, classes=classes,
+            preset=self.preset_combo.currentText(), images=[inputs.channels],
+            annotations=[np.array(layer.data, copy=True)], seconds=seconds, steps=steps,
+        )
+
+    def _on_train_event(self, event: TrainEvent | Preview) -> None:
+        if isinstance(event, Preview):  # the last preview, with the final weights
+            self._show_preview(event)
+            return
+        if event.loss is not None and np.isfinite(event.loss):
+            self.loss_runs[-1].append(float(event.loss))
+        if event.val:
+            self.last_scores = event.val
+        if event.preview is not None:
+            self._show_preview(event.preview)
+        self.last_event = event
+        if event.done or time.monotonic() - self._last_paint > PLOT_INTERVAL:
+            self._paint_training()
+
+    def _show_preview(self, preview: Preview) -> None:
+        _outputs.show_preview(self.viewer, self._run_geometry, self._run_classes,
+                              tuple(preview.plane), preview.labels)
+
+    def _paint_training(self) -> None:
+        """Repaint progress, loss curve and scores (throttled to keep the GUI responsive)."""
+        self._last_paint = time.monotonic()
+        event = self.last_event
+        if event is None:
+            return
+        fraction = progress_fraction(event.step, event.total_steps, event.elapsed, event.eta)
+        self.train_progress.setValue(int(1000 * fraction))
+        loss = f"  loss {event.loss:.3f}" if event.loss is not None else ""
+        self.train_status.setText(f"step {event.step}{loss}  {format_eta(event.eta)}")
+        self.loss_plot.set_runs(self.loss_runs)
+        self.scores_label.setText(format_scores(self.last_scores))
+
+    def _on_trained(self, model: Segmenter) -> None:
+        self.model = model
+        self._paint_training()
+        self.train_progress.setValue(1000)
+        steps = self.last_event.step if self.last_event else 0
+        show_info(f"Training finished ({steps} steps); press Continue to train further.")
