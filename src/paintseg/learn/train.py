@@ -33,6 +33,7 @@ DEFAULT_SECONDS = 30.0
 EVENT_EVERY = 0.2  # seconds between events (the GUI consumes them)
 WARMUP_STEPS = 10  # linear warm-up of the first training session
 MIN_LR_FRACTION = 0.05  # the cosine schedule ends at this fraction of the peak rate
+EMA_DECAY = 0.98  # the returned weights are an exponential moving average of the steps'
 
 
 @dataclass
@@ -152,6 +153,8 @@ def train(
         losses.append(session.step_on(images_batch, labels_batch, clock.progress(session.step)))
         now = time.perf_counter()
         done = clock.finished(session.step) or should_stop()
+        if done:  # the final validation and preview score the weights returned
+            session.use_average()
         val = shown = None
         if done or validation.due():
             val = validation.run(session.validate)
@@ -161,6 +164,7 @@ def train(
             yield session.event(losses, clock, val, shown, done)
             losses, last_event = [], time.perf_counter()
     if not done:  # stopped between steps: the last event says so
+        session.use_average()
         yield session.event(losses, clock, session.validate() if session.step else None, None,
                             True)
     session.record_history(clock.elapsed())
@@ -264,6 +268,7 @@ class _Session:
         if model.optimizer is None or model.optimizer.param_groups[0]["params"] != params:
             model.optimizer = torch.optim.AdamW(params, lr=config.learning_rate,
                                                 weight_decay=config.weight_decay)
+        self.average = [p.detach().clone() for p in params] if EMA_DECAY else []
         float16 = self.numerics.autocast_dtype == torch.float16
         self.scaler = torch.amp.GradScaler(model.device.type, enabled=float16)
 
@@ -291,8 +296,23 @@ class _Session:
         self.scaler.step(optimizer)
         self.scaler.update()
         self.step += 1
+        self._update_average()
         self.last_loss = float(loss.detach())
         return self.last_loss
+
+    def _update_average(self) -> None:
+        """Exponential moving average of the weights (warm-started: early steps count more)."""
+        decay = min(EMA_DECAY, (1 + self.step) / (10 + self.step))
+        with torch.no_grad():
+            for average, param in zip(self.average, self.model.net.parameters()):
+                average.lerp_(param.detach(), 1 - decay)
+
+    def use_average(self) -> None:
+        """Put the averaged weights into the model (less step-to-step noise than the last)."""
+        if self.step:
+            with torch.no_grad():
+                for average, param in zip(self.average, self.model.net.parameters()):
+                    param.copy_(average)
 
     def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Weighted cross-entropy on painted pixels, plus soft Dice over the painted pixels."""
