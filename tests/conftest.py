@@ -1,8 +1,28 @@
 """Shared fixtures. GUI fixtures build a viewer with a small synthetic sample and the dock."""
 
+import os
+import sys
+
 import pytest
 
 SMALL_SHAPE = (3, 128, 128)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    """On PySide6, end the process once pytest has reported, skipping interpreter teardown.
+
+    PySide6 6.12 can abort while Python frees its objects at exit ("none_dealloc: deallocating
+    None", a refcount bug in shiboken) after every test has passed and been reported.
+    """
+    if os.environ.get("PYTEST_QT_API") == "pyside6":
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(config._paintseg_exitstatus)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    session.config._paintseg_exitstatus = int(exitstatus)
 
 
 @pytest.fixture(scope="module")
