@@ -19,8 +19,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import sys
 import os
+import sys
 import time
 
 import numpy as np

@@ -99,8 +99,8 @@ def per_plane_features(image: np.ndarray) -> np.ndarray:
 
 
 def run_forest(image, strokes, threads: int) -> tuple[np.ndarray, dict]:
-    from sklearn.ensemble import RandomForestClassifier
     from skimage.future import TrainableSegmenter
+    from sklearn.ensemble import RandomForestClassifier
 
     forest = RandomForestClassifier(n_estimators=50, max_depth=10, max_samples=0.05,
                                     n_jobs=threads, random_state=0)

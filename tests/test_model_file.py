@@ -13,7 +13,6 @@ from paintseg.errors import FileFormatError, InputError, PaintsegError
 from paintseg.learn import ClassInfo, ModelConfig, Segmenter, drain, train
 from paintseg.learn import model as model_module
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 from paintseg.io.images import ImageData, is_tiff_path, is_zarr_path, read_image

@@ -9,8 +9,8 @@ import json
 import os
 import platform
 import time
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 from typing import ContextManager
 
 import torch

@@ -11,7 +11,7 @@ bounded by the tile batch and one row of tiles' probabilities, not by the plane 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +21,7 @@ import torch
 from paintseg.errors import InputError
 from paintseg.learn.events import StopFlag, stop_requested
 from paintseg.learn.sampling import as_channels
+
 
 @dataclass
 class PredictEvent:

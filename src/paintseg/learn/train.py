@@ -359,7 +359,7 @@ class _Session:
 
     def record_history(self, seconds: float) -> None:
         self.model.config.history.append({
-            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "steps": self.step,
             "seconds": round(seconds, 2),
             "final_loss": _json_number(self.last_loss),

@@ -24,7 +24,6 @@ from paintseg.widgets._layers import (
     classes_to_metadata,
 )
 
-
 OUTPUT_KEY = "paintseg_output"
 """``layer.metadata`` key marking the layers the widget makes (not inputs, not annotations)."""
 

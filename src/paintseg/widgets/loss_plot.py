@@ -25,7 +25,7 @@ class LossPlot(QWidget):
         self._runs = [list(r) for r in runs]
         self.update()
 
-    def paintEvent(self, event) -> None:  # noqa: N802 (Qt name)
+    def paintEvent(self, event) -> None:
         painter = QPainter(self)
         painter.setRenderHint(QPainter.Antialiasing)
         painter.fillRect(self.rect(), QColor(30, 33, 38))

@@ -15,7 +15,7 @@ from paintseg.learn import Segmenter
 from paintseg.learn.classes import ClassInfo
 from paintseg.learn.train import TrainEvent
 from paintseg.widgets import _outputs
-from paintseg.widgets._input_section import InputSection, Inputs
+from paintseg.widgets._input_section import Inputs, InputSection
 from paintseg.widgets._model_section import ModelSection
 from paintseg.widgets._predict_section import PredictSection
 from paintseg.widgets._run import RunState
@@ -106,6 +106,6 @@ class PaintSegWidget(InputSection, TrainSection, PredictSection, ModelSection, Q
         """Stop the training or prediction that is running (the model keeps what it learnt)."""
         self._run.stop.set()
 
-    def closeEvent(self, event) -> None:  # noqa: N802 (Qt name)
+    def closeEvent(self, event) -> None:
         self._run.shutdown()
         super().closeEvent(event)
