@@ -142,3 +142,15 @@ def test_any_header_length_loads(tmp_path):
         lengths.add(first_byte)
         assert Segmenter.load(path, device="cpu").config.classes[1].name == classes[1].name
     assert 0x80 in lengths
+
+
+def test_bytes_round_trip_keeps_weights_and_optimiser(model):
+    """The hand-over to the training process: safetensors bytes, optimiser state included."""
+    copy = Segmenter.from_bytes(model.to_bytes(), device="cpu")
+    for name, value in model.net.state_dict().items():
+        assert torch.equal(copy.net.state_dict()[name], value)
+    original, restored = model.optimizer.state_dict(), copy.optimizer.state_dict()
+    assert json.dumps(restored["param_groups"]) == json.dumps(original["param_groups"])
+    for index, values in original["state"].items():
+        for key, value in values.items():
+            assert torch.equal(restored["state"][index][key], torch.as_tensor(value))

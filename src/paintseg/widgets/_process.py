@@ -6,22 +6,23 @@ napari stutters (see benchmarks/gui_latency.py). In a child process the GUI thre
 the GIL to itself. The relay generator runs in a napari worker thread of the GUI process and
 spends its time blocked on a queue, so it yields the same events as the in-thread job.
 
-The model (weights and optimiser state) travels between the two processes of one session as
-plain pickle bytes: torch's multiprocessing pickler would share tensors through file
-descriptors of a process that is about to exit. Nothing from outside is ever unpickled.
-Nothing here imports Qt or napari, so the child starts without them.
+The model (weights and optimiser state) travels between the two processes as safetensors
+bytes (`Segmenter.to_bytes` / `from_bytes`), never as pickled tensors: loading it cannot run
+code, and torch's multiprocessing pickler would share tensors through file descriptors of a
+process that is about to exit. Nothing here imports Qt or napari, so the child starts
+without them.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
 import os
-import pickle
 import queue
 import sys
 import time
 from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 from paintseg.errors import PaintsegError
@@ -57,8 +58,8 @@ class SharedPlane:
             return (image_index, tuple(self.array[3:3 + n])) if valid else None
 
 
-def _child(request: TrainRequest, events, stop, plane: SharedPlane, threads: int | None,
-           preview_every: float) -> None:
+def _child(request: TrainRequest, model_bytes: bytes | None, events, stop, plane: SharedPlane,
+           threads: int | None, preview_every: float) -> None:
     """Entry point of the child process: train and put events, then the model, on the queue.
 
     The child runs at a lower CPU priority: training is background work, and the GUI (and
@@ -67,10 +68,11 @@ def _child(request: TrainRequest, events, stop, plane: SharedPlane, threads: int
     if hasattr(os, "nice"):
         os.nice(CHILD_NICENESS)
     try:
-        request = pickle.loads(request)
+        if model_bytes is not None:
+            request = replace(request, model=Segmenter.from_bytes(model_bytes))
         model = drain(train_job(request, stop, plane, threads, preview_every),
                       lambda event: events.put(("event", event)))
-        events.put(("done", pickle.dumps(model)))
+        events.put(("done", model.to_bytes()))
     except (PaintsegError, JobError) as error:
         events.put(("error", error))
     except Exception as error:  # noqa: BLE001 (passed on to the GUI, not swallowed)
@@ -112,6 +114,10 @@ def _main_script_hidden() -> Iterator[None]:
             del main.__spec__
 
 
+def _model_bytes(request: TrainRequest) -> bytes | None:
+    return request.model.to_bytes() if request.model is not None else None
+
+
 def new_stop_event():
     """A stop flag that both threads and the training child process see."""
     return mp.get_context("spawn").Event()
@@ -138,7 +144,8 @@ def process_train_job(
     plane.set(preview())
     child = context.Process(
         target=_child,
-        args=(pickle.dumps(request), events, stop, plane, threads, preview_every),
+        args=(replace(request, model=None), _model_bytes(request), events, stop, plane,
+              threads, preview_every),
         name="paintseg-train", daemon=True,
     )
     with _main_script_hidden():
@@ -157,6 +164,7 @@ def process_train_job(
             elif kind == "error":
                 raise payload
             else:
-                return pickle.loads(payload)
+                return Segmenter.from_bytes(payload, request.model.device if request.model
+                                            else "auto")
     finally:
         _finish(child, events, stop)
