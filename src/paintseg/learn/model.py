@@ -181,7 +181,8 @@ class Segmenter:
         path = Path(path)
         if not path.is_file():
             raise PaintsegError(f"Model file {path} does not exist.")
-        return cls._from_tensors(_parse_model_bytes(path.read_bytes(), str(path)), device, str(path))
+        source = str(path)
+        return cls._from_tensors(_parse_model_bytes(path.read_bytes(), source), device, source)
 
     @classmethod
     def from_bytes(cls, data: bytes, device: str | torch.device = "auto") -> Segmenter:
