@@ -1,0 +1,179 @@
+"""Real images with hand-drawn ground truth, simulated strokes, the random-forest baseline and
+the scores, shared by ``quality_real.py`` and ``quality_loop.py``.
+
+Datasets (origin and licences in ``benchmarks/data/SOURCES.md``): the CC0 pairs in
+``benchmarks/data/``, and those of ``../shared/data/real/`` that may not be copied (read from
+there, skipped when absent).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import tifffile
+from scipy import ndimage as ndi
+from skimage.draw import line
+from skimage.measure import regionprops
+
+from paintseg.learn.classes import ClassInfo
+from paintseg.learn.metrics import foreground_dice, matching
+from paintseg.learn.objects import split_by_distance
+from skimage.measure import label as connected_components
+
+HERE = Path(__file__).resolve().parent
+BUNDLED = HERE / "data"
+SHARED = HERE.parent.parent / "shared" / "data" / "real"
+BACKGROUND, NUCLEUS = 1, 2
+CLASSES = [ClassInfo("background", "#808080", "background"), ClassInfo("nucleus", "#ff3b30")]
+
+
+@dataclass
+class Dataset:
+    name: str
+    image: np.ndarray  # (Y, X) float32
+    truth: np.ndarray  # (Y, X) instance labels
+
+
+def datasets(names: list[str] | None = None) -> list[Dataset]:
+    """The bundled pairs, then the shared-only ones that are present."""
+    found = {}
+    for folder in (BUNDLED, SHARED):
+        for path in sorted(folder.glob("*_image.tif")):
+            name = path.name.removesuffix("_image.tif")
+            if name not in found:
+                truth = tifffile.imread(path.with_name(f"{name}_gt.tif"))
+                found[name] = Dataset(name, tifffile.imread(path).astype(np.float32), truth)
+    if names:
+        missing = set(names) - set(found)
+        if missing:
+            raise SystemExit(f"unknown dataset(s) {sorted(missing)}; have {sorted(found)}")
+        return [found[n] for n in names]
+    return list(found.values())
+
+
+# -- a biologist's strokes ----------------------------------------------------------------
+
+def simulate_strokes(truth: np.ndarray, seed: int, coverage: float = 0.02,
+                     object_share: float = 0.15) -> np.ndarray:
+    """Imitate a person's first strokes on an image with instance ground truth ``truth``.
+
+    - A short stroke (1-3 px wide) through the middle of about ``object_share`` of the objects,
+      along its long axis, kept off its outline.
+    - A few thin background strokes (random smooth walks) at least 4 px from any object,
+      until about ``coverage`` of the pixels are painted.
+
+    Returns uint8 labels: 0 = not painted, 1 = background, 2 = nucleus.
+    """
+    rng = np.random.default_rng(seed)
+    strokes = np.zeros(truth.shape, np.uint8)
+    regions = regionprops(truth)
+    chosen = rng.choice(len(regions), size=max(3, round(object_share * len(regions))),
+                        replace=False)
+    for index in chosen:
+        _object_stroke(strokes, truth, regions[index], rng)
+    allowed = ndi.distance_transform_edt(truth == 0) > 4
+    target = coverage * truth.size
+    attempts = 0
+    while (strokes > 0).sum() < target and attempts < 200:
+        attempts += 1
+        _background_stroke(strokes, allowed, rng, width=int(rng.integers(1, 4)))
+    return strokes
+
+
+def _object_stroke(strokes, truth, region, rng) -> None:
+    """A line through the object's centre along its major axis, inside its core."""
+    y0, x0, y1, x1 = region.bbox
+    mask = truth[y0:y1, x0:x1] == region.label
+    inner = ndi.distance_transform_edt(mask)
+    core = inner >= max(1.5, 0.3 * inner.max())
+    cy, cx = np.array(region.centroid) - (y0, x0)
+    angle = region.orientation + rng.normal(0, 0.3)
+    half = 0.5 * rng.uniform(0.4, 0.8) * region.axis_major_length
+    dy, dx = np.cos(angle) * half, np.sin(angle) * half
+    rr, cc = line(*(int(round(v)) for v in (cy - dy, cx - dx, cy + dy, cx + dx)))
+    keep = (rr >= 0) & (cc >= 0) & (rr < mask.shape[0]) & (cc < mask.shape[1])
+    path = np.zeros(mask.shape, bool)
+    path[rr[keep], cc[keep]] = True
+    if inner.max() > 4:
+        path = ndi.binary_dilation(path, iterations=1)
+    painted = path & core
+    if not painted.any():  # tiny object: its most inner pixel
+        painted = inner == inner.max()
+    strokes[y0:y1, x0:x1][painted] = NUCLEUS
+
+
+def _background_stroke(strokes, allowed, rng, width: int, steps: int = 120) -> None:
+    """A smooth random walk through ``allowed`` pixels, ``width`` px wide."""
+    ys, xs = np.nonzero(allowed & (strokes == 0))
+    if not len(ys):
+        return
+    start = rng.integers(len(ys))
+    y, x = float(ys[start]), float(xs[start])
+    heading = rng.uniform(0, 2 * np.pi)
+    path = np.zeros(allowed.shape, bool)
+    for _ in range(steps):
+        heading += rng.normal(0, 0.25)
+        ny, nx = y + 2 * np.sin(heading), x + 2 * np.cos(heading)
+        iy, ix = int(round(ny)), int(round(nx))
+        if not (0 <= iy < allowed.shape[0] and 0 <= ix < allowed.shape[1]) or not allowed[iy, ix]:
+            heading += np.pi / 2
+            continue
+        rr, cc = line(int(round(y)), int(round(x)), iy, ix)
+        path[rr, cc] = True
+        y, x = ny, nx
+    if width > 1:
+        path = ndi.binary_dilation(path, iterations=width - 1)
+    strokes[path & allowed] = BACKGROUND
+
+
+# -- the random forest that users already have (ilastik's method) --------------------------
+
+def forest_features(image: np.ndarray) -> np.ndarray:
+    from skimage.feature import multiscale_basic_features
+
+    return multiscale_basic_features(image, sigma_min=1, sigma_max=16)
+
+
+def forest_fit_predict(image: np.ndarray, strokes: np.ndarray, features=None, seed: int = 0,
+                       threads: int = 2) -> tuple[np.ndarray, np.ndarray, dict]:
+    """RandomForestClassifier(100) on multiscale filters: (class map, P(nucleus), timings)."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    t0 = time.perf_counter()
+    if features is None:
+        features = forest_features(image)
+    painted = strokes > 0
+    forest = RandomForestClassifier(n_estimators=100, n_jobs=threads, random_state=seed)
+    forest.fit(features[painted], strokes[painted])
+    t_fit = time.perf_counter() - t0
+    probability = forest.predict_proba(features.reshape(-1, features.shape[-1]))
+    column = list(forest.classes_).index(NUCLEUS)
+    p_nucleus = probability[:, column].reshape(image.shape)
+    classes = np.where(p_nucleus > 0.5, NUCLEUS, BACKGROUND).astype(np.uint8)
+    return classes, p_nucleus, {"seconds_fit": round(t_fit, 2),
+                                "seconds": round(time.perf_counter() - t0, 2)}
+
+
+def forest_objects(classes: np.ndarray) -> dict[str, np.ndarray]:
+    """The RF's objects: connected components, and a plain distance-transform watershed."""
+    mask = classes == NUCLEUS
+    return {"components": connected_components(mask).astype(np.int32),
+            "watershed": split_by_distance(mask)}
+
+
+# -- scores --------------------------------------------------------------------------------
+
+def scores(mask: np.ndarray, instances: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+    """Foreground Dice, F1@0.5 and AP@0.5 against instance ground truth."""
+    m = matching(truth, instances, thresh=0.5)
+    return {"dice": round(foreground_dice(mask, truth > 0), 4), "f1": round(m["f1"], 4),
+            "ap": round(m["ap"], 4), "n_pred": m["n_pred"], "n_true": m["n_true"]}
+
+
+def mean_sd(rows: list[dict], keys=("dice", "f1", "ap", "seconds")) -> dict[str, list[float]]:
+    """``{key: [mean, sd]}`` over rows (population sd)."""
+    return {k: [round(float(np.mean([r[k] for r in rows])), 4),
+                round(float(np.std([r[k] for r in rows])), 4)] for k in keys if k in rows[0]}
