@@ -43,8 +43,8 @@ def bare_steps(session: _Session, batches: list, seconds: float) -> tuple[int, f
     """Optimiser steps on prepared batches for about ``seconds``: (steps, seconds)."""
     steps, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
-        images, labels = batches[steps % len(batches)]
-        session.step_on(images, labels, 0.5)
+        images, labels, soft = batches[steps % len(batches)]
+        session.step_on(images, labels, 0.5, soft)
         steps += 1
     return steps, time.perf_counter() - start
 
@@ -79,7 +79,7 @@ def main() -> None:
     bare = copy.deepcopy(model)
     bare.optimizer = None
     data = prepare_training_data(bare.class_names, [list(image)], [strokes], bare.normalize,
-                                 bare.config.patch_size, bare.device, np.random.default_rng(0))
+                                 bare.config.patch_size, bare.device)
     sampler = PatchSampler(data, bare.config.patch_size, seed=0)
     batches = [sampler.batch(bare.config.batch_size) for _ in range(8)]
     session = _Session(bare, data, first_session=False)

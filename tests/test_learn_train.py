@@ -179,8 +179,7 @@ def test_strokes_are_held_out_whole_for_validation(data):
     model = new_model()
     model.config.norm_low, model.config.norm_high = [0.0, 0.0], [1.0, 1.0]
     prepared = prepare_training_data(model.class_names, [list(image)], [strokes],
-                                     model.normalize, 64, torch.device("cpu"),
-                                     np.random.default_rng(0))
+                                     model.normalize, 64, torch.device("cpu"))
     plane = prepared.planes[0]
     train_labels = plane.train_labels.numpy()[64:-64, 64:-64]
     held_out = plane.val_labels > 0

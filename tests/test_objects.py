@@ -103,3 +103,55 @@ def test_distance_split_keeps_an_elongated_object_whole():
     labels[ellipse(30, 60, 14, 6, shape=labels.shape)] = 2  # a bump on its outline
     instances, _ = find_objects(labels, CLASSES, split="distance")
     assert instances.max() == 1
+
+
+def touching_pair(radius: float) -> np.ndarray:
+    """Class map of two disks of ``radius`` whose centres are 1.6 radii apart (a neck)."""
+    size = int(6 * radius)
+    labels = np.ones((size, size), np.uint8)
+    for cx in (2 * radius, 3.6 * radius):
+        labels[disk((3 * radius, cx), radius, shape=labels.shape)] = 2
+    return labels
+
+
+@pytest.mark.parametrize("radius", [6, 15, 40])
+def test_shape_split_separates_touching_objects_at_any_size(radius):
+    labels = touching_pair(radius)
+    instances, table = find_objects(labels, CLASSES)  # the default split
+    assert instances.max() == 2 and len(table) == 2
+    assert (instances > 0).sum() == (labels == 2).sum()
+
+
+@pytest.mark.parametrize("radius", [6, 15, 40])
+def test_shape_split_keeps_a_bumpy_object_whole(radius):
+    labels = np.ones((int(4 * radius),) * 2, np.uint8)
+    center = (2 * radius, 2 * radius)
+    labels[ellipse(*center, radius, 1.3 * radius, shape=labels.shape)] = 2
+    rng = np.random.default_rng(0)
+    for angle in rng.uniform(0, 2 * np.pi, 12):  # small bumps on the outline
+        bump = (center[0] + radius * np.sin(angle), center[1] + 1.3 * radius * np.cos(angle))
+        labels[disk(bump, 0.15 * radius + 1, shape=labels.shape)] = 2
+    instances, _ = find_objects(labels, CLASSES)
+    assert instances.max() == 1
+
+
+def test_shape_split_follows_the_probability_where_objects_meet():
+    labels = np.ones((40, 80), np.uint8)
+    labels[8:32, 10:70] = 2  # one bar: by shape alone it is one object
+    probability = np.zeros((3,) + labels.shape, np.float32)
+    probability[1][labels == 2] = 1.0
+    probability[1][:, 38:42] = 0.55  # the model hesitates on a line across it
+    plain, _ = find_objects(labels, CLASSES)
+    guided, _ = find_objects(labels, CLASSES, probabilities=probability)
+    assert plain.max() == 1 and guided.max() == 2
+
+
+def test_shape_split_measures_anisotropic_stacks_in_their_voxel_size():
+    """Two touching spheres sampled every 4 px in Z split when the spacing is given."""
+    zz, yy, xx = np.mgrid[:12, :64, :96] * np.array([4, 1, 1])[:, None, None, None]
+    labels = np.ones(zz.shape, np.uint8)
+    for cx in (30, 62):
+        labels[(zz - 22) ** 2 + (yy - 32) ** 2 + (xx - cx) ** 2 < 20**2] = 2
+    instances, _ = find_objects(labels, CLASSES, spacing=(4, 1, 1))
+    assert instances.max() == 2
+    assert instances[5, 32, 25] != instances[5, 32, 67]

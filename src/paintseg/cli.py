@@ -77,8 +77,9 @@ def _parser() -> argparse.ArgumentParser:
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     parser.add_argument("--tile", type=int, default=512, help="tile size in pixels")
-    parser.add_argument("--split", default="distance", choices=["distance", "boundary", "none"],
-                        help="how touching objects are separated")
+    parser.add_argument("--split", default="shape",
+                        choices=["shape", "distance", "boundary", "none"],
+                        help="how touching objects are separated (see find_objects)")
     parser.add_argument("--min-size", type=int, default=20, help="smallest object in pixels")
 
 

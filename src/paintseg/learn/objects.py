@@ -16,7 +16,7 @@ from paintseg.errors import InputError
 from paintseg.learn.classes import ClassInfo
 from paintseg.learn.sampling import as_channels
 
-SPLITS = ("distance", "boundary", "none")
+SPLITS = ("shape", "distance", "boundary", "none")
 
 
 def _object_labels(classes: Sequence[ClassInfo], object_classes) -> list[int]:
@@ -54,6 +54,66 @@ def split_by_distance(mask: np.ndarray, min_distance: float = 1.0) -> np.ndarray
     return watershed(-distance, seeds, mask=mask).astype(np.int32)
 
 
+def typical_radius(mask: np.ndarray, spacing: Sequence[float] | None = None) -> float:
+    """The typical object radius in ``mask``: the median over its blobs of the largest
+    distance from a blob pixel to the background, in the units of ``spacing`` (pixel sizes
+    per axis; default 1), or 0 for an empty mask."""
+    blobs, n = ndi.label(mask)
+    if n == 0:
+        return 0.0
+    distance = ndi.distance_transform_edt(mask, sampling=spacing)
+    return float(np.median(ndi.maximum(distance, blobs, index=np.arange(1, n + 1))))
+
+
+SHAPE_H = 0.05  # seed height, as a fraction of the typical radius (benchmarks/split_ablation.py)
+SHAPE_SMOOTH = 0.2  # smoothing of the distance map, as a fraction of the typical radius
+
+
+def split_by_shape(mask: np.ndarray, probability: np.ndarray | None = None, *,
+                   spacing: Sequence[float] | None = None, radius: float | None = None,
+                   h: float = SHAPE_H, smooth: float = SHAPE_SMOOTH) -> np.ndarray:
+    """Split touching blobs of ``mask`` with seeds scaled to the objects' own size.
+
+    The distance to the background (times the object probability, when given, which dips
+    where two objects meet) is smoothed by a Gaussian of ``smooth * radius`` and seeded at
+    its h-maxima of height ``h * radius``, where ``radius`` is the typical object radius
+    (:func:`typical_radius`). A neck narrower than the objects then splits two round
+    objects at any scale, while a bumpy outline does not.
+
+    Parameters
+    ----------
+    mask : numpy.ndarray
+        Boolean mask, 2D or 3D.
+    probability : numpy.ndarray, optional
+        The object class's probability, same shape.
+    spacing : sequence of float, optional
+        Pixel (voxel) size per axis, for anisotropic stacks; default 1 on every axis.
+    radius : float, optional
+        Typical object radius in the units of ``spacing``; estimated from ``mask`` by default.
+    h, smooth : float
+        Seed height and smoothing as fractions of ``radius``.
+
+    Returns
+    -------
+    numpy.ndarray
+        int32 instance labels inside ``mask``; every blob has at least one.
+    """
+    mask = np.asarray(mask, bool)
+    spacing = np.ones(mask.ndim) if spacing is None else np.asarray(spacing, float)
+    radius = typical_radius(mask, spacing) if radius is None else radius
+    if radius <= 0:
+        return connected_components(mask).astype(np.int32)
+    distance = ndi.distance_transform_edt(mask, sampling=spacing)
+    if probability is not None:
+        distance = distance * np.clip(np.asarray(probability, np.float32), 0, 1)
+    if smooth > 0:
+        distance = ndi.gaussian_filter(distance, smooth * radius / spacing)
+    seeds = connected_components(h_maxima(distance, max(h * radius, 0.5)) & mask)
+    instances = watershed(-distance, seeds, mask=mask).astype(np.int32)
+    unseeded = connected_components(mask & (instances == 0))
+    return np.where(unseeded > 0, unseeded + instances.max(), instances).astype(np.int32)
+
+
 def split_by_boundary(mask: np.ndarray, boundary: np.ndarray) -> np.ndarray:
     """Connected components of ``mask`` (a boundary class keeps touching objects apart),
     grown into the adjacent boundary pixels, so objects keep their full extent."""
@@ -63,17 +123,22 @@ def split_by_boundary(mask: np.ndarray, boundary: np.ndarray) -> np.ndarray:
 
 
 def _instances_of_class(mask: np.ndarray, boundary: np.ndarray | None, split: str,
-                        min_distance: float, per_plane: bool) -> np.ndarray:
+                        min_distance: float, per_plane: bool, probability: np.ndarray | None,
+                        spacing: Sequence[float] | None) -> np.ndarray:
     """Instances of one class's mask, plane by plane when ``per_plane``."""
     if per_plane and mask.ndim > 2:
         out = np.zeros(mask.shape, np.int32)
         offset = 0
         for plane in np.ndindex(mask.shape[:-2]):
             b = None if boundary is None else boundary[plane]
-            inst = _instances_of_class(mask[plane], b, split, min_distance, False)
+            p = None if probability is None else probability[plane]
+            inst = _instances_of_class(mask[plane], b, split, min_distance, False, p,
+                                       None if spacing is None else spacing[-2:])
             out[plane] = np.where(inst > 0, inst + offset, 0)
             offset = max(offset, int(out[plane].max()))
         return out
+    if split == "shape":
+        return split_by_shape(mask, probability, spacing=spacing)
     if split == "distance":
         return split_by_distance(mask, min_distance)
     if split == "boundary":
@@ -125,8 +190,9 @@ def object_table(instances: np.ndarray, class_of: dict[int, int],
 
 
 def find_objects(labels, classes: Sequence[ClassInfo], *, probabilities=None, image=None,
-                 object_classes: Sequence[str | int] | None = None, split: str = "distance",
+                 object_classes: Sequence[str | int] | None = None, split: str = "shape",
                  min_size: int = 20, min_distance: float = 1.0, per_plane: bool = False,
+                 spacing: Sequence[float] | None = None,
                  channel_names: Sequence[str] | None = None) -> tuple[np.ndarray, pd.DataFrame]:
     """Turn a class map into objects (instances) and a table of per-object measurements.
 
@@ -144,9 +210,11 @@ def find_objects(labels, classes: Sequence[ClassInfo], *, probabilities=None, im
         The image ``(C, [Z|T...], Y, X)`` or its channels; adds ``mean_intensity_<name>``.
     object_classes : sequence of str or int, optional
         Classes (names or label values) that become objects; default: role ``"object"``.
-    split : {"distance", "boundary", "none"}
-        How touching objects of one class are separated: ``"distance"`` (default) a
-        watershed of the distance transform seeded at its h-maxima; ``"boundary"`` the
+    split : {"shape", "distance", "boundary", "none"}
+        How touching objects of one class are separated: ``"shape"`` (default) a watershed
+        of the probability-weighted distance transform, smoothed and seeded in proportion to
+        the typical object size (:func:`split_by_shape`); ``"distance"`` a watershed of the
+        distance transform seeded at its h-maxima of height ``min_distance``; ``"boundary"`` the
         painted boundary class (role ``"boundary"``) keeps them apart and its pixels are
         given to the nearest object; ``"none"`` plain connected components.
     min_size : int
@@ -156,7 +224,10 @@ def find_objects(labels, classes: Sequence[ClassInfo], *, probabilities=None, im
         above its surroundings to seed its own object.
     per_plane : bool
         Find objects in each YX plane separately (e.g. a time series). Default: objects are
-        connected over all axes (3D objects in a Z stack, ignoring anisotropy).
+        connected over all axes (3D objects in a Z stack).
+    spacing : sequence of float, optional
+        Pixel (voxel) size per axis of ``labels`` (e.g. the layer scale), so that the
+        ``"shape"`` split measures distances in an anisotropic stack truly; default 1.
     channel_names : sequence of str, optional
         Names for the intensity columns; default ``ch0``, ``ch1``, ...
 
@@ -181,7 +252,9 @@ def find_objects(labels, classes: Sequence[ClassInfo], *, probabilities=None, im
     instances = np.zeros(labels.shape, np.int32)
     class_of: dict[int, int] = {}
     for value in _object_labels(classes, object_classes):
-        inst = _instances_of_class(labels == value, boundary, split, min_distance, per_plane)
+        probability = None if probabilities is None else np.asarray(probabilities[value - 1])
+        inst = _instances_of_class(labels == value, boundary, split, min_distance, per_plane,
+                                   probability, spacing)
         inst = _drop_small(inst, min_size)
         offset = len(class_of)
         n = int(inst.max())

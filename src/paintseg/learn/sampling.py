@@ -102,6 +102,7 @@ class Plane:
     train_labels: torch.Tensor  # (Y + 2 pad, X + 2 pad) uint8/int16; 0 = not used
     val_labels: np.ndarray  # (Y, X): strokes to validate on
     pad: int
+    soft: torch.Tensor | None = None  # (K, Y + 2 pad, X + 2 pad) soft targets (a forest's)
 
 
 @dataclass
@@ -115,6 +116,7 @@ class TrainingData:
     class_pixels: np.ndarray  # (K,) training pixels per class
     note: str
     pixels: dict[int, np.ndarray]  # class -> training pixels, rows (plane, y, x)
+    new_pixels: dict[int, np.ndarray]  # the same for pixels painted since the last session
 
 
 def annotated_planes(annotation: Any) -> list[tuple[int, ...]]:
@@ -137,7 +139,7 @@ def prepare_training_data(
     normalize: Callable[[np.ndarray], np.ndarray],
     pad: int,
     device: torch.device,
-    rng: np.random.Generator,
+    previous: Sequence[Any] | None = None,
 ) -> TrainingData:
     """Check the input, load the annotated planes and hold out ~10 % of the strokes.
 
@@ -155,18 +157,25 @@ def prepare_training_data(
         Padding around each plane (at least the patch size), so patches never leave a plane.
     device : torch.device
         Where the planes are kept.
-    rng : numpy.random.Generator
-        Chooses the held-out strokes.
+    previous : sequence of array-like, optional
+        The annotations of the previous training session, one per image (None for an image
+        that had none): pixels painted since then are marked new, and patches are centred on
+        them more often (see `PatchSampler`).
     """
     if len(images) != len(annotations):
         raise InputError(f"Got {len(images)} images but {len(annotations)} annotations.")
-    loaded = []
+    loaded, new_labels = [], []
     for index, (channels, annotation) in enumerate(zip(images, annotations)):
         _check_annotation(index, channels, annotation)
+        before = None if previous is None else previous[index]
         for plane in annotated_planes(annotation):
-            loaded.append((index, plane, np.asarray(annotation[plane]).astype(np.int64)))
+            labels = np.asarray(annotation[plane]).astype(np.int64)
+            loaded.append((index, plane, labels))
+            if before is not None:  # painted or repainted since the previous session
+                labels = np.where(labels != np.asarray(before[plane]), labels, 0)
+            new_labels.append(labels)
     _check_classes(loaded, class_names)
-    held_out, n_strokes, n_val, unsplit = _hold_out(loaded, len(class_names), rng)
+    held_out, n_strokes, n_val, unsplit = _hold_out(loaded, len(class_names))
     planes, train_labels = [], []
     for (index, plane, labels), val_mask in zip(loaded, held_out):
         raw = np.stack([np.asarray(channel[plane], dtype=np.float32) for channel in images[index]])
@@ -195,6 +204,8 @@ def prepare_training_data(
                                  minlength=len(class_names) + 1)[1:],
         note=note,
         pixels=_pixels_by_class(train_labels),
+        new_pixels={} if previous is None else _pixels_by_class(
+            [np.where(held, 0, new) for held, new in zip(held_out, new_labels)]),
     )
 
 
@@ -218,7 +229,8 @@ def _check_annotation(index: int, channels: list[Any], annotation: Any) -> None:
         )
 
 
-def _check_classes(loaded: list[tuple[int, tuple, np.ndarray]], class_names: Sequence[str]) -> None:
+def _check_classes(loaded: list[tuple[int, tuple, np.ndarray]],
+                   class_names: Sequence[str]) -> None:
     present = set()
     for _, _, labels in loaded:
         present.update(np.unique(labels).tolist())
@@ -243,13 +255,24 @@ def _strokes(labels: np.ndarray, k: int) -> np.ndarray:
     return connected_components(labels == k, connectivity=2)
 
 
+def _stroke_key(image_index: int, plane: tuple, component: np.ndarray, i: int) -> int:
+    """A pseudo-random number fixed by where a stroke is (its first pixel in raster order), so
+    that a stroke keeps its role (training or held out) when Continue adds other strokes."""
+    y, x = (int(v[0]) for v in np.nonzero(component == i))
+    key = hash((image_index, tuple(plane), y, x))
+    return (key * 2654435761) % 2**32
+
+
 def _hold_out(
-    loaded: list[tuple[int, tuple, np.ndarray]], n_classes: int, rng: np.random.Generator
+    loaded: list[tuple[int, tuple, np.ndarray]], n_classes: int
 ) -> tuple[list[np.ndarray], int, int, list[int]]:
     """Masks of held-out strokes per plane: ~10 % of each class's strokes, by whole stroke.
 
-    Returns the masks, the numbers of strokes and of held-out strokes, and the classes with
-    only one stroke: those keep it for training and are validated on it.
+    Which strokes are held out depends on where they are, not on the seed: a Continue that
+    adds strokes keeps the earlier held-out strokes held out (as far as the count allows), so
+    a model is never scored on strokes it was trained on before. Returns the masks, the
+    numbers of strokes and of held-out strokes, and the classes with only one stroke: those
+    keep it for training and are validated on it.
     """
     masks = [np.zeros(labels.shape, bool) for _, _, labels in loaded]
     n_strokes, n_val, unsplit = 0, 0, []
@@ -267,8 +290,11 @@ def _hold_out(
             continue
         count = max(1, round(HOLD_OUT_FRACTION * len(strokes)))
         largest = max(range(len(strokes)), key=lambda i: strokes[i][2])  # always trained on
-        candidates = [i for i in range(len(strokes)) if i != largest]
-        for i in rng.choice(candidates, size=count, replace=False):
+        candidates = sorted(
+            (i for i in range(len(strokes)) if i != largest),
+            key=lambda i: _stroke_key(loaded[strokes[i][0]][0], loaded[strokes[i][0]][1],
+                                      components[strokes[i][0]], strokes[i][1]))
+        for i in candidates[:count]:
             position, component, _ = strokes[i]
             masks[position] |= components[position] == component
         n_val += count
@@ -280,8 +306,14 @@ def _padded_tensor(array: np.ndarray, pad: int, mode: str, device: torch.device)
     return torch.from_numpy(np.ascontiguousarray(np.pad(array, widths, mode=mode))).to(device)
 
 
+NEW_SHARE = 0.5  # share of a class's patches centred on pixels painted since the last session
+
+
 class PatchSampler:
     """Class-balanced patches: a class uniformly, a pixel of it, a patch around that pixel.
+
+    After Continue, half of a class's patches are centred on its new strokes (when it has
+    any), so that a few corrections weigh as much as the many strokes the model already fits.
 
     Parameters
     ----------
@@ -299,21 +331,30 @@ class PatchSampler:
         device = data.planes[0].data.device
         self.torch_generator = torch.Generator(device=device).manual_seed(seed)
 
-    def batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """``size`` augmented patches ``(B, C, P, P)`` float32 and labels ``(B, P, P)`` int64."""
+    def centre(self, k: int) -> np.ndarray:
+        """A training pixel ``(plane, y, x)`` of class ``k``, a new one half of the time."""
+        pixels = self.data.pixels[k]
+        if k in self.data.new_pixels and self.rng.random() < NEW_SHARE:
+            pixels = self.data.new_pixels[k]
+        return pixels[self.rng.integers(len(pixels))]
+
+    def batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """``size`` augmented patches ``(B, C, P, P)`` float32, labels ``(B, P, P)`` int64 and
+        the planes' soft targets ``(B, K, P, P)`` (None when the planes have none)."""
         p = self.patch_size
         classes = self.rng.choice(self.classes, size=size)
-        images, labels = [], []
+        images, labels, soft = [], [], []
         for k, offset in zip(classes, self.rng.integers(0, p, size=(size, 2))):
-            pixels = self.data.pixels[k]
-            plane_id, y, x = pixels[self.rng.integers(len(pixels))]
+            plane_id, y, x = self.centre(k)
             plane = self.data.planes[plane_id]
             # The pixel is at ``offset`` inside the patch; padding keeps the patch inside.
             y0, x0 = y + plane.pad - offset[0], x + plane.pad - offset[1]
             images.append(plane.data[:, y0:y0 + p, x0:x0 + p])
             labels.append(plane.train_labels[y0:y0 + p, x0:x0 + p])
+            if plane.soft is not None:
+                soft.append(plane.soft[:, y0:y0 + p, x0:x0 + p])
         return augment(torch.stack(images), torch.stack(labels).long(), self.rng,
-                       self.torch_generator)
+                       self.torch_generator, torch.stack(soft).float() if soft else None)
 
 
 def augment(
@@ -321,10 +362,13 @@ def augment(
     labels: torch.Tensor,
     rng: np.random.Generator,
     generator: torch.Generator,
-) -> tuple[torch.Tensor, torch.Tensor]:
+    soft: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """Random flips, 90-degree rotations, intensity scale/shift/gamma and noise, per sample.
 
-    Vectorised over the batch. ``images`` is ``(B, C, P, P)``, ``labels`` ``(B, P, P)``.
+    Vectorised over the batch. ``images`` is ``(B, C, P, P)``, ``labels`` ``(B, P, P)``,
+    ``soft`` (optional soft targets) ``(B, K, P, P)``; labels and soft targets get the same
+    flips and rotations as the images.
     """
     b, c = images.shape[:2]
     device = images.device
@@ -332,16 +376,16 @@ def augment(
     def per_sample(values: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(values.astype(np.float32)).to(device)
 
+    def flipped(tensor: torch.Tensor | None, mask: torch.Tensor, axis) -> torch.Tensor | None:
+        if tensor is None:
+            return None
+        moved = tensor.transpose(-1, -2) if axis is None else tensor.flip(axis)
+        return torch.where(mask.view(b, *[1] * (tensor.ndim - 1)), moved, tensor)
+
     # The 8 symmetries of a square: optional transpose, then optional flips of each axis.
     flips = torch.from_numpy(rng.random((3, b)) < 0.5).to(device)
     for axis, mask in zip((None, -1, -2), flips):
-        m_img, m_lab = mask.view(b, 1, 1, 1), mask.view(b, 1, 1)
-        if axis is None:
-            images = torch.where(m_img, images.transpose(-1, -2), images)
-            labels = torch.where(m_lab, labels.transpose(-1, -2), labels)
-        else:
-            images = torch.where(m_img, images.flip(axis), images)
-            labels = torch.where(m_lab, labels.flip(axis), labels)
+        images, labels, soft = (flipped(t, mask, axis) for t in (images, labels, soft))
     scale = per_sample(np.exp(rng.uniform(-0.25, 0.25, (b, c, 1, 1))))
     shift = per_sample(rng.uniform(-0.1, 0.1, (b, c, 1, 1)))
     gamma = per_sample(np.exp(rng.uniform(-0.3, 0.3, (b, c, 1, 1))))
@@ -349,4 +393,5 @@ def augment(
     images = torch.sign(images) * images.abs().pow(gamma)
     images = images * scale + shift
     noise = torch.randn(images.shape, generator=generator, device=device)
-    return (images + sigma * noise).contiguous(), labels.contiguous()
+    return ((images + sigma * noise).contiguous(), labels.contiguous(),
+            None if soft is None else soft.contiguous())

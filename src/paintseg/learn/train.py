@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime
 import math
 import time
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -17,6 +18,7 @@ from skimage.measure import label, regionprops
 
 from paintseg.errors import InputError
 from paintseg.learn.events import StopFlag, stop_requested
+from paintseg.learn.forest import forest_probabilities
 from paintseg.learn.metrics import semantic_scores
 from paintseg.learn.model import Segmenter, scale_intensities
 from paintseg.learn.predict import predict_plane
@@ -30,10 +32,12 @@ from paintseg.learn.sampling import (
 )
 
 DEFAULT_SECONDS = 30.0
+CONTINUE_SECONDS = 10.0  # default budget of a Continue round (correct, then continue)
 EVENT_EVERY = 0.2  # seconds between events (the GUI consumes them)
 WARMUP_STEPS = 10  # linear warm-up of the first training session
 MIN_LR_FRACTION = 0.05  # the cosine schedule ends at this fraction of the peak rate
 EMA_DECAY = 0.98  # the returned weights are an exponential moving average of the steps'
+WORSE_BY = 0.01  # a Continue that loses more balanced accuracy on held-out strokes is undone
 
 
 @dataclass
@@ -80,6 +84,7 @@ def train(
     preview_every: float = 3.0,
     seed: int = 0,
     validate_every: float = 2.0,
+    previous: Sequence[Any] | None = None,
 ) -> Generator[TrainEvent, None, Segmenter]:
     """Train ``model`` in place on the painted strokes; yields events, returns the model.
 
@@ -107,6 +112,10 @@ def train(
         reproducible.
     validate_every : float
         Seconds between validations on the held-out strokes.
+    previous : sequence of array-like, optional
+        When continuing: the annotations the model was last trained on, one per image (None
+        for a new image). Strokes painted since then (the corrections) get half of their
+        class's patches.
 
     Yields
     ------
@@ -115,13 +124,13 @@ def train(
     Returns
     -------
     Segmenter
-        The same ``model``, trained.
+        The same ``model``, trained. A continued model that scores worse on the held-out
+        strokes than the weights it started from gets those weights back (the event says so).
     """
     if seconds is None and steps is None:
         seconds = DEFAULT_SECONDS
     start = time.perf_counter()
     torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
     images, annotations = _as_lists(images, annotations)
     channels = [as_channels(image) for image in images]
     for image in channels:
@@ -137,8 +146,10 @@ def train(
     pad = max(config.patch_size, 4 * model.multiple)  # room for patches and val windows
     data = prepare_training_data(model.class_names, channels, annotations,
                                  lambda raw: scale_intensities(raw, low, high), pad,
-                                 model.device, rng)
+                                 model.device, previous)
     config.norm_low, config.norm_high = low, high  # only once the input passed all checks
+    if config.forest_weight > 0:
+        _add_forest_targets(data, seed)
     sampler = PatchSampler(data, config.patch_size, seed)
     session = _Session(model, data, first_session)
     should_stop = partial(stop_requested, stop)
@@ -149,14 +160,17 @@ def train(
     losses: list[float] = []
     done = False
     while not (clock.finished(session.step) or should_stop()):
-        images_batch, labels_batch = sampler.batch(config.batch_size)
-        losses.append(session.step_on(images_batch, labels_batch, clock.progress(session.step)))
+        images_batch, labels_batch, soft_batch = sampler.batch(config.batch_size)
+        losses.append(session.step_on(images_batch, labels_batch, clock.progress(session.step),
+                                      soft_batch))
         now = time.perf_counter()
         done = clock.finished(session.step) or should_stop()
         if done:  # the final validation and preview score the weights returned
-            session.use_average()
+            session.finish()
         val = shown = None
-        if done or validation.due():
+        if done:
+            val = session.last_val
+        elif validation.due():
             val = validation.run(session.validate)
         if preview is not None and (done or previews.due()):
             shown = previews.run(lambda: _preview(model, channels, preview))
@@ -164,12 +178,30 @@ def train(
             yield session.event(losses, clock, val, shown, done)
             losses, last_event = [], time.perf_counter()
     if not done:  # stopped between steps: the last event says so
-        session.use_average()
-        yield session.event(losses, clock, session.validate() if session.step else None, None,
-                            True)
+        session.finish()
+        yield session.event(losses, clock, session.last_val, None, True)
     session.record_history(clock.elapsed())
     model.net.eval()
     return model
+
+
+def _add_forest_targets(data: TrainingData, seed: int) -> None:
+    """Soft targets for the unpainted pixels of every plane: a random forest's probabilities,
+    fitted on the training strokes (never the held-out ones)."""
+    unpadded = [(slice(None), slice(p.pad, -p.pad), slice(p.pad, -p.pad)) for p in data.planes]
+    probabilities = forest_probabilities(
+        [plane.data[window].cpu().numpy() for plane, window in zip(data.planes, unpadded)],
+        [plane.train_labels[window[1:]].cpu().numpy() for plane, window in
+         zip(data.planes, unpadded)],
+        data.n_classes, seed=seed, threads=torch.get_num_threads())
+    for plane, soft in zip(data.planes, probabilities):
+        plane.soft = _padded_soft(soft, plane.pad, plane.data.device)
+
+
+def _padded_soft(soft: np.ndarray, pad: int, device: torch.device) -> torch.Tensor:
+    """Zero padding: no soft target on the reflected borders."""
+    return torch.from_numpy(np.pad(soft, ((0, 0), (pad, pad), (pad, pad)))).to(
+        device, torch.float16)
 
 
 def _as_lists(images: Any, annotations: Any) -> tuple[list[Any], list[Any]]:
@@ -260,8 +292,8 @@ class _Session:
         self.last_val: dict[str, dict[str, float]] | None = None
         self.numerics = model.numerics
         config = model.config
-        self.class_weights = torch.tensor(_class_weights(data.class_pixels), dtype=torch.float32,
-                                          device=model.device)
+        weights = _class_weights(data.class_pixels, config.class_weight_power)
+        self.class_weights = torch.tensor(weights, dtype=torch.float32, device=model.device)
         self.val_windows = [window for plane in data.planes
                             for window in _val_windows(plane, model.multiple)]
         params = list(model.net.parameters())
@@ -271,6 +303,11 @@ class _Session:
         self.average = [p.detach().clone() for p in params] if EMA_DECAY else []
         float16 = self.numerics.autocast_dtype == torch.float16
         self.scaler = torch.amp.GradScaler(model.device.type, enabled=float16)
+        self.note = data.note
+        self.reverted = False
+        # A continued model must not end worse on the held-out strokes than it started.
+        self.start = None if first_session else ([p.detach().clone() for p in params],
+                                                 self._scores())
 
     def learning_rate(self, progress: float) -> float:
         """Warm-up (first session only), then cosine decay to 5 % over the budget."""
@@ -279,8 +316,9 @@ class _Session:
         cosine = MIN_LR_FRACTION + (1 - MIN_LR_FRACTION) * 0.5 * (1 + math.cos(math.pi * progress))
         return peak * warm * cosine
 
-    def step_on(self, images: torch.Tensor, labels: torch.Tensor, progress: float) -> float:
-        """One optimiser step on a batch; returns its loss."""
+    def step_on(self, images: torch.Tensor, labels: torch.Tensor, progress: float,
+                soft: torch.Tensor | None = None) -> float:
+        """One optimiser step on a batch (``soft``: its soft targets); returns its loss."""
         model, optimizer = self.model, self.model.optimizer
         self.lr = self.learning_rate(progress)
         for group in optimizer.param_groups:
@@ -290,7 +328,7 @@ class _Session:
         model.net.train()
         with self.numerics.autocast(model.device):
             logits = model.net(images)
-        loss = self.loss(logits.float(), labels)
+        loss = self.loss(logits.float(), labels, soft)
         optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.step(optimizer)
@@ -307,17 +345,46 @@ class _Session:
             for average, param in zip(self.average, self.model.net.parameters()):
                 average.lerp_(param.detach(), 1 - decay)
 
-    def use_average(self) -> None:
-        """Put the averaged weights into the model (less step-to-step noise than the last)."""
-        if self.step:
-            with torch.no_grad():
-                for average, param in zip(self.average, self.model.net.parameters()):
-                    param.copy_(average)
+    def _load(self, weights: list[torch.Tensor]) -> None:
+        with torch.no_grad():
+            for source, param in zip(weights, self.model.net.parameters()):
+                param.copy_(source)
 
-    def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Weighted cross-entropy on painted pixels, plus soft Dice over the painted pixels."""
+    @contextmanager
+    def _averaged_weights(self) -> Iterator[None]:
+        """The averaged weights in the model for a moment (they are what training returns)."""
+        current = [p.detach().clone() for p in self.model.net.parameters()]
+        self._load(self.average)
+        try:
+            yield
+        finally:
+            self._load(current)
+
+    def finish(self) -> None:
+        """Put the averaged weights into the model (less step-to-step noise than the last) and
+        score them; a continued model that does worse than its start gets its start back."""
+        if self.step:
+            self._load(self.average)
+        self.last_val = self._scores()
+        if self.start is not None and _worse(self.last_val, self.start[1]):
+            self._load(self.start[0])
+            self.last_val, self.reverted = self.start[1], True
+            self.note = " ".join(filter(None, [self.note, (
+                "This round did worse on the held-out strokes than the model it started "
+                "from, so that model was kept; paint more strokes where it is wrong.")]))
+
+    def loss(self, logits: torch.Tensor, labels: torch.Tensor,
+             soft: torch.Tensor | None = None) -> torch.Tensor:
+        """Weighted cross-entropy on painted pixels, plus soft Dice over the painted pixels,
+        plus (with ``soft`` targets) cross-entropy to them on the pixels not painted."""
         target = labels - 1  # -1 = not painted
         loss = F.cross_entropy(logits, target, weight=self.class_weights, ignore_index=-1)
+        if soft is not None:
+            unpainted = (target < 0) & (soft.sum(1) > 0)  # not painted, not padding
+            if unpainted.any():
+                log_p = F.log_softmax(logits, dim=1)
+                soft_ce = -(soft * log_p).sum(1)[unpainted].mean()
+                loss = loss + self.model.config.forest_weight * soft_ce
         dice_weight = self.model.config.dice_weight
         if dice_weight <= 0:
             return loss
@@ -329,7 +396,13 @@ class _Session:
         return loss + dice_weight * (1 - dice[present].mean())
 
     def validate(self) -> dict[str, dict[str, float]] | None:
-        """Per-class scores on the held-out strokes (predicted around each stroke)."""
+        """Per-class scores of the averaged weights on the held-out strokes."""
+        with self._averaged_weights():
+            self.last_val = self._scores()
+        return self.last_val
+
+    def _scores(self) -> dict[str, dict[str, float]] | None:
+        """Per-class scores of the model on the held-out strokes (predicted around each)."""
         predicted, truth = [], []
         for data, labels in self.val_windows:
             painted = labels > 0
@@ -339,8 +412,7 @@ class _Session:
         if not predicted:
             return None
         names = self.model.class_names
-        self.last_val = semantic_scores(np.concatenate(predicted), np.concatenate(truth), names)
-        return self.last_val
+        return semantic_scores(np.concatenate(predicted), np.concatenate(truth), names)
 
     def event(self, losses, clock: _Clock, val, shown, done: bool) -> TrainEvent:
         total, eta = clock.total_and_eta(self.step)
@@ -354,7 +426,7 @@ class _Session:
             val=val,
             preview=shown,
             done=done,
-            note=self.data.note,
+            note=self.note,
         )
 
     def record_history(self, seconds: float) -> None:
@@ -367,17 +439,30 @@ class _Session:
                     for name, scores in (self.last_val or {}).items()} or None,
             "train_strokes": self.data.train_strokes,
             "val_strokes": self.data.val_strokes,
+            "kept_start_weights": self.reverted,
             "device": str(self.model.device),
             "numerics": self.numerics.describe(),
         })
 
 
-def _class_weights(class_pixels: np.ndarray) -> np.ndarray:
-    """Loss weight per class: rarer painted classes weigh more (inverse square root of the
-    pixel count), mean 1 over the painted classes, 0 for classes without strokes."""
+def _balanced_accuracy(scores: dict[str, dict[str, float]]) -> float:
+    return float(np.nanmean([values["recall"] for values in scores.values()]))
+
+
+def _worse(scores: dict | None, than: dict | None) -> bool:
+    """Whether ``scores`` is worse than ``than`` by more than `WORSE_BY` balanced accuracy
+    (mean recall over the classes) on the held-out strokes."""
+    if not (scores and than):
+        return False
+    return _balanced_accuracy(scores) < _balanced_accuracy(than) - WORSE_BY
+
+
+def _class_weights(class_pixels: np.ndarray, power: float) -> np.ndarray:
+    """Loss weight per class: rarer painted classes weigh more (the pixel count to the power
+    ``-power``), mean 1 over the painted classes, 0 for classes without strokes."""
     painted = class_pixels > 0
     weights = np.zeros(len(class_pixels))
-    weights[painted] = 1 / np.sqrt(class_pixels[painted])
+    weights[painted] = class_pixels[painted] ** -float(power)
     weights[painted] = np.clip(weights[painted] / weights[painted].mean(), 0.2, 5.0)
     return weights
 

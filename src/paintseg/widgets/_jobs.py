@@ -109,6 +109,7 @@ class TrainRequest:
     annotations: list[np.ndarray]
     seconds: float | None
     steps: int | None
+    previous: list[np.ndarray] | None = None  # what the model was last trained on (Continue)
 
 
 @reports_runtime_errors
@@ -142,6 +143,7 @@ def train_job(
             stop=stop.is_set,
             preview=preview,
             preview_every=preview_every,
+            previous=request.previous,
         )
         where = preview()
         if model.is_trained and where is not None:

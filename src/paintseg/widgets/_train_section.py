@@ -23,7 +23,7 @@ from qtpy.QtWidgets import (
 from paintseg.errors import InputError, PaintsegError
 from paintseg.learn import PRESETS, Segmenter
 from paintseg.learn.device import describe_device, pick_device
-from paintseg.learn.train import Preview, TrainEvent
+from paintseg.learn.train import CONTINUE_SECONDS, Preview, TrainEvent
 from paintseg.widgets import _jobs, _outputs
 from paintseg.widgets._layers import (
     check_annotations,
@@ -58,6 +58,8 @@ class TrainSection:
 
     train_in_process = True
     """Train in a child process (keeps the GUI smooth); False trains in a thread."""
+    _trained_on: list[np.ndarray] | None = None  # annotations of the last finished training
+    _training_on: list[np.ndarray] | None = None  # annotations of the training running now
 
     def _build_train(self) -> QGroupBox:
         box = QGroupBox("2. Train")
@@ -92,8 +94,15 @@ class TrainSection:
         self.budget_spin.setValue(30)
         self.budget_unit = QComboBox()
         self.budget_unit.addItems(["seconds", "steps"])
+        self.continue_spin = QSpinBox()
+        self.continue_spin.setRange(1, 1_000_000)
+        self.continue_spin.setValue(round(CONTINUE_SECONDS))
+        self.continue_spin.setToolTip("Budget of Continue, in the same unit: short rounds "
+                                      "of correct, continue, look")
         budget = QHBoxLayout()
         budget.addWidget(self.budget_spin, 1)
+        budget.addWidget(QLabel("continue"))
+        budget.addWidget(self.continue_spin, 1)
         budget.addWidget(self.budget_unit)
         self.device_label = QLabel(describe_device(pick_device("auto")))
         form.addRow("Preset:", self.preset_combo)
@@ -149,12 +158,18 @@ class TrainSection:
                 raise InputError(reason)
             model = self.model
         self._run_geometry, self._run_classes = inputs.geometry, classes
-        seconds = self.budget_spin.value() if self.budget_unit.currentText() == "seconds" else None
-        steps = self.budget_spin.value() if seconds is None else None
+        budget = (self.continue_spin if continue_training else self.budget_spin).value()
+        seconds = budget if self.budget_unit.currentText() == "seconds" else None
+        steps = budget if seconds is None else None
+        annotations = [np.array(layer.data, copy=True)]
+        previous = self._trained_on if continue_training else None
+        self._training_on = annotations
         return _jobs.TrainRequest(
             model=model, channel_names=inputs.channel_names, classes=classes,
             preset=self.preset_combo.currentText(), images=[inputs.channels],
-            annotations=[np.array(layer.data, copy=True)], seconds=seconds, steps=steps,
+            annotations=annotations, seconds=seconds, steps=steps,
+            previous=previous if previous and previous[0].shape == annotations[0].shape
+            else None,
         )
 
     def _on_train_event(self, event: TrainEvent | Preview) -> None:
@@ -190,6 +205,7 @@ class TrainSection:
 
     def _on_trained(self, model: Segmenter) -> None:
         self.model = model
+        self._trained_on = self._training_on
         self._paint_training()
         self.train_progress.setValue(1000)
         steps = self.last_event.step if self.last_event else 0

@@ -1,0 +1,80 @@
+"""Continue after corrections: stable hold-out, corrections weigh more, never a worse model."""
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from paintseg.learn import drain, train
+from paintseg.learn.sampling import PatchSampler, prepare_training_data
+from test_learn_train import TRAIN_STEPS, disks, new_model
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture(scope="module")
+def data():
+    return disks()
+
+
+@pytest.fixture(scope="module")
+def trained(data):
+    image, _, strokes = data
+    return drain(train(new_model(), [image], [strokes], steps=TRAIN_STEPS, seed=0))
+
+
+def prepared(model, image, strokes, previous=None):
+    model.config.norm_low, model.config.norm_high = [0.0, 0.0], [1.0, 1.0]
+    return prepare_training_data(model.class_names, [list(image)], [strokes], model.normalize,
+                                 64, torch.device("cpu"), previous)
+
+
+def test_held_out_strokes_stay_held_out_when_strokes_are_added(data):
+    image, _, strokes = data
+    before = prepared(new_model(), image, strokes).planes[0].val_labels > 0
+    more = strokes.copy()
+    more[60:62, 2:5] = 1  # one more small background stroke, far from the others
+    after = prepared(new_model(), image, more).planes[0].val_labels > 0
+    assert before.any()
+    np.testing.assert_array_equal(after[before], True)
+
+
+def test_corrections_get_half_of_their_class_patches(data):
+    image, _, strokes = data
+    corrected = strokes.copy()
+    ys, xs = np.nonzero(strokes == 2)
+    y, x = ys[0] + 1, xs[0]  # the middle row of the first class-2 dab (3 x 5)
+    corrected[y - 1:y + 2, x + 5:x + 8] = 2  # extended by a correction: the largest stroke
+    data_ = prepared(new_model(), image, corrected, previous=[strokes])
+    new = data_.new_pixels
+    assert set(new) == {2} and len(new[2]) == 9
+    sampler = PatchSampler(data_, 64, seed=0)
+    centres = [tuple(sampler.centre(2)[1:]) for _ in range(1000)]
+    on_new = np.mean([corrected[c] != strokes[c] for c in centres])
+    assert 0.45 < on_new < 0.6  # half, plus the share of all class-2 pixels they are
+    assert all(sampler.centre(1)[0] == 0 for _ in range(10))
+    # without previous annotations nothing counts as new
+    assert prepared(new_model(), image, corrected).new_pixels == {}
+
+
+def test_a_continue_that_gets_worse_returns_the_weights_it_started_from(data, trained):
+    image, _, strokes = data
+    model = copy.deepcopy(trained)
+    start = {k: v.clone() for k, v in model.net.state_dict().items()}
+    model.config.learning_rate = 5.0  # diverges: the round makes the model worse
+    events = []
+    drain(train(model, [image], [strokes], steps=20, seed=1), events.append)
+    assert model.config.history[-1]["kept_start_weights"] is True
+    assert "kept" in events[-1].note
+    for key, value in model.net.state_dict().items():
+        assert torch.equal(value, start[key]), key
+
+
+def test_a_continue_that_helps_keeps_its_new_weights(data, trained):
+    image, _, strokes = data
+    model = copy.deepcopy(trained)
+    start = {k: v.clone() for k, v in model.net.state_dict().items()}
+    drain(train(model, [image], [strokes], steps=10, seed=1))
+    assert model.config.history[-1]["kept_start_weights"] is False
+    assert any(not torch.equal(v, start[k]) for k, v in model.net.state_dict().items())
