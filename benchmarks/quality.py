@@ -16,7 +16,7 @@ and as the fraction of touching nucleus pairs that come out as two objects.
 No real image with ground truth is bundled (the real sample, scikit-image's ``cell``, has
 none), so only the generated sample is scored.
 
-Needs scikit-learn (``pip install napari-paintseg[bench]``). Run:
+Run:
 ``.venv/bin/python benchmarks/quality.py [--seconds 60 | --steps N] [--threads 2] [--seed 0]``;
 prints JSON. ``--steps`` gives a result that does not depend on the CPU load.
 """

@@ -14,7 +14,7 @@ Prints JSON: per dataset, method and round the mean and sd over seeds of F1@0.5,
 Dice, AP@0.5, the percentage of pixels painted, the seconds of the round (training, prediction
 and objects) and, for the product's continue rounds, the seconds until the first preview;
 per dataset each method's worst round-to-round drop of mean F1 and final F1; the mean final F1
-and Dice over datasets. Needs scikit-learn (the ``bench`` extra). Run:
+and Dice over datasets. Run:
 ``.venv/bin/python benchmarks/quality_loop.py [--rounds 5] [--k 5] [--seconds 60]
 [--continue-seconds 10] [--seeds 0 1 2] [--datasets ...]``
 """
@@ -27,13 +27,13 @@ import os
 import time
 
 import numpy as np
+import real_data
 import torch
+from quality_real import product_segment, product_train
 from scipy import ndimage as ndi
 from skimage.draw import line
 from skimage.measure import label, regionprops
 
-import real_data
-from quality_real import product_segment, product_train
 from paintseg.learn.events import drain
 from paintseg.learn.train import CONTINUE_SECONDS, train
 
@@ -122,9 +122,9 @@ def forest_fit(image, seed, args):
 def simulate_user(fit, truth, strokes, rounds, k, seed) -> list[dict]:
     """Rows of rounds 0..``rounds``: fit, score (the best objects by F1), then correct."""
     rng = np.random.default_rng(seed)
-    rows = []
+    rows, classes = [], None
     for round_ in range(rounds + 1):
-        if round_:
+        if classes is not None:
             strokes = correction_strokes(classes, truth, strokes, k, rng)
         start = time.perf_counter()
         classes, candidates, extra = fit(strokes, round_)

@@ -10,7 +10,7 @@ For each dataset (``real_data.datasets``) and stroke seed:
   which favours the forest).
 
 Prints JSON: per dataset the mean and sd over seeds of foreground Dice, F1@0.5, AP@0.5 and
-wall time, and the per-seed rows. Needs scikit-learn (the ``bench`` extra). Run:
+wall time, and the per-seed rows. Run:
 ``.venv/bin/python benchmarks/quality_real.py [--seconds 60] [--seeds 0 1 2] [--datasets ...]``
 """
 
@@ -22,9 +22,9 @@ import os
 import time
 
 import numpy as np
+import real_data
 import torch
 
-import real_data
 from paintseg.learn.events import drain
 from paintseg.learn.model import Segmenter
 from paintseg.learn.objects import find_objects

@@ -16,12 +16,12 @@ import numpy as np
 import tifffile
 from scipy import ndimage as ndi
 from skimage.draw import line
+from skimage.measure import label as connected_components
 from skimage.measure import regionprops
 
 from paintseg.learn.classes import ClassInfo
 from paintseg.learn.metrics import foreground_dice, matching
 from paintseg.learn.objects import split_by_distance
-from skimage.measure import label as connected_components
 
 HERE = Path(__file__).resolve().parent
 BUNDLED = HERE / "data"

@@ -11,28 +11,33 @@ from __future__ import annotations
 
 import argparse
 import json
+from functools import partial
 from pathlib import Path
 
 import numpy as np
+import quality_real
+import real_data
 import torch
 from skimage.measure import label as connected_components
 
-import quality_real
-import real_data
 from paintseg.learn.events import drain
 from paintseg.learn.objects import split_by_distance, split_by_shape
 from paintseg.learn.predict import predict
 
 
+def _shape(mask, probability, h, smooth, use_probability):
+    return split_by_shape(mask, probability if use_probability else None, h=h, smooth=smooth)
+
+
 def variants() -> dict:
+    """``{name: split(mask, probability)}``: the old defaults and a grid of shape splits."""
     found = {"components": lambda m, p: connected_components(m),
              "distance_h1": lambda m, p: split_by_distance(m, 1.0)}
     for h in (0.03, 0.06, 0.1, 0.2):
         for smooth in (0.0, 0.15, 0.25, 0.35):
             for use_p in (False, True):
                 name = f"shape_h{h}_s{smooth}" + ("_p" if use_p else "")
-                found[name] = (lambda h, s, u: lambda m, p: split_by_shape(
-                    m, p if u else None, h=h, smooth=s))(h, smooth, use_p)
+                found[name] = partial(_shape, h=h, smooth=smooth, use_probability=use_p)
     return found
 
 

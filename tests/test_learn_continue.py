@@ -5,10 +5,10 @@ import copy
 import numpy as np
 import pytest
 import torch
+from test_learn_train import TRAIN_STEPS, disks, new_model
 
 from paintseg.learn import drain, train
 from paintseg.learn.sampling import PatchSampler, prepare_training_data
-from test_learn_train import TRAIN_STEPS, disks, new_model
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

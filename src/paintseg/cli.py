@@ -208,7 +208,7 @@ def _objects(model, image, prediction, args: argparse.Namespace):
 
     return find_objects(prediction.labels, model.config.classes,
                         probabilities=prediction.probabilities, image=image.channels,
-                        split=args.split, min_size=args.min_size,
+                        split=args.split, min_size=args.min_size, spacing=image.scale,
                         channel_names=image.channel_names)
 
 

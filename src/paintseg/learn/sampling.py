@@ -184,9 +184,9 @@ def prepare_training_data(
         planes.append(Plane(
             image_index=index,
             plane=plane,
-            data=_padded_tensor(normalize(raw), pad, "reflect", device),
+            data=padded_tensor(normalize(raw), pad, "reflect", device),
             # 0 in the padding: no loss on reflected borders
-            train_labels=_padded_tensor(train_labels[-1], pad, "constant", device),
+            train_labels=padded_tensor(train_labels[-1], pad, "constant", device),
             val_labels=np.where(val_mask | np.isin(labels, unsplit), labels, 0),
             pad=pad,
         ))
@@ -301,7 +301,9 @@ def _hold_out(
     return masks, n_strokes, n_val, unsplit
 
 
-def _padded_tensor(array: np.ndarray, pad: int, mode: str, device: torch.device) -> torch.Tensor:
+def padded_tensor(array: np.ndarray, pad: int, mode: str, device: torch.device) -> torch.Tensor:
+    """``array`` padded by ``pad`` on its last two axes (numpy ``mode``), as a tensor on
+    ``device``."""
     widths = [(0, 0)] * (array.ndim - 2) + [(pad, pad), (pad, pad)]
     return torch.from_numpy(np.ascontiguousarray(np.pad(array, widths, mode=mode))).to(device)
 

@@ -28,6 +28,7 @@ from paintseg.learn.sampling import (
     TrainingData,
     as_channels,
     compute_normalization,
+    padded_tensor,
     prepare_training_data,
 )
 
@@ -37,6 +38,7 @@ EVENT_EVERY = 0.2  # seconds between events (the GUI consumes them)
 WARMUP_STEPS = 10  # linear warm-up of the first training session
 MIN_LR_FRACTION = 0.05  # the cosine schedule ends at this fraction of the peak rate
 EMA_DECAY = 0.98  # the returned weights are an exponential moving average of the steps'
+FIRST_PREVIEW = 1.0  # seconds of training before the first preview (then every preview_every)
 WORSE_BY = 0.01  # a Continue that loses more balanced accuracy on held-out strokes is undone
 
 
@@ -155,7 +157,7 @@ def train(
     should_stop = partial(stop_requested, stop)
     clock = _Clock(start, seconds, steps)  # the time budget includes this setup
     validation = _Periodic(validate_every, share=0.1)
-    previews = _Periodic(preview_every, share=0.25)
+    previews = _Periodic(preview_every, share=0.25, first=min(FIRST_PREVIEW, preview_every))
     last_event = time.perf_counter()
     losses: list[float] = []
     done = False
@@ -195,13 +197,7 @@ def _add_forest_targets(data: TrainingData, seed: int) -> None:
          zip(data.planes, unpadded)],
         data.n_classes, seed=seed, threads=torch.get_num_threads())
     for plane, soft in zip(data.planes, probabilities):
-        plane.soft = _padded_soft(soft, plane.pad, plane.data.device)
-
-
-def _padded_soft(soft: np.ndarray, pad: int, device: torch.device) -> torch.Tensor:
-    """Zero padding: no soft target on the reflected borders."""
-    return torch.from_numpy(np.pad(soft, ((0, 0), (pad, pad), (pad, pad)))).to(
-        device, torch.float16)
+        plane.soft = padded_tensor(soft, plane.pad, "constant", plane.data.device)
 
 
 def _as_lists(images: Any, annotations: Any) -> tuple[list[Any], list[Any]]:
@@ -227,9 +223,9 @@ class _Periodic:
     """A task due every ``interval`` seconds, spaced out further when it is slow so that it
     takes at most ``share`` of the time (validation must not starve training)."""
 
-    def __init__(self, interval: float, share: float):
+    def __init__(self, interval: float, share: float, first: float | None = None):
         self.interval, self.share = interval, share
-        self.next = time.perf_counter() + interval
+        self.next = time.perf_counter() + (interval if first is None else first)
 
     def due(self) -> bool:
         return time.perf_counter() >= self.next

@@ -1,0 +1,42 @@
+"""The random forest's soft targets: found on unpainted pixels, never over painted ones."""
+
+import numpy as np
+import pytest
+import torch
+
+from paintseg.learn import forest
+from paintseg.learn.forest import forest_probabilities
+from paintseg.learn.train import _Session
+from test_learn_continue import prepared
+from test_learn_train import disks, new_model
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def test_forest_finds_the_unpainted_disks(monkeypatch):
+    image, truth, strokes = disks(size=96)
+    (whole,) = forest_probabilities([image], [strokes], 2)
+    assert whole.shape == (2,) + truth.shape
+    unpainted = strokes == 0
+    predicted = whole[1] > 0.5
+    agreement = (predicted == (truth == 1))[unpainted].mean()
+    assert agreement > 0.9
+    monkeypatch.setattr(forest, "BLOCK_PIXELS", 96 * 30)  # 4 blocks of rows: same result
+    (blocked,) = forest_probabilities([image], [strokes], 2)
+    np.testing.assert_allclose(blocked, whole, atol=1e-3)
+
+
+def test_soft_targets_never_change_the_loss_on_painted_pixels():
+    image, _, strokes = disks()
+    model = new_model()
+    data = prepared(model, image, strokes)
+    session = _Session(model, data, first_session=True)
+    labels = torch.from_numpy(strokes.astype(np.int64))[None]
+    logits = torch.randn(1, 2, *strokes.shape)
+    soft = torch.zeros(1, 2, *strokes.shape)
+    soft[:, 0] = 1.0  # the forest says background everywhere
+    changed = soft.clone()
+    painted = torch.from_numpy(strokes > 0)
+    changed[0, :, painted] = torch.tensor([0.0, 1.0])[:, None]  # contradict it where painted
+    assert session.loss(logits, labels, soft) == session.loss(logits, labels, changed)
+    assert session.loss(logits, labels, soft) != session.loss(logits, labels, None)
