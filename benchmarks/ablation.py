@@ -14,9 +14,9 @@ import argparse
 import json
 
 import numpy as np
+import real_data
 import torch
 
-import real_data
 from paintseg.learn.events import drain
 from paintseg.learn.model import Segmenter
 from paintseg.learn.objects import split_by_shape

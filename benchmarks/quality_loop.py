@@ -154,10 +154,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None, help="round 0 step budget instead")
     parser.add_argument("--continue-seconds", type=float, default=CONTINUE_SECONDS)
     parser.add_argument("--continue-steps", type=int, default=None)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--datasets", nargs="+", default=None)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--coverage", type=float, default=0.02)
+    real_data.add_arguments(parser)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     report = {"settings": {**vars(args), "load_before": os.getloadavg()[0]}, "datasets": {}}

@@ -73,10 +73,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60.0, help="product training budget")
     parser.add_argument("--steps", type=int, default=None, help="step budget instead")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--datasets", nargs="+", default=None)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--coverage", type=float, default=0.02)
+    real_data.add_arguments(parser)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     seconds = None if args.steps else args.seconds

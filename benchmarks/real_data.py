@@ -30,6 +30,14 @@ BACKGROUND, NUCLEUS = 1, 2
 CLASSES = [ClassInfo("background", "#808080", "background"), ClassInfo("nucleus", "#ff3b30")]
 
 
+def add_arguments(parser) -> None:
+    """The options every real-data benchmark takes."""
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="stroke seeds")
+    parser.add_argument("--datasets", nargs="+", default=None, help="default: all present")
+    parser.add_argument("--threads", type=int, default=2, help="torch and forest threads")
+    parser.add_argument("--coverage", type=float, default=0.02, help="fraction painted")
+
+
 @dataclass
 class Dataset:
     name: str

@@ -5,23 +5,12 @@ import copy
 import numpy as np
 import pytest
 import torch
-from test_learn_train import TRAIN_STEPS, disks, new_model
+from test_learn_train import data, new_model, trained  # noqa: F401 (data, trained: fixtures)
 
 from paintseg.learn import drain, train
 from paintseg.learn.sampling import PatchSampler, prepare_training_data
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-@pytest.fixture(scope="module")
-def data():
-    return disks()
-
-
-@pytest.fixture(scope="module")
-def trained(data):
-    image, _, strokes = data
-    return drain(train(new_model(), [image], [strokes], steps=TRAIN_STEPS, seed=0))
 
 
 def prepared(model, image, strokes, previous=None):
@@ -60,7 +49,7 @@ def test_corrections_get_half_of_their_class_patches(data):
 
 def test_a_continue_that_gets_worse_returns_the_weights_it_started_from(data, trained):
     image, _, strokes = data
-    model = copy.deepcopy(trained)
+    model = copy.deepcopy(trained[0])
     start = {k: v.clone() for k, v in model.net.state_dict().items()}
     model.config.learning_rate = 5.0  # diverges: the round makes the model worse
     events = []
@@ -73,7 +62,7 @@ def test_a_continue_that_gets_worse_returns_the_weights_it_started_from(data, tr
 
 def test_a_continue_that_helps_keeps_its_new_weights(data, trained):
     image, _, strokes = data
-    model = copy.deepcopy(trained)
+    model = copy.deepcopy(trained[0])
     start = {k: v.clone() for k, v in model.net.state_dict().items()}
     drain(train(model, [image], [strokes], steps=10, seed=1))
     assert model.config.history[-1]["kept_start_weights"] is False

@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 import torch
+from test_learn_continue import prepared
+from test_learn_train import disks, new_model
 
 from paintseg.learn import forest
 from paintseg.learn.forest import forest_probabilities
 from paintseg.learn.train import _Session
-from test_learn_continue import prepared
-from test_learn_train import disks, new_model
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

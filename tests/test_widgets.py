@@ -49,7 +49,8 @@ def paint(layer, strokes):
 def train(qtbot, widget, steps: int, button) -> None:
     """Click a training button with a step budget (robust on a loaded machine) and wait."""
     widget.budget_unit.setCurrentText("steps")
-    widget.budget_spin.setValue(steps)
+    spin = widget.continue_spin if button is widget.continue_button else widget.budget_spin
+    spin.setValue(steps)
     qtbot.mouseClick(button, Qt.LeftButton)
     assert widget.busy
     assert not widget.train_button.isEnabled() and not widget.continue_button.isEnabled()
@@ -143,6 +144,7 @@ def test_whole_loop_classes_train_preview_predict_correct_continue(
     train(qtbot, widget, 20, widget.continue_button)
     assert len(widget.loss_runs) == 2
     assert len(widget.model.config.history) == steps_before + 1
+    assert widget.model.config.history[-1]["steps"] == 20  # Continue's own budget
     resumed, fresh = np.mean(widget.loss_runs[1][:3]), np.mean(first_run[:3])
     assert resumed < 0.6 * fresh, (resumed, fresh)  # continued, not restarted
     assert not [m for m in notifications() if "failed" in m]
