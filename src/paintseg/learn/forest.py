@@ -12,8 +12,6 @@ import numpy as np
 
 MAX_TRAINING_PIXELS = 60_000  # painted pixels the forest is fitted on, at most (subsampled)
 FEATURE_SIGMAS = {"sigma_min": 1, "sigma_max": 16}
-
-
 BLOCK_PIXELS = 4_000_000  # features are computed this many pixels at a time, at most
 MARGIN = 64  # rows of context around a block (4 x the largest sigma)
 
