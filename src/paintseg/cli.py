@@ -5,6 +5,7 @@ Examples
 ::
 
     paintseg train --image cells.tif --labels strokes.tif --out cells.paintseg.safetensors
+    paintseg train --project my_set        # every image of an image set made in the dock
     paintseg predict --model cells.paintseg.safetensors --input cells.tif --output classes.tif
     paintseg evaluate --model cells.paintseg.safetensors --image cells.tif --truth truth.tif
     paintseg gui --sample synthetic
@@ -35,10 +36,13 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     train = sub.add_parser("train", help="train a model on images and stroke label files")
-    train.add_argument("--image", action="append", required=True, help="image (repeatable)")
-    train.add_argument("--labels", action="append", required=True,
+    train.add_argument("--image", action="append", default=[], help="image (repeatable)")
+    train.add_argument("--labels", action="append", default=[],
                        help="stroke labels for the image at the same position (repeatable)")
-    train.add_argument("--out", required=True, help="model file to write (.safetensors)")
+    train.add_argument("--project", help="an image set's folder: train on all its strokes "
+                       "(instead of --image/--labels) and save its model")
+    train.add_argument("--out", help="model file to write (.safetensors; with --project, "
+                       "default: the set's model)")
     budget = train.add_mutually_exclusive_group()
     budget.add_argument("--seconds", type=float, help="training time budget (default 60)")
     budget.add_argument("--steps", type=int, help="number of training steps")
@@ -117,12 +121,24 @@ def _class_table(label_classes, names: Sequence[str] | None, n_classes: int):
     return [ClassInfo(n, c, ClassInfo.default_role(n)) for n, c in zip(names, colors)]
 
 
-def _cmd_train(args: argparse.Namespace) -> int:
+def _training_inputs(args: argparse.Namespace):
+    """``(channel names, channels per image, annotations, class table or None, output)``
+    from ``--project`` or from ``--image``/``--labels``."""
     from paintseg.io.images import read_image
     from paintseg.io.labels import read_labels
-    from paintseg.learn.model import Segmenter
-    from paintseg.learn.train import train
+    from paintseg.io.project import Project
 
+    if args.project:
+        if args.image or args.labels:
+            raise InputError("Give either --project or --image/--labels, not both.")
+        project = Project.open(args.project)
+        _, channels, annotations = project.training_set()
+        if not annotations:
+            raise InputError(f"No image of the set {args.project} has strokes yet.")
+        return (project.channels, channels, annotations, project.classes or None,
+                args.out or project.model_path)
+    if not args.image or not args.out:
+        raise InputError("Give --image, --labels and --out (or --project).")
     if len(args.image) != len(args.labels):
         raise InputError(f"Give one --labels per --image ({len(args.image)} images, "
                          f"{len(args.labels)} label files).")
@@ -133,22 +149,30 @@ def _cmd_train(args: argparse.Namespace) -> int:
         if tuple(ann.shape) != tuple(image.channels[0].shape):
             raise InputError(f"The labels for {Path(path).name} have shape {ann.shape}, "
                              f"the image {tuple(image.channels[0].shape)}.")
+    return (images[0].channel_names, [im.channels for im in images], annotations,
+            next((c for _, c in loaded if c), None), args.out)
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from paintseg.learn.model import Segmenter
+    from paintseg.learn.train import train
+
+    channel_names, images, annotations, table, out = _training_inputs(args)
     if args.continue_from:
         model = Segmenter.load(args.continue_from, device=args.device)
     else:
         n_classes = max(int(a.max(initial=0)) for a in annotations)
-        table = next((c for _, c in loaded if c), None)
         classes = _class_table(table, args.classes, n_classes)
-        model = Segmenter.create(channels=images[0].channel_names, classes=classes,
+        model = Segmenter.create(channels=channel_names, classes=classes,
                                  preset=args.preset, device=args.device)
     seconds = args.seconds if args.seconds is not None or args.steps else 60.0
 
-    gen = train(model, images=[im.channels for im in images], annotations=annotations,
+    gen = train(model, images=images, annotations=annotations,
                 seconds=seconds, steps=args.steps, seed=args.seed)
     model = _run(gen, "training", lambda e: (e.step, e.total_steps),
                  lambda e: f"loss={e.loss:.3f}")
-    model.save(args.out)
-    print(f"saved {args.out}", file=sys.stderr)
+    model.save(out)
+    print(f"saved {out}", file=sys.stderr)
     return 0
 
 

@@ -105,7 +105,7 @@ def write_labels(
     meta = {"classes": class_dicts(classes), "axes": axes, "scale": list(scale)}
     suffix = path.name.lower()
     if suffix.endswith(TIFF_SUFFIXES):
-        _atomic_file(path, lambda tmp: _write_tiff(tmp, labels, meta))
+        atomic_file(path, lambda tmp: _write_tiff(tmp, labels, meta))
     elif suffix.endswith(ZARR_SUFFIX):
         _atomic_dir(path, lambda tmp: _write_zarr(tmp, labels, meta, image_name(path)))
     else:
@@ -123,7 +123,7 @@ def _check_labels(path: Path, labels: Any, axes: str, scale: tuple[float, ...]) 
         )
 
 
-def _atomic_file(path: Path, write: Any) -> None:
+def atomic_file(path: Path, write: Any) -> None:
     """Write through ``write(tmp_path)`` to a temporary file beside ``path``, then rename."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)

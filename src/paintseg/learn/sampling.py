@@ -113,6 +113,7 @@ class TrainingData:
     n_classes: int
     train_strokes: int
     val_strokes: int
+    strokes_by_image: dict[int, int]  # image index -> strokes (training and held out)
     class_pixels: np.ndarray  # (K,) training pixels per class
     note: str
     pixels: dict[int, np.ndarray]  # class -> training pixels, rows (plane, y, x)
@@ -175,7 +176,10 @@ def prepare_training_data(
                 labels = np.where(labels != np.asarray(before[plane]), labels, 0)
             new_labels.append(labels)
     _check_classes(loaded, class_names)
-    held_out, n_strokes, n_val, unsplit = _hold_out(loaded, len(class_names))
+    held_out, n_strokes, n_val, unsplit, plane_strokes = _hold_out(loaded, len(class_names))
+    strokes_by_image: dict[int, int] = {}
+    for (index, _, _), count in zip(loaded, plane_strokes):
+        strokes_by_image[index] = strokes_by_image.get(index, 0) + count
     planes, train_labels = [], []
     for (index, plane, labels), val_mask in zip(loaded, held_out):
         raw = np.stack([np.asarray(channel[plane], dtype=np.float32) for channel in images[index]])
@@ -200,6 +204,7 @@ def prepare_training_data(
         n_classes=len(class_names),
         train_strokes=n_strokes - n_val,
         val_strokes=n_val,
+        strokes_by_image=strokes_by_image,
         class_pixels=np.bincount(np.concatenate([t.ravel() for t in train_labels]),
                                  minlength=len(class_names) + 1)[1:],
         note=note,
@@ -265,17 +270,18 @@ def _stroke_key(image_index: int, plane: tuple, component: np.ndarray, i: int) -
 
 def _hold_out(
     loaded: list[tuple[int, tuple, np.ndarray]], n_classes: int
-) -> tuple[list[np.ndarray], int, int, list[int]]:
+) -> tuple[list[np.ndarray], int, int, list[int], list[int]]:
     """Masks of held-out strokes per plane: ~10 % of each class's strokes, by whole stroke.
 
     Which strokes are held out depends on where they are, not on the seed: a Continue that
     adds strokes keeps the earlier held-out strokes held out (as far as the count allows), so
     a model is never scored on strokes it was trained on before. Returns the masks, the
-    numbers of strokes and of held-out strokes, and the classes with only one stroke: those
-    keep it for training and are validated on it.
+    numbers of strokes and of held-out strokes, the classes with only one stroke (those keep
+    it for training and are validated on it) and the number of strokes of each plane.
     """
     masks = [np.zeros(labels.shape, bool) for _, _, labels in loaded]
     n_strokes, n_val, unsplit = 0, 0, []
+    plane_strokes = [0] * len(loaded)
     for k in range(1, n_classes + 1):
         components = [_strokes(labels, k) for _, _, labels in loaded]
         strokes = [  # (plane position, component id, size)
@@ -284,6 +290,8 @@ def _hold_out(
             for i, size in enumerate(np.bincount(comp.ravel())[1:], start=1)
         ]
         n_strokes += len(strokes)
+        for position, _, _ in strokes:
+            plane_strokes[position] += 1
         if len(strokes) == 1:
             unsplit.append(k)
         if len(strokes) < 2:
@@ -298,7 +306,7 @@ def _hold_out(
             position, component, _ = strokes[i]
             masks[position] |= components[position] == component
         n_val += count
-    return masks, n_strokes, n_val, unsplit
+    return masks, n_strokes, n_val, unsplit, plane_strokes
 
 
 def padded_tensor(array: np.ndarray, pad: int, mode: str, device: torch.device) -> torch.Tensor:

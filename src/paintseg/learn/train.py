@@ -57,7 +57,8 @@ class TrainEvent:
     """Progress of :func:`train`.
 
     ``loss`` is the mean training loss since the previous event; ``val`` (per class name:
-    iou, precision, recall, f1, accuracy, ...) is set when validation ran for this event;
+    iou, precision, recall, f1, accuracy, ...) is set when validation ran for this event, with
+    ``val_by_image`` (the balanced accuracy on each image's held-out strokes, by image index);
     ``eta`` is the estimated number of seconds left; ``note`` explains anything unusual
     (e.g. too few strokes to hold some out for validation).
     """
@@ -69,6 +70,7 @@ class TrainEvent:
     elapsed: float
     eta: float
     val: dict[str, dict[str, float]] | None = None
+    val_by_image: dict[int, float] | None = None  # image index -> balanced accuracy
     preview: Preview | None = None
     done: bool = False
     note: str = ""
@@ -286,11 +288,12 @@ class _Session:
         self.lr = 0.0
         self.last_loss = math.nan
         self.last_val: dict[str, dict[str, float]] | None = None
+        self.last_val_by_image: dict[int, float] | None = None
         self.numerics = model.numerics
         config = model.config
         weights = _class_weights(data.class_pixels, config.class_weight_power)
         self.class_weights = torch.tensor(weights, dtype=torch.float32, device=model.device)
-        self.val_windows = [window for plane in data.planes
+        self.val_windows = [(plane.image_index, *window) for plane in data.planes
                             for window in _val_windows(plane, model.multiple)]
         params = list(model.net.parameters())
         if model.optimizer is None or model.optimizer.param_groups[0]["params"] != params:
@@ -398,17 +401,23 @@ class _Session:
         return self.last_val
 
     def _scores(self) -> dict[str, dict[str, float]] | None:
-        """Per-class scores of the model on the held-out strokes (predicted around each)."""
-        predicted, truth = [], []
-        for data, labels in self.val_windows:
+        """Per-class scores of the model on the held-out strokes (predicted around each);
+        sets ``last_val_by_image``."""
+        pairs: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}  # image -> (predicted, truth)
+        for image, data, labels in self.val_windows:
             painted = labels > 0
             classes = self.model.logits(data[None])[0].argmax(0).cpu().numpy() + 1
-            predicted.append(classes[painted])
-            truth.append(labels[painted])
-        if not predicted:
+            pairs.setdefault(image, []).append((classes[painted], labels[painted]))
+        if not pairs:
             return None
         names = self.model.class_names
-        return semantic_scores(np.concatenate(predicted), np.concatenate(truth), names)
+
+        def scores(found: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, dict[str, float]]:
+            return semantic_scores(*(np.concatenate(part) for part in zip(*found)), names)
+
+        self.last_val_by_image = {image: round(_balanced_accuracy(scores(found)), 4)
+                                  for image, found in pairs.items()}
+        return scores([pair for found in pairs.values() for pair in found])
 
     def event(self, losses, clock: _Clock, val, shown, done: bool) -> TrainEvent:
         total, eta = clock.total_and_eta(self.step)
@@ -420,6 +429,7 @@ class _Session:
             elapsed=clock.elapsed(),
             eta=0.0 if done else eta,
             val=val,
+            val_by_image=self.last_val_by_image if val else None,
             preview=shown,
             done=done,
             note=self.note,
@@ -435,6 +445,9 @@ class _Session:
                     for name, scores in (self.last_val or {}).items()} or None,
             "train_strokes": self.data.train_strokes,
             "val_strokes": self.data.val_strokes,
+            "strokes_by_image": {str(i): n for i, n in self.data.strokes_by_image.items()},
+            "val_by_image": {str(i): _json_number(v)
+                             for i, v in (self.last_val_by_image or {}).items()} or None,
             "kept_start_weights": self.reverted,
             "device": str(self.model.device),
             "numerics": self.numerics.describe(),
