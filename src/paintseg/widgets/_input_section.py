@@ -191,6 +191,8 @@ class InputSection:
         layer = self.annotation_layer()
         if layer is not None:
             _outputs.apply_classes(layer, classes)
+        if self.project is not None:
+            self.project.set_classes(classes)
 
     def _on_class_picked(self, label: int) -> None:
         layer = self.annotation_layer()
@@ -202,18 +204,28 @@ class InputSection:
 
     def _update_plane(self, *_: Any) -> None:
         """Remember the plane on screen for the live preview (GUI thread)."""
+        plane, index = self._screen_plane(), self._preview_index()
+        self._plane.value = None if plane is None or index is None else (index, plane)
+
+    def _screen_plane(self) -> tuple[int, ...] | None:
+        """Plane index of the checked image on screen; None when no image is checked."""
         names = self.checked_images()
         if not names or names[0] not in self.viewer.layers:
-            self._plane.value = None
-            return
+            return None
         layer = self.viewer.layers[names[0]]
         shape = tuple(layer.data.shape[:-1] if layer.rgb else layer.data.shape)
         if layer.multiscale:
             shape = tuple(layer.data[0].shape[: layer.ndim])
-        position = layer.world_to_data(self.viewer.dims.point)
-        self._plane.value = (0, plane_at(position, shape))
+        return plane_at(layer.world_to_data(self.viewer.dims.point), shape)
+
+    def _preview_index(self) -> int | None:
+        """Index of the image on screen among the images being trained on (None: not one)."""
+        name = self.current_image_name()
+        if name is None:
+            return 0
+        names = self._training_names or []
+        return names.index(name) if name in names else None
 
     def visible_plane(self) -> tuple[int, ...]:
         """The plane index of the checked image on screen (``()`` for a 2D image)."""
-        self._update_plane()
-        return self._plane.value[1] if self._plane.value else ()
+        return self._screen_plane() or ()

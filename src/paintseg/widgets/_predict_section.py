@@ -106,6 +106,8 @@ class PredictSection:
         steps = _outputs.prediction_steps(self.viewer, geometry, self.model.config.classes,
                                           result, layers)
         steps.append(lambda: setattr(self, "objects_table", layers["objects"].features))
+        if result.plane is None:  # a whole image: an image set keeps it
+            steps.append(lambda: self._project_predicted(result.labels, geometry.scale))
         self._run.run_steps(steps, after=self._when_idle)
 
     def predict_folder(self, folder: str | None = None, out_dir: str | None = None) -> bool:

@@ -58,8 +58,10 @@ class TrainSection:
 
     train_in_process = True
     """Train in a child process (keeps the GUI smooth); False trains in a thread."""
-    _trained_on: list[np.ndarray] | None = None  # annotations of the last finished training
-    _training_on: list[np.ndarray] | None = None  # annotations of the training running now
+    _trained_on: dict[str, np.ndarray] | None = None  # last finished training's, by image
+    _training_on: dict[str, np.ndarray] | None = None  # annotations of the training running now
+    _training_names: list[str] | None = None  # the images of the training running or last run
+    scores_by_image: dict[str, float] = {}  # balanced accuracy on each image's held-out strokes
 
     def _build_train(self) -> QGroupBox:
         box = QGroupBox("2. Train")
@@ -79,7 +81,7 @@ class TrainSection:
         self.train_progress.setTextVisible(False)
         self.train_status = fixed_label(lines=1)
         self.loss_plot = LossPlot()
-        self.scores_label = fixed_label(lines=6)
+        self.scores_label = fixed_label(lines=7)
         self.scores_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
         for widget in (self.train_progress, self.train_status, self.loss_plot, self.scores_label):
             layout.addWidget(widget)
@@ -161,16 +163,34 @@ class TrainSection:
         budget = (self.continue_spin if continue_training else self.budget_spin).value()
         seconds = budget if self.budget_unit.currentText() == "seconds" else None
         steps = budget if seconds is None else None
-        annotations = [np.array(layer.data, copy=True)]
-        previous = self._trained_on if continue_training else None
-        self._training_on = annotations
+        names, images, annotations = self._training_images(inputs, layer)
+        previous = None
+        if continue_training and self._trained_on:
+            before = [self._trained_on.get(name) for name in names]
+            previous = [b if b is not None and b.shape == a.shape else None
+                        for b, a in zip(before, annotations)]
+        self._training_on, self._training_names = dict(zip(names, annotations)), names
+        channel_names = self.project.channels if self.project else inputs.channel_names
         return _jobs.TrainRequest(
-            model=model, channel_names=inputs.channel_names, classes=classes,
-            preset=self.preset_combo.currentText(), images=[inputs.channels],
-            annotations=annotations, seconds=seconds, steps=steps,
-            previous=previous if previous and previous[0].shape == annotations[0].shape
-            else None,
+            model=model, channel_names=channel_names, classes=classes,
+            preset=self.preset_combo.currentText(), images=images,
+            annotations=annotations, seconds=seconds, steps=steps, previous=previous,
         )
+
+    def _training_images(self, inputs, layer) -> tuple[list[str], list, list[np.ndarray]]:
+        """Names, channels and strokes to train on: every image of the set that has strokes
+        (saved first), else the image on screen."""
+        strokes = np.array(layer.data, copy=True)
+        name = self.current_image_name()
+        if name is None:
+            return [layer.name], [inputs.channels], [strokes]
+        if not self.save_strokes():
+            raise InputError(f"The strokes of {name} could not be saved, so training did not "
+                             "start; free some disk space or choose another set folder.")
+        chosen, images, annotations = self.project.training_set({name: strokes})
+        if not chosen:
+            raise InputError("No image of the set has strokes yet: paint a few first.")
+        return [image.name for image in chosen], images, annotations
 
     def _on_train_event(self, event: TrainEvent | Preview) -> None:
         if isinstance(event, Preview):  # the last preview, with the final weights
@@ -180,6 +200,9 @@ class TrainSection:
             self.loss_runs[-1].append(float(event.loss))
         if event.val:
             self.last_scores = event.val
+        if event.val_by_image and self._training_names:
+            self.scores_by_image = {self._training_names[i]: score
+                                    for i, score in event.val_by_image.items()}
         if event.preview is not None:
             self._show_preview(event.preview)
         self.last_event = event
@@ -187,7 +210,12 @@ class TrainSection:
             self._paint_training()
 
     def _show_preview(self, preview: Preview) -> None:
-        _outputs.show_preview(self.viewer, self._run_geometry, self._run_classes,
+        geometry = self._run_geometry
+        if self.current_image_name() is not None:  # an image set: only onto the image shown
+            if self._training_names[preview.image_index] != self.current_image_name():
+                return
+            geometry = self.inputs().geometry
+        _outputs.show_preview(self.viewer, geometry, self._run_classes,
                               tuple(preview.plane), preview.labels)
 
     def _paint_training(self) -> None:
@@ -201,11 +229,16 @@ class TrainSection:
         loss = f"  loss {event.loss:.3f}" if event.loss is not None else ""
         self.train_status.setText(f"step {event.step}{loss}  {format_eta(event.eta)}")
         self.loss_plot.set_runs(self.loss_runs)
-        self.scores_label.setText(format_scores(self.last_scores))
+        text = format_scores(self.last_scores)
+        if len(self.scores_by_image) > 1:
+            worst = min(self.scores_by_image, key=self.scores_by_image.get)
+            text += f"\nworst image: {worst} ({self.scores_by_image[worst]:.2f} held-out)"
+        self.scores_label.setText(text)
 
     def _on_trained(self, model: Segmenter) -> None:
         self.model = model
         self._trained_on = self._training_on
+        self._project_trained(model)
         self._paint_training()
         self.train_progress.setValue(1000)
         steps = self.last_event.step if self.last_event else 0

@@ -3,7 +3,8 @@
 The widget is thin: it gathers arrays from layers, runs the engine's generators in napari
 workers (see ``_jobs`` and ``_run``) and turns their events into layers (see ``_outputs``)
 on the GUI thread. A worker never sees a widget or a layer. Each dock section is a mixin:
-``_input_section``, ``_train_section``, ``_predict_section`` and ``_model_section``.
+``_project_section`` (the image set), ``_input_section``, ``_train_section``,
+``_predict_section`` and ``_model_section``.
 """
 
 from __future__ import annotations
@@ -18,13 +19,15 @@ from paintseg.widgets import _outputs
 from paintseg.widgets._input_section import Inputs, InputSection
 from paintseg.widgets._model_section import ModelSection
 from paintseg.widgets._predict_section import PredictSection
+from paintseg.widgets._project_section import ProjectSection
 from paintseg.widgets._run import RunState
 from paintseg.widgets._train_section import TrainSection
 
 __all__ = ["Inputs", "PaintSegWidget"]
 
 
-class PaintSegWidget(InputSection, TrainSection, PredictSection, ModelSection, QWidget):
+class PaintSegWidget(ProjectSection, InputSection, TrainSection, PredictSection, ModelSection,
+                     QWidget):
     """Paint a few strokes, train a U-Net live, predict and correct (napari dock widget).
 
     Parameters
@@ -55,13 +58,14 @@ class PaintSegWidget(InputSection, TrainSection, PredictSection, ModelSection, Q
 
     def _build(self) -> None:
         layout = QVBoxLayout(self)
-        for section in (self._build_input(), self._build_train(), self._build_predict(),
-                        self._build_model()):
+        for section in (self._build_project(), self._build_input(), self._build_train(),
+                        self._build_predict(), self._build_model()):
             layout.addWidget(section)
         layout.addStretch(1)
         self._set_busy("")
 
     def _connect(self) -> None:
+        self._connect_project()
         self._connect_input()
         self._connect_train()
         self._connect_predict()
@@ -78,6 +82,9 @@ class PaintSegWidget(InputSection, TrainSection, PredictSection, ModelSection, Q
         self.save_button.setEnabled(idle and has_model)
         self.stop_button.setEnabled(kind == "train")
         self.cancel_button.setEnabled(kind == "predict")
+        has_set = self.project is not None
+        for button in (self.previous_button, self.next_button, self.project_list):
+            button.setEnabled(has_set and kind != "predict")  # a result lands on its image
 
     @property
     def busy(self) -> bool:
@@ -107,5 +114,6 @@ class PaintSegWidget(InputSection, TrainSection, PredictSection, ModelSection, Q
         self._run.stop.set()
 
     def closeEvent(self, event) -> None:
+        self.save_strokes()
         self._run.shutdown()
         super().closeEvent(event)

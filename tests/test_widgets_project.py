@@ -1,0 +1,120 @@
+"""Clicking through an image set in the dock: one model on every image, strokes autosaved."""
+
+import numpy as np
+import pytest
+import tifffile
+from qtpy.QtCore import Qt
+
+from paintseg.io.project import Project
+from paintseg.learn.classes import ClassInfo
+from paintseg.widgets import PaintSegWidget
+
+CLASSES = [{"name": "background", "color": "#000080"}, {"name": "nucleus", "color": "#ff0000"},
+           {"name": "cytoplasm", "color": "#00ff00"}]
+
+
+@pytest.fixture
+def image_folder(tmp_path, small_cells):
+    """Three 2-channel 2D images (planes of the small sample) and one 1-channel image."""
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for z in range(3):
+        tifffile.imwrite(folder / f"cells{z}.tif", small_cells["image"][:, z], imagej=True,
+                         metadata={"axes": "CYX"})
+    tifffile.imwrite(folder / "gray.tif", small_cells["image"][0, 0])
+    return folder
+
+
+def open_dock(make_napari_viewer):
+    viewer = make_napari_viewer(show=True)
+    widget = PaintSegWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="PaintSeg", area="right")
+    widget.train_in_process = False  # a thread: quicker to start in a test
+    widget.preset_combo.setCurrentText("fast")
+    widget.budget_unit.setCurrentText("steps")
+    return viewer, widget
+
+
+def wait_idle(qtbot, widget):
+    qtbot.waitUntil(lambda: not widget.busy, timeout=240_000)
+
+
+def test_train_on_a_set_move_on_correct_and_continue_on_all_images(
+        make_napari_viewer, image_folder, small_cells, tmp_path, qtbot, notifications):
+    viewer, widget = open_dock(make_napari_viewer)
+    widget.new_project(str(tmp_path / "set"))
+    assert widget.add_folder_to_project(str(image_folder)) == 3
+    assert any("gray.tif has 1 channel(s)" in m for m in notifications())  # told, not raised
+    assert widget.project_list.count() == 3 and widget.current_image_name() == "cells0"
+    assert {"cells0 [ch0]", "cells0 annotations"} <= {layer.name for layer in viewer.layers}
+
+    widget.class_table.set_classes([ClassInfo.from_dict(c) for c in CLASSES])
+    assert [c["name"] for c in Project.open(tmp_path / "set").classes] == \
+        ["background", "nucleus", "cytoplasm"]
+    for z in (0, 1):  # strokes on the first two images, painted as a user would
+        assert widget.current_image_name() == f"cells{z}"
+        widget.annotation_layer().data = small_cells["strokes"][z].copy()
+        qtbot.mouseClick(widget.next_button, Qt.LeftButton)
+    assert widget.current_image_name() == "cells2"
+    assert "strokes" in widget.project_list.item(0).text()
+    assert widget.project.images[0].strokes > 0 and widget.project.images[1].strokes > 0
+
+    widget.budget_spin.setValue(40)
+    qtbot.mouseClick(widget.train_button, Qt.LeftButton)
+    wait_idle(qtbot, widget)
+    assert widget.model is not None, notifications()
+    assert set(widget.model.config.history[-1]["strokes_by_image"]) == {"0", "1"}
+    assert widget.project.model_path.exists()  # the set keeps its model
+
+    # moving to image 3 (from image 2) predicts it with the current model
+    qtbot.mouseClick(widget.previous_button, Qt.LeftButton)
+    wait_idle(qtbot, widget)
+    qtbot.mouseClick(widget.next_button, Qt.LeftButton)
+    wait_idle(qtbot, widget)
+    assert widget.current_image_name() == "cells2"
+    classes = viewer.layers["cells2 [ch0] classes"].data
+    assert (classes == 2).mean() > 0.05  # nuclei found on an image with no strokes
+    assert "predicted" in widget.project_list.item(2).text()
+
+    # correct image 3 and Continue: the strokes of all three images are used
+    widget.annotation_layer().data = small_cells["strokes"][2].copy()
+    widget.continue_spin.setValue(10)
+    qtbot.mouseClick(widget.continue_button, Qt.LeftButton)
+    wait_idle(qtbot, widget)
+    last = widget.model.config.history[-1]
+    assert set(last["strokes_by_image"]) == {"0", "1", "2"}, notifications()
+    assert set(widget.scores_by_image) <= {"cells0", "cells1", "cells2"}
+
+
+def test_strokes_survive_a_crash_and_come_back_on_reopening(
+        make_napari_viewer, image_folder, small_cells, tmp_path, qtbot):
+    viewer, widget = open_dock(make_napari_viewer)
+    widget._autosave.setInterval(200)  # 3 s in use
+    widget.new_project(str(tmp_path / "set"))
+    widget.add_folder_to_project(str(image_folder))
+    layer = widget.annotation_layer()
+    layer.paint((40, 40), 2)  # a brush click, as in the canvas
+    layer.paint((90, 30), 1)
+    painted = np.array(layer.data, copy=True)
+    assert painted.any()
+    qtbot.waitUntil(lambda: Project.open(tmp_path / "set").images[0].strokes == 2,
+                    timeout=5_000)
+    # "crash": nothing is closed or saved on purpose; a new dock reopens the set from disk
+    _, again = open_dock(make_napari_viewer)
+    again.open_project(str(tmp_path / "set"))
+    assert again.current_image_name() == "cells0"
+    np.testing.assert_array_equal(again.annotation_layer().data, painted)
+
+
+def test_an_image_layer_without_a_file_joins_the_set_as_a_copy(
+        make_napari_viewer, small_cells, tmp_path, qtbot):
+    viewer, widget = open_dock(make_napari_viewer)
+    for name, channel in zip(small_cells["channel_names"], small_cells["image"][:, 0]):
+        viewer.add_image(channel, name=name)
+    widget.new_project(str(tmp_path / "set"))
+    assert widget.add_open_image()
+    layer = widget.annotation_layer()
+    assert layer is not None and widget.current_image_name() == "nuclei"
+    project = Project.open(tmp_path / "set")
+    assert project.images[0].source == "images/nuclei.tif"
+    assert project.channels == ["nuclei", "membrane"]
