@@ -224,3 +224,13 @@ def test_pyramidal_ome_tiff_becomes_multiscale(tmp_path):
     assert meta["multiscale"] is True
     assert [level.shape for level in levels] == [(2, 128, 128), (2, 64, 64)]
     np.testing.assert_array_equal(np.asarray(levels[1]), data[1, :, ::2, ::2])
+
+
+def test_a_lazy_tiff_pickles_for_another_process(tmp_path):
+    """The training child and dask workers get the image by pickling; it reopens the file."""
+    import pickle
+
+    data = np.arange(3 * 2 * 32 * 32, dtype=np.uint16).reshape(3, 2, 32, 32)
+    tifffile.imwrite(tmp_path / "stack.tif", data, imagej=True, metadata={"axes": "ZCYX"})
+    channel = read_image(tmp_path / "stack.tif").channels[1]
+    np.testing.assert_array_equal(np.asarray(pickle.loads(pickle.dumps(channel))), data[:, 1])

@@ -83,12 +83,15 @@ def test_train_on_a_set_move_on_correct_and_continue_on_all_images(
     wait_idle(qtbot, widget)
     last = widget.model.config.history[-1]
     assert set(last["strokes_by_image"]) == {"0", "1", "2"}, notifications()
-    assert set(widget.scores_by_image) <= {"cells0", "cells1", "cells2"}
+    assert widget.scores_by_image and set(widget.scores_by_image) <= {"cells0", "cells1", "cells2"}
+    rows = {widget.project.images[i].name: widget.project_list.item(i).text() for i in range(3)}
+    assert all(f"held-out {score:.2f}" in rows[name]
+               for name, score in widget.scores_by_image.items())  # the weakest image shows
 
 
 def test_strokes_survive_a_crash_and_come_back_on_reopening(
         make_napari_viewer, image_folder, small_cells, tmp_path, qtbot):
-    viewer, widget = open_dock(make_napari_viewer)
+    _, widget = open_dock(make_napari_viewer)
     widget._autosave.setInterval(200)  # 3 s in use
     widget.new_project(str(tmp_path / "set"))
     widget.add_folder_to_project(str(image_folder))

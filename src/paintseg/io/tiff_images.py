@@ -6,6 +6,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import dask.array as da
+import numpy as np
 import tifffile
 import zarr
 
@@ -73,10 +75,39 @@ def _check_complete(path: Path, series: tifffile.TiffPageSeries, warnings: list[
             )
 
 
+class TiffLevel:
+    """One pyramid level of a TIFF's first series, read lazily through tifffile's zarr store.
+
+    It pickles as ``(path, level)`` and reopens the file on unpickling, so dask arrays made
+    from it travel to another process (the training child, a dask worker); tifffile's own
+    store holds an open file and does not pickle.
+    """
+
+    def __init__(self, path: Path, level: int, series: tifffile.TiffPageSeries | None = None):
+        self.path, self.level = Path(path), level
+        if series is None:
+            _, series = open_tiff(self.path)
+        self._array = zarr.open(series.aszarr(level=level), mode="r")
+        self.shape, self.dtype, self.chunks = self._array.shape, self._array.dtype, \
+            self._array.chunks
+        self.ndim = len(self.shape)
+
+    def __getitem__(self, key: Any) -> Any:
+        return self._array[key]
+
+    def __reduce__(self):
+        return TiffLevel, (self.path, self.level)
+
+    def as_dask(self) -> da.Array:
+        stamp = self.path.stat().st_mtime_ns
+        return da.from_array(self, chunks=self.chunks, asarray=False, meta=np.empty((0,) *
+                             self.ndim, self.dtype), name=f"tiff-{self.path}-{self.level}-{stamp}")
+
+
 def read_tiff(path: Path) -> ImageData:
     """Open a TIFF / OME-TIFF / ImageJ TIFF lazily (see :func:`paintseg.io.read_image`)."""
     tif, series = open_tiff(path)
-    levels = [zarr.open(series.aszarr(level=i), mode="r") for i in range(len(series.levels))]
+    levels = [TiffLevel(path, i, series).as_dask() for i in range(len(series.levels))]
     if tif.is_ome:
         names, scale = _ome_metadata(tif)
     elif tif.is_imagej:

@@ -45,7 +45,7 @@ class ProjectSection:
 
     project: Project | None = None
     project_index: int | None = None
-    _shown_layers: list[str] = []  # layers of the image on screen, removed when moving on
+    _shown_layers: tuple[str, ...] = ()  # layers of the image on screen, removed on moving
     _strokes_dirty = False
 
     def _build_project(self) -> QGroupBox:
@@ -193,7 +193,7 @@ class ProjectSection:
         self.save_strokes()
         self.project_index = self.project.index(image.name)
         annotation = self.annotation_layer() or self.new_annotation_layer()
-        self._shown_layers = [layer.name for layer in layers] + [annotation.name]
+        self._shown_layers = (*[layer.name for layer in layers], annotation.name)
         self._watch(annotation)
         self._strokes_dirty = True
         self.save_strokes()
@@ -233,7 +233,7 @@ class ProjectSection:
         annotation = self.viewer.add_labels(strokes, name=f"{image.name} annotations",
                                             scale=data.scale)
         _outputs.apply_classes(annotation, classes)
-        self._shown_layers = [*names, annotation.name]
+        self._shown_layers = (*names, annotation.name)
         self.set_inputs(names, annotation.name)
         self._watch(annotation)
         self.project_index = index
@@ -259,7 +259,7 @@ class ProjectSection:
         for layer in list(self.viewer.layers):
             if layer.name in self._shown_layers or _outputs.is_output(layer):
                 self.viewer.layers.remove(layer)
-        self._shown_layers = []
+        self._shown_layers = ()
 
     def current_image_name(self) -> str | None:
         """Name of the set's image on screen (None without a set)."""
@@ -341,7 +341,7 @@ class ProjectSection:
             button.setEnabled(project is not None)
         if project is None:
             return
-        scores = getattr(self, "scores_by_image", {}) or {}
+        scores = self.scores_by_image or {}
         for image in project.images:
             parts = [image.name, f"{image.strokes} strokes"]
             if image.predicted:

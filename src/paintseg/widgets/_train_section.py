@@ -61,7 +61,7 @@ class TrainSection:
     _trained_on: dict[str, np.ndarray] | None = None  # last finished training's, by image
     _training_on: dict[str, np.ndarray] | None = None  # annotations of the training running now
     _training_names: list[str] | None = None  # the images of the training running or last run
-    scores_by_image: dict[str, float] = {}  # balanced accuracy on each image's held-out strokes
+    scores_by_image: dict[str, float] | None = None  # balanced accuracy, held-out, per image
 
     def _build_train(self) -> QGroupBox:
         box = QGroupBox("2. Train")
@@ -230,7 +230,7 @@ class TrainSection:
         self.train_status.setText(f"step {event.step}{loss}  {format_eta(event.eta)}")
         self.loss_plot.set_runs(self.loss_runs)
         text = format_scores(self.last_scores)
-        if len(self.scores_by_image) > 1:
+        if self.scores_by_image and len(self.scores_by_image) > 1:
             worst = min(self.scores_by_image, key=self.scores_by_image.get)
             text += f"\nworst image: {worst} ({self.scores_by_image[worst]:.2f} held-out)"
         self.scores_label.setText(text)
