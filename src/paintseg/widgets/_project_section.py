@@ -6,6 +6,7 @@ section only shows one image of it at a time and saves what is painted.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 
@@ -255,10 +256,15 @@ class ProjectSection:
         _outputs.apply_classes(layer, classes)
 
     def _remove_shown_layers(self) -> None:
-        """Remove the image on screen and the layers made from it (all of it is saved)."""
-        for layer in list(self.viewer.layers):
-            if layer.name in self._shown_layers or _outputs.is_output(layer):
-                self.viewer.layers.remove(layer)
+        """Remove the image on screen and the layers made from it (all of it is saved).
+
+        In one batch: napari collects garbage after each removal (~0.25 s), once per batch.
+        """
+        layers = self.viewer.layers
+        with getattr(layers, "batched_update", contextlib.nullcontext)():
+            for layer in list(layers):
+                if layer.name in self._shown_layers or _outputs.is_output(layer):
+                    layers.remove(layer)
         self._shown_layers = ()
 
     def current_image_name(self) -> str | None:

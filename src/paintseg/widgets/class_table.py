@@ -125,14 +125,22 @@ class ClassTable(QWidget):
             button = QPushButton()
             button.setToolTip("Click to change the colour")
             button.clicked.connect(lambda _=False, r=row: self._choose_color(r))
-            self.table.setCellWidget(row, 1, button)
+            self._set_cell_widget(row, 1, button)
             self._style_color_button(row)
             roles = QComboBox()
             roles.addItems(list(ROLES))
             roles.setCurrentText(cls.role)
             roles.currentTextChanged.connect(lambda text, r=row: self._on_role(r, text))
-            self.table.setCellWidget(row, 2, roles)
+            self._set_cell_widget(row, 2, roles)
         self._updating = False
+
+    def _set_cell_widget(self, row: int, column: int, widget: QWidget) -> None:
+        """Put ``widget`` in a cell; the one it replaces is hidden at once (Qt deletes it only
+        when the event loop next runs, and until then it stays drawn where the cell was)."""
+        old = self.table.cellWidget(row, column)
+        if old is not None:
+            old.hide()
+        self.table.setCellWidget(row, column, widget)
 
     def _style_color_button(self, row: int) -> None:
         color = self._classes[row].color
