@@ -40,3 +40,16 @@ def test_soft_targets_never_change_the_loss_on_painted_pixels():
     changed[0, :, painted] = torch.tensor([0.0, 1.0])[:, None]  # contradict it where painted
     assert session.loss(logits, labels, soft) == session.loss(logits, labels, changed)
     assert session.loss(logits, labels, soft) != session.loss(logits, labels, None)
+
+
+def test_the_forest_is_the_first_preview_before_any_step():
+    from paintseg.learn.train import train
+
+    image, truth, strokes = disks(size=96)
+    model = new_model()
+    events = train(model, [image], [strokes], steps=2, preview=lambda: (0, ()))
+    first = next(events)
+    assert first.step == 0 and first.preview is not None
+    found = first.preview.labels == 2
+    assert first.preview.labels.shape == truth.shape
+    assert (found == (truth == 1))[strokes == 0].mean() > 0.9  # useful at once

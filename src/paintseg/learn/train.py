@@ -158,6 +158,9 @@ def train(
     session = _Session(model, data, first_session)
     should_stop = partial(stop_requested, stop)
     clock = _Clock(start, seconds, steps)  # the time budget includes this setup
+    shown = _forest_preview(data, preview) if preview is not None else None
+    if shown is not None:  # something useful on screen before the first step
+        yield session.event([], clock, None, shown, False)
     validation = _Periodic(validate_every, share=0.1)
     previews = _Periodic(preview_every, share=0.25, first=min(FIRST_PREVIEW, preview_every))
     last_event = time.perf_counter()
@@ -200,6 +203,24 @@ def _add_forest_targets(data: TrainingData, seed: int) -> None:
         data.n_classes, seed=seed, threads=torch.get_num_threads())
     for plane, soft in zip(data.planes, probabilities):
         plane.soft = padded_tensor(soft, plane.pad, "constant", plane.data.device)
+
+
+def _forest_preview(data: TrainingData, request: Callable) -> Preview | None:
+    """The forest's prediction of the plane on screen, when it is a training plane."""
+    where = request()
+    if where is None:
+        return None
+    image_index, plane = where
+    for candidate in data.planes:
+        if candidate.soft is not None and (candidate.image_index, candidate.plane) == \
+                (image_index, tuple(plane)):
+            p = candidate.pad
+            soft = candidate.soft[:, p:-p, p:-p].float()
+            confidence, labels = soft.max(dim=0)
+            dtype = np.uint8 if data.n_classes <= 255 else np.uint16
+            return Preview(image_index, tuple(plane), (labels + 1).cpu().numpy().astype(dtype),
+                           confidence.cpu().numpy())
+    return None
 
 
 def _as_lists(images: Any, annotations: Any) -> tuple[list[Any], list[Any]]:

@@ -48,6 +48,7 @@ class ProjectSection:
     project_index: int | None = None
     _shown_layers: tuple[str, ...] = ()  # layers of the image on screen, removed on moving
     _strokes_dirty = False
+    _watched: tuple | None = None  # (annotation layer, its autosave callback)
 
     def _build_project(self) -> QGroupBox:
         box = QGroupBox("0. Image set")
@@ -260,6 +261,7 @@ class ProjectSection:
 
         In one batch: napari collects garbage after each removal (~0.25 s), once per batch.
         """
+        self._unwatch()
         layers = self.viewer.layers
         with getattr(layers, "batched_update", contextlib.nullcontext)():
             for layer in list(layers):
@@ -275,8 +277,24 @@ class ProjectSection:
 
     # -- saving --------------------------------------------------------------------
     def _watch(self, annotation) -> None:
-        annotation.events.paint.connect(self._strokes_changed)
-        annotation.events.data.connect(self._strokes_changed)
+        """Autosave the strokes of ``annotation`` (and stop watching any other layer)."""
+        self._unwatch()
+        run = self._run  # a plain object: safe to ask once the widget is gone (PySide6)
+
+        def changed(*_) -> None:
+            if not run.closed:
+                self._strokes_changed()
+
+        annotation.events.paint.connect(changed)
+        annotation.events.data.connect(changed)
+        self._watched = (annotation, changed)
+
+    def _unwatch(self) -> None:
+        if self._watched is not None:
+            layer, callback = self._watched
+            layer.events.paint.disconnect(callback)
+            layer.events.data.disconnect(callback)
+            self._watched = None
 
     def _strokes_changed(self, *_) -> None:
         self._strokes_dirty = True

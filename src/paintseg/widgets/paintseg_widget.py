@@ -115,5 +115,6 @@ class PaintSegWidget(ProjectSection, InputSection, TrainSection, PredictSection,
 
     def closeEvent(self, event) -> None:
         self.save_strokes()
+        self._unwatch()
         self._run.shutdown()
         super().closeEvent(event)
