@@ -42,11 +42,12 @@ def main() -> None:
                         help="ModelConfig fields to change, e.g. forest_weight=0")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--datasets", nargs="+", default=None)
+    parser.add_argument("--zoom", type=float, default=1.0, help="see real_data.add_arguments")
     args = parser.parse_args()
     torch.set_num_threads(2)
     overrides = {key: json.loads(value) for key, value in (s.split("=", 1) for s in args.set)}
     scores: dict = {}
-    for dataset in real_data.datasets(args.datasets):
+    for dataset in real_data.datasets(args.datasets, args.zoom):
         for seed in args.seeds:
             strokes = real_data.simulate_strokes(dataset.truth, seed)
             model = Segmenter.create(channels=["nuclei"], classes=real_data.CLASSES, seed=seed,

@@ -158,7 +158,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     report = {"settings": {**vars(args), "load_before": os.getloadavg()[0]}, "datasets": {}}
-    for dataset in real_data.datasets(args.datasets):
+    for dataset in real_data.datasets(args.datasets, args.zoom):
         runs = []
         for seed in args.seeds:
             strokes = real_data.simulate_strokes(dataset.truth, seed, args.coverage)

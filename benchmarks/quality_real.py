@@ -78,7 +78,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     seconds = None if args.steps else args.seconds
     report = {"settings": {**vars(args), "load_before": os.getloadavg()[0]}, "datasets": {}}
-    for dataset in real_data.datasets(args.datasets):
+    for dataset in real_data.datasets(args.datasets, args.zoom):
         rows = []
         for seed in args.seeds:
             strokes = real_data.simulate_strokes(dataset.truth, seed, args.coverage)

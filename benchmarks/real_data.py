@@ -36,6 +36,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--datasets", nargs="+", default=None, help="default: all present")
     parser.add_argument("--threads", type=int, default=2, help="torch and forest threads")
     parser.add_argument("--coverage", type=float, default=0.02, help="fraction painted")
+    parser.add_argument("--zoom", type=float, default=1.0,
+                        help="rescale images and truth by this factor: the same cells at "
+                             "another magnification (a check of generalisation)")
 
 
 @dataclass
@@ -45,8 +48,9 @@ class Dataset:
     truth: np.ndarray  # (Y, X) instance labels
 
 
-def datasets(names: list[str] | None = None) -> list[Dataset]:
-    """The bundled pairs, then the shared-only ones that are present."""
+def datasets(names: list[str] | None = None, zoom: float = 1.0) -> list[Dataset]:
+    """The bundled pairs, then the shared-only ones that are present; ``zoom`` rescales
+    them (linear for the image, nearest for the truth)."""
     found = {}
     for folder in (BUNDLED, SHARED):
         for path in sorted(folder.glob("*_image.tif")):
@@ -58,8 +62,18 @@ def datasets(names: list[str] | None = None) -> list[Dataset]:
         missing = set(names) - set(found)
         if missing:
             raise SystemExit(f"unknown dataset(s) {sorted(missing)}; have {sorted(found)}")
-        return [found[n] for n in names]
-    return list(found.values())
+        chosen = [found[n] for n in names]
+    else:
+        chosen = list(found.values())
+    return [_zoomed(d, zoom) for d in chosen] if zoom != 1.0 else chosen
+
+
+def _zoomed(dataset: Dataset, zoom: float) -> Dataset:
+    from skimage.transform import rescale
+
+    image = rescale(dataset.image, zoom, order=1, preserve_range=True).astype(np.float32)
+    truth = rescale(dataset.truth, zoom, order=0, preserve_range=True, anti_aliasing=False)
+    return Dataset(f"{dataset.name}@x{zoom:g}", image, truth.astype(dataset.truth.dtype))
 
 
 # -- a biologist's strokes ----------------------------------------------------------------

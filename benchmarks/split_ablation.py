@@ -61,12 +61,13 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--datasets", nargs="+", default=None)
+    parser.add_argument("--zoom", type=float, default=1.0, help="see real_data.add_arguments")
     parser.add_argument("--cache", type=Path, default=Path("/tmp/paintseg_split_cache"))
     args = parser.parse_args()
     torch.set_num_threads(2)
     args.cache.mkdir(parents=True, exist_ok=True)
     table: dict = {}
-    for dataset in real_data.datasets(args.datasets):
+    for dataset in real_data.datasets(args.datasets, args.zoom):
         for seed in args.seeds:
             for source, probability in class_maps(dataset, seed, args.steps, args.cache).items():
                 mask = probability > 0.5
