@@ -59,8 +59,9 @@ def best_times(fns, repeats: int) -> list[float]:
     return best
 
 
-def speed(size: int, tile: int, overlap: int, batch_size: int, repeats: int) -> dict:
-    model = make_model()
+def speed(size: int, tile: int, overlap: int, batch_size: int, repeats: int,
+          device: str = "auto") -> dict:
+    model = make_model(device)
     image = np.random.default_rng(0).random((2, size, size), dtype=np.float32)
     pixels = size * size
     n_tiles = -(-pixels // (tile * tile))
@@ -179,14 +180,18 @@ def main() -> None:
                              "already holds what it keeps between batches; with a single "
                              "batch (960) the peak is ~150 MB lower and the 8x-area volume "
                              "shows that one-time step as a 1.3x ratio)")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--no-memory", action="store_true", help="the speed test only")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.child, args.tile)
         return
     result = {"torch_threads": torch.get_num_threads(),
-              "speed": speed(args.size, args.tile, args.overlap, args.batch_size, args.repeats),
-              "memory": memory(args.memory_plane, args.tile)}
+              "speed": speed(args.size, args.tile, args.overlap, args.batch_size, args.repeats,
+                             args.device)}
+    if not args.no_memory:
+        result["memory"] = memory(args.memory_plane, args.tile)
     print(json.dumps(result, indent=2))
 
 

@@ -9,13 +9,17 @@ Prints JSON:
   batches prepared in advance;
 - ``ratio`` = pipeline / bare (target >= 0.85);
 - ``numerics``: the bare step with fp32 eager against the numerics ``choose_numerics``
-  picked for this device, and the speed-up.
+  picked for this device, and the speed-up;
+- ``contention`` (CPU): pipeline steps/s quiet and beside one other busy program (a Python
+  loop), with torch on every core and with the threads the product picks
+  (``choose_threads``), alternating quiet and busy rounds; ``busy_to_best_quiet`` is the
+  product's busy rate over the best quiet rate (target >= 0.6). ``--no-contention`` skips it.
 
 The measurements alternate in rounds of about ``--round`` seconds, so a change in the
 machine's load hits them alike; each figure is the median over rounds.
 
 Run: ``.venv/bin/python benchmarks/train_speed.py [--device auto] [--threads N] [--rounds 8]
-[--round 1.5]``
+[--round 1.5] [--no-contention]``
 """
 
 from __future__ import annotations
@@ -23,6 +27,9 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import os
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -30,7 +37,7 @@ import torch
 
 from paintseg.io.samples import draw_strokes, synthetic_cells
 from paintseg.learn.classes import ClassInfo
-from paintseg.learn.device import FP32, describe_device
+from paintseg.learn.device import FP32, choose_threads, describe_device
 from paintseg.learn.model import Segmenter
 from paintseg.learn.sampling import PatchSampler, prepare_training_data
 from paintseg.learn.train import _Session, train
@@ -58,12 +65,50 @@ def pipeline_steps(generator, state: dict, seconds: float) -> tuple[int, float]:
     return steps, time.perf_counter() - start
 
 
+def contention(image, strokes, channel_names, rounds: int, seconds: float) -> dict:
+    """Pipeline steps/s quiet and beside one busy program, per thread count (see above)."""
+    cores = len(os.sched_getaffinity(0))
+    result = {}
+    for label, threads in (("every_core", cores), ("chosen", choose_threads())):
+        torch.set_num_threads(threads)
+        model = Segmenter.create(channel_names, CLASSES, device="cpu")
+        generator = train(model, [image], [strokes], steps=10**9, seed=0)
+        state = {"step": next(generator).step}
+        pipeline_steps(generator, state, seconds)  # warm-up
+        rates: dict[str, list[float]] = {"quiet": [], "busy": []}
+        for _ in range(rounds):
+            rates["quiet"].append(_rate(pipeline_steps(generator, state, seconds)))
+            spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+            try:
+                time.sleep(0.2)
+                rates["busy"].append(_rate(pipeline_steps(generator, state, seconds)))
+            finally:
+                spinner.kill()
+                spinner.wait()
+        generator.close()
+        median = {name: float(np.median(values)) for name, values in rates.items()}
+        result[label] = {"threads": threads, "quiet_steps_per_s": round(median["quiet"], 2),
+                         "busy_steps_per_s": round(median["busy"], 2),
+                         "busy_to_quiet": round(median["busy"] / median["quiet"], 3)}
+    best_quiet = max(r["quiet_steps_per_s"] for r in result.values())
+    result["busy_to_best_quiet"] = round(result["chosen"]["busy_steps_per_s"] / best_quiet, 3)
+    result["target"] = 0.6
+    return result
+
+
+def _rate(steps_and_seconds: tuple[int, float]) -> float:
+    steps, seconds = steps_and_seconds
+    return steps / seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=None, help="torch threads")
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--round", type=float, default=1.5, help="seconds per measurement")
+    parser.add_argument("--no-contention", action="store_true",
+                        help="skip the case with a competing busy program")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -101,6 +146,10 @@ def main() -> None:
             rates[name].append(steps / seconds)
     generator.close()
     median = {name: float(np.median(values)) for name, values in rates.items()}
+    busy = None
+    if not args.no_contention and model.device.type == "cpu":
+        busy = contention(image, strokes, cells["channel_names"], max(3, args.rounds // 2),
+                          args.round)
     print(json.dumps({
         "device": describe_device(model.device),
         "torch_threads": torch.get_num_threads(),
@@ -118,6 +167,7 @@ def main() -> None:
             "speedup": round(median["bare"] / median["fp32_eager"], 3),
         },
         "rounds": {name: [round(v, 2) for v in values] for name, values in rates.items()},
+        "contention": busy,
     }, indent=2))
 
 

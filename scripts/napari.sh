@@ -3,4 +3,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh pyqt5,testing
-exec .venv/bin/paintseg gui "$@"
+exec .venv/bin/paintseg gui --sample synthetic "$@"  # later options win

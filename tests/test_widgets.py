@@ -279,3 +279,28 @@ def test_a_2d_image_trains_and_predicts(
     wait_idle(qtbot, widget)
     assert viewer.layers["nuclei 2d classes"].data.shape == (128, 128)
     assert len(viewer.layers["nuclei 2d objects"].features) > 0
+
+
+def test_the_readme_run_command_opens_the_sample_and_the_dock(monkeypatch, qapp):
+    """``bash scripts/napari.sh`` ends in ``paintseg gui ...``: run those very arguments."""
+    import shlex
+    from pathlib import Path
+
+    import napari
+
+    from paintseg.cli import main
+    from paintseg.widgets import PaintSegWidget
+
+    script = Path(__file__).parent.parent / "scripts" / "napari.sh"
+    line = next(s for s in script.read_text().splitlines() if s.startswith("exec "))
+    words = shlex.split(line, comments=True)
+    arguments = [w for w in words[words.index(".venv/bin/paintseg") + 1:] if w != "$@"]
+    monkeypatch.setattr(napari, "run", lambda *a, **k: None)  # do not block in the loop
+    assert main(arguments) == 0
+    viewer = napari.current_viewer()
+    try:
+        assert {"nuclei", "membrane", "annotations"} <= {layer.name for layer in viewer.layers}
+        docks = [w for w in viewer.window.dock_widgets.values() if isinstance(w, PaintSegWidget)]
+        assert docks and docks[0].checked_images() == ["nuclei", "membrane"]
+    finally:
+        viewer.close()

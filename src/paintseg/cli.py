@@ -52,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--classes", nargs="+",
                        help="class names in label order, if the label file has no class table")
     train.add_argument("--seed", type=int, default=0)
+    _add_threads(train)
 
     predict = sub.add_parser("predict", help="segment an image or a folder of images")
     predict.add_argument("--model", required=True)
@@ -78,7 +79,14 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_threads(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads (default: the free cores but one; or set "
+                             "PAINTSEG_THREADS)")
+
+
 def _add_common(parser: argparse.ArgumentParser) -> None:
+    _add_threads(parser)
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     parser.add_argument("--tile", type=int, default=512, help="tile size in pixels")
     parser.add_argument("--split", default="shape",
@@ -326,6 +334,16 @@ def _cmd_gui(args: argparse.Namespace) -> int:
     return 0
 
 
+def _set_threads(threads: int | None) -> None:
+    import torch
+
+    from paintseg.learn.device import choose_threads
+
+    if threads is not None and threads < 1:
+        raise InputError(f"--threads {threads}: give at least 1.")
+    torch.set_num_threads(threads or choose_threads())
+
+
 COMMANDS = {"train": _cmd_train, "predict": _cmd_predict, "evaluate": _cmd_evaluate,
             "gui": _cmd_gui}
 
@@ -338,6 +356,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     args = _parser().parse_args(argv)
     try:
+        if args.command != "gui":
+            _set_threads(args.threads)
         return COMMANDS[args.command](args)
     except (PaintsegError, FileNotFoundError) as error:
         message = str(error) if isinstance(error, PaintsegError) else \

@@ -31,6 +31,7 @@ from paintseg.learn import (
     predict,
     predict_plane,
 )
+from paintseg.learn.device import choose_threads
 from paintseg.learn.train import Preview, TrainEvent, train
 from paintseg.widgets._layers import object_features, object_points
 
@@ -89,9 +90,9 @@ def gui_friendly(threads: int | None):
 
 
 def gui_threads() -> int:
-    """Torch threads for work started from the GUI: all usable cores but one (at least one)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, (cores or 1) - 1)
+    """Torch threads for work started from the GUI (``choose_threads``: a core is left to
+    napari, and to other busy programs)."""
+    return choose_threads()
 
 
 @dataclass
