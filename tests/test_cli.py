@@ -111,3 +111,28 @@ def test_gui_hands_the_sample_to_the_launcher(monkeypatch):
     assert main(["gui", "--sample", "real"]) == 0
     assert main(["gui"]) == 0
     assert calls == ["real", None]
+
+
+def test_bad_training_input_is_refused_before_training(files, tmp_path, capsys):
+    """Each case fails at once with a sentence about the cause, and writes no model."""
+    out = tmp_path / "m.safetensors"
+    image = files["image"]
+    shape = tifffile.imread(files["strokes"]).shape
+    cases = {"empty.tif": np.zeros(shape, np.uint8), "one.tif": np.ones(shape, np.uint8),
+             "negative.tif": np.full(shape, -1, np.int16)}
+    expected = {"empty.tif": "No strokes painted yet", "one.tif": "Only class",
+                "negative.tif": "label values [-1]"}
+    for name, labels in cases.items():
+        tifffile.imwrite(tmp_path / name, labels)
+        assert main(["train", "--image", str(image), "--labels", str(tmp_path / name),
+                     "--out", str(out), "--steps", "1"]) == 2
+        assert expected[name] in capsys.readouterr().err
+    assert main(["train", "--image", str(image), "--labels", str(files["strokes"]),
+                 "--out", str(tmp_path / "no such folder" / "m.safetensors")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    for budget in (["--steps", "-5"], ["--seconds", "0"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["train", "--image", str(image), "--labels", str(files["strokes"]),
+                  "--out", str(out), *budget])
+        assert exit_info.value.code == 2
+    assert not out.exists()

@@ -44,8 +44,9 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--out", help="model file to write (.safetensors; with --project, "
                        "default: the set's model)")
     budget = train.add_mutually_exclusive_group()
-    budget.add_argument("--seconds", type=float, help="training time budget (default 60)")
-    budget.add_argument("--steps", type=int, help="number of training steps")
+    budget.add_argument("--seconds", type=_positive(float),
+                        help="training time budget (default 60)")
+    budget.add_argument("--steps", type=_positive(int), help="number of training steps")
     train.add_argument("--continue-from", help="model file to continue training from")
     train.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     train.add_argument("--preset", default="auto", help="model size preset (default: auto)")
@@ -77,6 +78,31 @@ def _parser() -> argparse.ArgumentParser:
     gui = sub.add_parser("gui", help="open napari with the PaintSeg widget")
     gui.add_argument("--sample", default="none", choices=["synthetic", "real", "none"])
     return parser
+
+
+def _positive(kind: type):
+    """An argparse type: a number of ``kind`` above 0 (else an argument error, status 2)."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"{text} must be above 0")
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def _check_output(path: str | os.PathLike) -> None:
+    """Fail before any work if ``path``'s folder is missing or not writable."""
+    folder = Path(path).absolute().parent
+    if not folder.is_dir():
+        raise InputError(f"The folder {folder} (for {Path(path).name}) does not exist: "
+                         "create it or choose another --out.")
+    if not os.access(folder, os.W_OK):
+        raise InputError(f"Cannot write in {folder}: choose another --out.")
 
 
 def _add_threads(parser: argparse.ArgumentParser) -> None:
@@ -166,10 +192,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from paintseg.learn.train import train
 
     channel_names, images, annotations, table, out = _training_inputs(args)
+    _check_output(out)
     if args.continue_from:
         model = Segmenter.load(args.continue_from, device=args.device)
     else:
-        n_classes = max(int(a.max(initial=0)) for a in annotations)
+        # At least two names, so that the engine's own sentence (no strokes, one class,
+        # negative values) reaches the user.
+        n_classes = max(2, *(int(a.max(initial=0)) for a in annotations))
         classes = _class_table(table, args.classes, n_classes)
         model = Segmenter.create(channels=channel_names, classes=classes,
                                  preset=args.preset, device=args.device)
