@@ -47,6 +47,20 @@ def small_cells():
 
 
 @pytest.fixture
+def image_files(tmp_path, small_cells):
+    """A folder of three 2-channel 2D images (planes of ``small_cells``) and one 1-channel."""
+    import tifffile
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for z in range(3):
+        tifffile.imwrite(folder / f"cells{z}.tif", small_cells["image"][:, z], imagej=True,
+                         metadata={"axes": "CYX"})
+    tifffile.imwrite(folder / "gray.tif", small_cells["image"][0, 0])
+    return folder
+
+
+@pytest.fixture
 def notifications():
     """Messages of the napari notifications shown during the test."""
     from napari.utils.notifications import notification_manager

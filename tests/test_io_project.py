@@ -4,24 +4,11 @@ import json
 
 import numpy as np
 import pytest
-import tifffile
 
 from paintseg.cli import main
 from paintseg.errors import FileFormatError, InputError
 from paintseg.io.project import PROJECT_FILE, Project, count_strokes
 from paintseg.learn import Segmenter
-
-
-@pytest.fixture
-def image_files(tmp_path, small_cells):
-    """Three 2-channel 2D images (planes of the small sample) and one with 1 channel."""
-    folder = tmp_path / "images"
-    folder.mkdir()
-    for z in range(3):
-        tifffile.imwrite(folder / f"cells{z}.tif", small_cells["image"][:, z], imagej=True,
-                         metadata={"axes": "CYX"})
-    tifffile.imwrite(folder / "gray.tif", small_cells["image"][0, 0])
-    return folder
 
 
 def test_a_folder_adds_matching_images_and_says_why_others_were_not(image_files, tmp_path):

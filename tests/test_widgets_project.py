@@ -1,8 +1,6 @@
 """Clicking through an image set in the dock: one model on every image, strokes autosaved."""
 
 import numpy as np
-import pytest
-import tifffile
 from qtpy.QtCore import Qt
 
 from paintseg.io.project import Project
@@ -11,18 +9,6 @@ from paintseg.widgets import PaintSegWidget
 
 CLASSES = [{"name": "background", "color": "#000080"}, {"name": "nucleus", "color": "#ff0000"},
            {"name": "cytoplasm", "color": "#00ff00"}]
-
-
-@pytest.fixture
-def image_folder(tmp_path, small_cells):
-    """Three 2-channel 2D images (planes of the small sample) and one 1-channel image."""
-    folder = tmp_path / "images"
-    folder.mkdir()
-    for z in range(3):
-        tifffile.imwrite(folder / f"cells{z}.tif", small_cells["image"][:, z], imagej=True,
-                         metadata={"axes": "CYX"})
-    tifffile.imwrite(folder / "gray.tif", small_cells["image"][0, 0])
-    return folder
 
 
 def open_dock(make_napari_viewer):
@@ -40,10 +26,10 @@ def wait_idle(qtbot, widget):
 
 
 def test_train_on_a_set_move_on_correct_and_continue_on_all_images(
-        make_napari_viewer, image_folder, small_cells, tmp_path, qtbot, notifications):
+        make_napari_viewer, image_files, small_cells, tmp_path, qtbot, notifications):
     viewer, widget = open_dock(make_napari_viewer)
     widget.new_project(str(tmp_path / "set"))
-    assert widget.add_folder_to_project(str(image_folder)) == 3
+    assert widget.add_folder_to_project(str(image_files)) == 3
     assert any("gray.tif has 1 channel(s)" in m for m in notifications())  # told, not raised
     assert widget.project_list.count() == 3 and widget.current_image_name() == "cells0"
     assert {"cells0 [ch0]", "cells0 annotations"} <= {layer.name for layer in viewer.layers}
@@ -90,11 +76,11 @@ def test_train_on_a_set_move_on_correct_and_continue_on_all_images(
 
 
 def test_strokes_survive_a_crash_and_come_back_on_reopening(
-        make_napari_viewer, image_folder, small_cells, tmp_path, qtbot):
+        make_napari_viewer, image_files, small_cells, tmp_path, qtbot):
     _, widget = open_dock(make_napari_viewer)
     widget._autosave.setInterval(200)  # 3 s in use
     widget.new_project(str(tmp_path / "set"))
-    widget.add_folder_to_project(str(image_folder))
+    widget.add_folder_to_project(str(image_files))
     layer = widget.annotation_layer()
     layer.paint((40, 40), 2)  # a brush click, as in the canvas
     layer.paint((90, 30), 1)

@@ -248,12 +248,9 @@ def _write_tiff(path: Path, array: np.ndarray) -> None:
     """Write a TIFF atomically (temporary file beside it, then rename)."""
     import tifffile
 
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        tifffile.imwrite(tmp, array, compression="zlib")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    from paintseg.io.labels import atomic_file
+
+    atomic_file(path, lambda tmp: tifffile.imwrite(tmp, array, compression="zlib"))
 
 
 def _segment(model, image, args: argparse.Namespace, desc: str):

@@ -8,10 +8,12 @@ also hold ``"paintseg": {"classes", ...}``. A class table is a list of dicts
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import json
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -146,11 +148,14 @@ def _file_mode(path: Path) -> int:
 
 
 def _atomic_dir(path: Path, write: Any) -> None:
-    """Write a directory beside ``path`` and swap it in; an old one is removed only after."""
+    """Write a directory beside ``path`` and swap it in: in one step where the system can
+    (Linux ``renameat2``), else the old one is moved aside first and removed only after."""
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     old = path.with_name(f".{path.name}.old")
     try:
         write(tmp / "out")
+        if path.exists() and _exchange(tmp / "out", path):
+            return  # tmp/out now holds the old version, removed below
         if path.exists():
             shutil.rmtree(old, ignore_errors=True)
             os.replace(path, old)
@@ -162,6 +167,19 @@ def _atomic_dir(path: Path, write: Any) -> None:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.rmtree(old, ignore_errors=True)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two existing paths atomically (Linux ``renameat2(RENAME_EXCHANGE)``); False
+    where the system or the file system cannot."""
+    if sys.platform != "linux":
+        return False
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
 
 
 def _planes(labels: Any):

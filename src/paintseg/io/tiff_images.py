@@ -16,6 +16,7 @@ from paintseg.io.images import ImageData, build_image, image_name
 
 # tifffile logs (rather than raises) when it meets a damaged page chain or metadata.
 DAMAGE_WORDS = ("invalid", "corrupt", "truncat", "missing data")
+MAX_EXPANSION = 1000  # compressed pixels may claim at most this many bytes per file byte
 
 
 class _TiffWarnings(logging.Handler):
@@ -64,6 +65,11 @@ def _check_complete(path: Path, series: tifffile.TiffPageSeries, warnings: list[
     if damage:
         raise FileFormatError(f"{path.name} is damaged or truncated ({damage[0]}).")
     size = path.stat().st_size
+    compressed = getattr(series.pages[0], "compression", 1) != 1
+    claimed = int(series.size) * series.dtype.itemsize
+    if claimed > size * (MAX_EXPANSION if compressed else 1):
+        raise FileFormatError(f"{path.name} is damaged: its header claims {claimed} bytes of "
+                              f"pixels but the file has {size}.")
     for page in (series.pages[0], series.pages[-1]):
         if page is None:
             raise FileFormatError(f"{path.name} is truncated: image pages are missing.")
@@ -93,7 +99,11 @@ class TiffLevel:
         self.ndim = len(self.shape)
 
     def __getitem__(self, key: Any) -> Any:
-        return self._array[key]
+        try:
+            return self._array[key]
+        except Exception as error:  # a damaged file fails when its pixels are decoded
+            raise FileFormatError(f"{self.path.name} is damaged: its pixels cannot be "
+                                  f"read ({error}).") from error
 
     def __reduce__(self):
         return TiffLevel, (self.path, self.level)

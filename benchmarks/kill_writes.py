@@ -1,0 +1,162 @@
+"""Kill -9 during writes: after each kill, the file under its real name is the previous
+version or a complete new one, never half-written.
+
+For each writer, a child process rewrites one file again and again, each version different
+and recognisable, and is killed (SIGKILL) after a random delay; then the file is read back:
+
+- ``model``: ``Segmenter.save`` (.safetensors);
+- ``labels_tiff`` / ``labels_zarr``: ``write_labels`` (TIFF, OME-Zarr);
+- ``autosave``: the image set's strokes and project file (``Project.save_annotations``);
+- ``predict_output``: the CLI's class-map TIFF writer.
+
+Prints JSON: kills per writer and files found broken (target 0). Run:
+``.venv/bin/python benchmarks/kill_writes.py [--kills 25] [--seed 0]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+SHAPE = (2, 96, 96)
+WRITERS = ("model", "labels_tiff", "labels_zarr", "autosave", "predict_output")
+
+
+def version(i: int) -> np.ndarray:
+    """Version ``i`` of the label data: every pixel holds ``i % 200 + 1``."""
+    return np.full(SHAPE, i % 200 + 1, np.uint8)
+
+
+CLASSES = [{"name": "background", "color": "#808080"}, {"name": "nucleus", "color": "#ff0000"}]
+
+
+def writer(kind: str, folder: Path):
+    """``write(i)``: write version ``i`` of the target (only the writer's modules imported,
+    so that a child starts quickly)."""
+    if kind == "model":
+        from paintseg.learn import ClassInfo, Segmenter
+
+        classes = [ClassInfo.from_dict(c) for c in CLASSES]
+
+        def write(i: int) -> None:
+            model = Segmenter.create(["c"], classes, device="cpu", seed=i)
+            model.save(folder / "model.safetensors")
+        return write
+    if kind == "autosave":
+        from paintseg.io.project import Project
+
+        project = Project.open(folder / "set")
+        return lambda i: project.save_annotations(project.images[0], version(i)[0])
+    if kind == "predict_output":
+        from paintseg.cli import _write_tiff
+
+        return lambda i: _write_tiff(folder / "classes.tif", version(i))
+    from paintseg.io.labels import write_labels
+
+    name = "labels.tif" if kind == "labels_tiff" else "labels.zarr"
+    return lambda i: write_labels(folder / name, version(i), CLASSES)
+
+
+def write_forever(kind: str, folder: Path) -> None:
+    """The child: rewrite the target, version after version, until killed."""
+    write = writer(kind, folder)
+    i = 1
+    while True:
+        write(i)
+        print(i, flush=True)
+        i += 1
+
+
+def prepare(kind: str, folder: Path) -> None:
+    """Write version 0 of the target, so that there is always a previous file."""
+    if kind == "autosave":
+        import tifffile
+
+        from paintseg.io.project import Project
+
+        tifffile.imwrite(folder / "image.tif", np.zeros(SHAPE[1:], np.uint16))
+        project = Project.create(folder / "set")
+        project.add_file(folder / "image.tif")
+    writer(kind, folder)(0)
+
+
+def check(kind: str, folder: Path) -> str | None:
+    """None if the file reads back whole, else what is wrong."""
+    from paintseg.io.labels import open_labels
+    from paintseg.io.project import Project
+    from paintseg.learn import Segmenter
+
+    try:
+        if kind == "model":
+            Segmenter.load(folder / "model.safetensors", device="cpu")
+            return None
+        if kind == "autosave":
+            project = Project.open(folder / "set")
+            data = project.load_annotations(project.images[0], SHAPE[1:])
+        elif kind == "predict_output":
+            import tifffile
+
+            data = tifffile.imread(folder / "classes.tif")
+        else:
+            labels = open_labels(folder / ("labels.tif" if kind == "labels_tiff"
+                                           else "labels.zarr"))
+            if labels is None:
+                return "missing or not a label file"
+            data = labels.data
+        values = np.unique(data)
+        return None if len(values) == 1 and data.shape[-2:] == SHAPE[-2:] else \
+            f"mixed values {values[:5]}"
+    except Exception as error:  # noqa: BLE001 - any failure to read back is a broken file
+        return f"{type(error).__name__}: {error}"
+
+
+def run(kills: int, seed: int) -> dict:
+    rng = np.random.default_rng(seed)
+    report = {}
+    for kind in WRITERS:
+        broken, problems, writes = 0, [], 0
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            prepare(kind, folder)
+            for _ in range(kills):
+                child = subprocess.Popen([sys.executable, __file__, "--child", kind, str(folder)],
+                                         stdout=subprocess.PIPE, text=True)
+                child.stdout.readline()  # started and wrote once: imports are done
+                time.sleep(rng.uniform(0.0, 0.3))
+                os.kill(child.pid, signal.SIGKILL)
+                child.wait()
+                writes += 1 + len(child.stdout.read().split())
+                problem = check(kind, folder)
+                if problem:
+                    broken += 1
+                    problems.append(problem)
+        report[kind] = {"kills": kills, "writes_completed": writes, "broken": broken,
+                        "problems": problems[:3]}
+    report["total_kills"] = kills * len(WRITERS)
+    report["total_broken"] = sum(report[k]["broken"] for k in WRITERS)
+    return report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--kills", type=int, default=25, help="kills per writer")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        write_forever(args.child[0], Path(args.child[1]))
+        return
+    print(json.dumps(run(args.kills, args.seed), indent=1))
+
+
+if __name__ == "__main__":
+    main()
