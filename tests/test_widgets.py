@@ -281,7 +281,7 @@ def test_a_2d_image_trains_and_predicts(
     assert len(viewer.layers["nuclei 2d objects"].features) > 0
 
 
-def test_the_readme_run_command_opens_the_sample_and_the_dock(monkeypatch, qapp):
+def test_the_readme_run_command_opens_the_sample_and_the_dock(monkeypatch, make_napari_viewer):
     """``bash scripts/napari.sh`` ends in ``paintseg gui ...``: run those very arguments."""
     import shlex
     from pathlib import Path
@@ -296,11 +296,11 @@ def test_the_readme_run_command_opens_the_sample_and_the_dock(monkeypatch, qapp)
     words = shlex.split(line, comments=True)
     arguments = [w for w in words[words.index(".venv/bin/paintseg") + 1:] if w != "$@"]
     monkeypatch.setattr(napari, "run", lambda *a, **k: None)  # do not block in the loop
+    viewers = []  # napari's test viewer (the plugin is registered once), closed by the fixture
+    monkeypatch.setattr(napari, "Viewer", lambda **kw: viewers.append(
+        make_napari_viewer(**kw)) or viewers[-1])
     assert main(arguments) == 0
-    viewer = napari.current_viewer()
-    try:
-        assert {"nuclei", "membrane", "annotations"} <= {layer.name for layer in viewer.layers}
-        docks = [w for w in viewer.window.dock_widgets.values() if isinstance(w, PaintSegWidget)]
-        assert docks and docks[0].checked_images() == ["nuclei", "membrane"]
-    finally:
-        viewer.close()
+    (viewer,) = viewers
+    assert {"nuclei", "membrane", "annotations"} <= {layer.name for layer in viewer.layers}
+    docks = [w for w in viewer.window.dock_widgets.values() if isinstance(w, PaintSegWidget)]
+    assert docks and docks[0].checked_images() == ["nuclei", "membrane"]
