@@ -215,6 +215,9 @@ class ProjectSection:
     def show_image(self, index: int) -> bool:
         """Show image ``index`` of the set: its channels, its strokes, its prediction (made
         now, in a worker, when there is a model and nothing else runs)."""
+        if self.busy and self._run.kind != "train":  # a prediction lands on its own image
+            show_info("Wait for the prediction to finish (or cancel it), then move on.")
+            return False
         project = self.project
         image = project.images[index]
         try:
