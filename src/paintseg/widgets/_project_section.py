@@ -272,6 +272,11 @@ class ProjectSection:
                     layers.remove(layer)
         self._shown_layers = ()
 
+    def strokes_layer(self):
+        """The annotation layer of the set's image on screen (the one autosaved), even when
+        another Labels layer is chosen in the dock; None without a set."""
+        return self._watched[0] if self._watched is not None else None
+
     def current_image_name(self) -> str | None:
         """Name of the set's image on screen (None without a set)."""
         if self.project is None or self.project_index is None:
@@ -309,7 +314,7 @@ class ProjectSection:
         failed (the user is told, and the strokes stay on screen)."""
         self._autosave.stop()
         name = self.current_image_name()
-        layer = self.annotation_layer()
+        layer = self.strokes_layer()
         if not self._strokes_dirty or name is None or layer is None:
             return True
         image = self.project.images[self.project_index]

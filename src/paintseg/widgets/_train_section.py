@@ -180,10 +180,10 @@ class TrainSection:
     def _training_images(self, inputs, layer) -> tuple[list[str], list, list[np.ndarray]]:
         """Names, channels and strokes to train on: every image of the set that has strokes
         (saved first), else the image on screen."""
-        strokes = np.array(layer.data, copy=True)
         name = self.current_image_name()
         if name is None:
-            return [layer.name], [inputs.channels], [strokes]
+            return [layer.name], [inputs.channels], [np.array(layer.data, copy=True)]
+        strokes = np.array((self.strokes_layer() or layer).data, copy=True)
         if not self.save_strokes():
             raise InputError(f"The strokes of {name} could not be saved, so training did not "
                              "start; free some disk space or choose another set folder.")
