@@ -28,37 +28,55 @@ from paintseg.errors import InputError, PaintsegError
 
 TIFF_SUFFIXES = (".tif", ".tiff")
 IMAGE_SUFFIXES = (".tif", ".tiff", ".zarr")
+OVERLAP = 32  # the overlap of prediction tiles (predict's default)
+MAX_SEED = 2**32 - 1  # numpy's and scikit-learn's largest seed
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its error on one line even when an argument holds a line break."""
+
+    def error(self, message: str):
+        super().error(one_line(message))
+
+
+def one_line(text: str) -> str:
+    """``text`` with line breaks and other control characters shown as escapes."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="paintseg", description="Train a U-Net from painted strokes and segment images.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     train = sub.add_parser("train", help="train a model on images and stroke label files")
-    train.add_argument("--image", action="append", default=[], help="image (repeatable)")
-    train.add_argument("--labels", action="append", default=[],
+    train.add_argument("--image", type=_path, action="append", default=[],
+                       help="image (repeatable)")
+    train.add_argument("--labels", type=_path, action="append", default=[],
                        help="stroke labels for the image at the same position (repeatable)")
-    train.add_argument("--project", help="an image set's folder: train on all its strokes "
-                       "(instead of --image/--labels) and save its model")
-    train.add_argument("--out", help="model file to write (.safetensors; with --project, "
-                       "default: the set's model)")
+    train.add_argument("--project", type=_path, help="an image set's folder: train on all "
+                       "its strokes (instead of --image/--labels) and save its model")
+    train.add_argument("--out", type=_path, help="model file to write (.safetensors; with "
+                       "--project, default: the set's model)")
     budget = train.add_mutually_exclusive_group()
-    budget.add_argument("--seconds", type=_positive(float),
+    budget.add_argument("--seconds", type=_above(float, 0),
                         help="training time budget (default 60)")
-    budget.add_argument("--steps", type=_positive(int), help="number of training steps")
-    train.add_argument("--continue-from", help="model file to continue training from")
+    budget.add_argument("--steps", type=_above(int, 0), help="number of training steps")
+    train.add_argument("--continue-from", type=_path,
+                       help="model file to continue training from")
     train.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     train.add_argument("--preset", default="auto", help="model size preset (default: auto)")
     train.add_argument("--classes", nargs="+",
                        help="class names in label order, if the label file has no class table")
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--seed", type=_seed, default=0,
+                       help=f"random seed, 0 to {MAX_SEED} (default 0)")
     _add_threads(train)
 
     predict = sub.add_parser("predict", help="segment an image or a folder of images")
-    predict.add_argument("--model", required=True)
-    predict.add_argument("--input", required=True, help="image file, zarr, or folder of them")
-    predict.add_argument("--output", required=True,
+    predict.add_argument("--model", type=_path, required=True)
+    predict.add_argument("--input", type=_path, required=True,
+                         help="image file, zarr, or folder of them")
+    predict.add_argument("--output", type=_path, required=True,
                          help="class map .tif for one input, else an output folder")
     predict.add_argument("--objects", action="store_true",
                          help="also write object ids (_objects.tif) and a table (_objects.csv)")
@@ -67,11 +85,11 @@ def _parser() -> argparse.ArgumentParser:
     _add_common(predict)
 
     evaluate = sub.add_parser("evaluate", help="score a model against a truth class map")
-    evaluate.add_argument("--model", required=True)
-    evaluate.add_argument("--image", required=True)
-    evaluate.add_argument("--truth", required=True,
+    evaluate.add_argument("--model", type=_path, required=True)
+    evaluate.add_argument("--image", type=_path, required=True)
+    evaluate.add_argument("--truth", type=_path, required=True,
                           help="truth class map (same class values as the model; 0 = ignore)")
-    evaluate.add_argument("--truth-objects",
+    evaluate.add_argument("--truth-objects", type=_path,
                           help="truth instance labels; default: connected truth objects")
     _add_common(evaluate)
 
@@ -80,29 +98,55 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _positive(kind: type):
-    """An argparse type: a number of ``kind`` above 0 (else an argument error, status 2)."""
+def _above(kind: type, low: int):
+    """An argparse type: a finite number of ``kind`` above ``low`` (else an argument error,
+    status 2)."""
     def parse(text: str):
         try:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"{text} must be above 0")
+        if not (value > low and math.isfinite(value)):
+            raise argparse.ArgumentTypeError(f"{text} must be a number above {low}")
         return value
 
     parse.__name__ = kind.__name__
     return parse
 
 
-def _check_output(path: str | os.PathLike) -> None:
-    """Fail before any work if ``path``'s folder is missing or not writable."""
-    folder = Path(path).absolute().parent
+def _seed(text: str) -> int:
+    """An argparse type: a whole number from 0 to MAX_SEED."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"{text} must be from 0 to {MAX_SEED}")
+    return value
+
+
+def _path(text: str) -> str:
+    """An argparse type: a path, not empty and without NUL characters."""
+    if not text.strip() or "\0" in text:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a usable path")
+    return text
+
+
+def _check_output(path: str | os.PathLike, option: str, make_folder: bool = False) -> None:
+    """Fail before any work if ``path`` is a folder, or its folder is missing (unless it can
+    be made: ``make_folder``) or not writable."""
+    path = Path(path).absolute()
+    if path.is_dir():
+        raise InputError(f"{path} is a folder: give {option} a file name.")
+    folder = path.parent
+    while make_folder and not folder.exists() and folder != folder.parent:
+        folder = folder.parent
     if not folder.is_dir():
-        raise InputError(f"The folder {folder} (for {Path(path).name}) does not exist: "
-                         "create it or choose another --out.")
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise InputError(f"{folder} (for {path.name}) {what}: create it or choose another "
+                         f"{option}.")
     if not os.access(folder, os.W_OK):
-        raise InputError(f"Cannot write in {folder}: choose another --out.")
+        raise InputError(f"Cannot write in {folder}: choose another {option}.")
 
 
 def _add_threads(parser: argparse.ArgumentParser) -> None:
@@ -114,7 +158,8 @@ def _add_threads(parser: argparse.ArgumentParser) -> None:
 def _add_common(parser: argparse.ArgumentParser) -> None:
     _add_threads(parser)
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
-    parser.add_argument("--tile", type=int, default=512, help="tile size in pixels")
+    parser.add_argument("--tile", type=_above(int, OVERLAP), default=512,
+                        help=f"tile size in pixels (above the {OVERLAP} px overlap)")
     parser.add_argument("--split", default="shape",
                         choices=["shape", "distance", "boundary", "none"],
                         help="how touching objects are separated (see find_objects)")
@@ -192,7 +237,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from paintseg.learn.train import train
 
     channel_names, images, annotations, table, out = _training_inputs(args)
-    _check_output(out)
+    _check_output(out, "--out")
     if args.continue_from:
         model = Segmenter.load(args.continue_from, device=args.device)
     else:
@@ -277,6 +322,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
     model = Segmenter.load(args.model, device=args.device)
     targets = _output_targets(Path(args.input), Path(args.output))
+    for _, target in targets:
+        _check_output(target, "--output", make_folder=True)
     for source, target in targets:
         image = read_image(source)
         prediction = _segment(model, image, args, source.name)
@@ -370,6 +417,17 @@ def _set_threads(threads: int | None) -> None:
     torch.set_num_threads(threads or choose_threads())
 
 
+def _message(error: PaintsegError | OSError) -> str:
+    """The sentence for an error: the engine's own, or the file and what the system said."""
+    if isinstance(error, PaintsegError):
+        return str(error)
+    if isinstance(error, FileNotFoundError):
+        return f"{error.filename or error} does not exist."
+    if error.filename is None:
+        return f"{error.strerror or error}."
+    return f"cannot use {error.filename}: {(error.strerror or str(error)).lower()}."
+
+
 COMMANDS = {"train": _cmd_train, "predict": _cmd_predict, "evaluate": _cmd_evaluate,
             "gui": _cmd_gui}
 
@@ -385,10 +443,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command != "gui":
             _set_threads(args.threads)
         return COMMANDS[args.command](args)
-    except (PaintsegError, FileNotFoundError) as error:
-        message = str(error) if isinstance(error, PaintsegError) else \
-            f"{error.filename or error} does not exist."
-        print(f"paintseg: error: {message}", file=sys.stderr)
+    except (PaintsegError, OSError) as error:
+        print(f"paintseg: error: {one_line(_message(error))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("paintseg: interrupted", file=sys.stderr)

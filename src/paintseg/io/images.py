@@ -75,18 +75,41 @@ def is_zarr_path(path: str | os.PathLike) -> bool:
     return path.suffix.lower() == ".zarr" or any((path / m).exists() for m in ZARR_MARKERS)
 
 
-def default_axes(ndim: int, channels: bool = True) -> str:
-    """Axes assumed for an array without axis metadata.
+def default_axes(ndim: int, channels: bool = True, name: str = "The array") -> str:
+    """Axes assumed for an array without axis metadata (``name``: the file, for errors).
 
     Images: ``YX``, ``ZYX``, ``CZYX``, ``TCZYX``; labels (``channels=False``): ``YX``,
     ``ZYX``, ``TZYX``.
     """
     known = "TCZYX" if channels else "TZYX"
     if not 2 <= ndim <= len(known):
-        raise FileFormatError(
-            f"An array with {ndim} dimensions and no axis metadata cannot be read as an image."
-        )
+        shapes = ", ".join(known[-n:] for n in range(2, len(known) + 1))
+        raise FileFormatError(f"{name} has {ndim} dimensions and no axis names; an image "
+                              f"without axis names has 2 to {len(known)} ({shapes}).")
     return known[-ndim:]
+
+
+class CheckedLevel:
+    """One lazily read array of a file (a pyramid level), for dask: a read that fails
+    (damaged pixel data) raises FileFormatError naming the file, whatever the library raised.
+    """
+
+    def __init__(self, array: Any, path: Path) -> None:
+        self._array, self.path = array, Path(path)
+        self.shape, self.dtype, self.chunks = array.shape, array.dtype, array.chunks
+        self.ndim = len(self.shape)
+
+    def __getitem__(self, key: Any) -> Any:
+        try:
+            return self._array[key]
+        except Exception as error:  # codecs and stores raise many types on damaged data
+            raise FileFormatError(f"{self.path.name} is damaged: its pixels cannot be "
+                                  f"read ({error}).") from error
+
+    def as_dask(self, name: str) -> da.Array:
+        """A dask array reading through this level; ``name`` must change with the file."""
+        return da.from_array(self, chunks=self.chunks, asarray=False,
+                             meta=np.empty((0,) * self.ndim, self.dtype), name=name)
 
 
 def read_image(path: str | os.PathLike) -> ImageData:
@@ -115,7 +138,8 @@ def read_image(path: str | os.PathLike) -> ImageData:
         from paintseg.io.tiff_images import read_tiff
 
         return read_tiff(Path(path))
-    raise FileFormatError(f"{Path(path).name} is not a TIFF file or zarr directory.")
+    name = Path(path).name or str(Path(path).absolute())  # "." has no name
+    raise FileFormatError(f"{name} is not a TIFF file or zarr directory.")
 
 
 def build_image(
@@ -126,14 +150,14 @@ def build_image(
     name: str,
     limits: list[tuple[float, float]] | None = None,
 ) -> ImageData:
-    """Split lazily opened pyramid levels (largest first) into an :class:`ImageData`.
+    """Split lazily opened pyramid levels (dask arrays, largest first) into an
+    :class:`ImageData`.
 
     ``axes`` uses the letters T, C, Z, Y, X (S = samples counts as C; others are kept).
     Singleton axes other than Y and X are dropped.
     """
-    arrays = [da.from_zarr(level) if not isinstance(level, da.Array) else level for level in levels]
     axes = _normalise_axes(axes)
-    per_level = [_split_channels(array, axes) for array in arrays]
+    per_level = [_split_channels(array, axes) for array in levels]
     channel_axes = per_level[0][1]
     n_channels = len(per_level[0][0])
     names = _channel_names(names, n_channels)
@@ -148,7 +172,7 @@ def build_image(
         scale=tuple(float(scale.get(a, 1.0)) for a in channel_axes),
         contrast_limits=limits,
         name=name,
-        multiscale=pyramids if len(arrays) > 1 else None,
+        multiscale=pyramids if len(levels) > 1 else None,
     )
 
 

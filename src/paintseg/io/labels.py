@@ -11,6 +11,7 @@ from __future__ import annotations
 import ctypes
 import dataclasses
 import json
+import math
 import os
 import shutil
 import sys
@@ -101,7 +102,7 @@ def write_labels(
     """
     path = Path(path)
     labels = labels if hasattr(labels, "ndim") else np.asarray(labels)
-    axes = (axes or default_axes(labels.ndim, channels=False)).upper()
+    axes = (axes or default_axes(labels.ndim, channels=False, name=path.name)).upper()
     scale = tuple(float(s) for s in scale) if scale is not None else (1.0,) * labels.ndim
     _check_labels(path, labels, axes, scale)
     meta = {"classes": class_dicts(classes), "axes": axes, "scale": list(scale)}
@@ -242,7 +243,7 @@ def open_labels(path: str | os.PathLike) -> LabelsData | None:
     Raises
     ------
     FileFormatError
-        If the file is corrupt.
+        If the file is corrupt, or too big to load into memory.
     """
     path = Path(path)
     if is_tiff_path(path):
@@ -251,19 +252,97 @@ def open_labels(path: str | os.PathLike) -> LabelsData | None:
             return None
         tif, series = open_tiff(path)
         with tif:
-            data = series.asarray()
+            data = _load(path, series.shape, series.dtype, series.asarray)
     elif is_zarr_path(path):
-        group = open_zarr(path)
+        found = _zarr_labels(path)
+        if found is None:
+            return None
+        meta, array = found
+        data = _load(path, array.shape, array.dtype, lambda: array[...])
+    else:
+        return None
+    axes, scale = _axes_and_scale(meta, data.ndim, path.name)
+    return LabelsData(data, _checked_classes(path, meta.get("classes")), axes, scale,
+                      image_name(path))
+
+
+def _zarr_labels(path: Path) -> tuple[dict[str, Any], zarr.Array] | None:
+    """Our metadata and the label array of a store written by :func:`write_labels`; None
+    for another store."""
+    group = open_zarr(path)
+    try:
         meta = dict(group.attrs).get("paintseg") if isinstance(group, zarr.Group) else None
         if not isinstance(meta, dict):
             return None
         datasets = ngff_attributes(group)["multiscales"][0]["datasets"]
-        data = group[datasets[0]["path"]][...]
-    else:
+        array = group[datasets[0]["path"]]
+        if not isinstance(array, zarr.Array):
+            raise TypeError(f"{datasets[0]['path']!r} is not an array")
+        return meta, array
+    except Exception as error:  # zarr and damaged JSON raise many types
+        raise FileFormatError(f"{path.name} is a damaged label store ({error}).") from error
+
+
+def _load(path: Path, shape: tuple[int, ...], dtype: Any, read: Any) -> np.ndarray:
+    """``read()`` a whole label image as numpy, refusing one that cannot fit in memory."""
+    need = math.prod(shape) * np.dtype(dtype).itemsize
+    if need > _memory_bytes() // 2:
+        raise FileFormatError(
+            f"{path.name} holds labels of shape {tuple(shape)} ({need / 1e9:.3g} GB), more "
+            "than half of this computer's memory: it is damaged, or too big to open whole.")
+    try:
+        data = np.asarray(read())
+    except FileFormatError:
+        raise
+    except Exception as error:  # codecs raise many types on damaged data; MemoryError
+        raise FileFormatError(f"{path.name} is damaged: its labels cannot be read "
+                              f"({type(error).__name__}: {error}).") from error
+    return data.astype(np.uint8) if data.dtype == bool else data
+
+
+def _memory_bytes() -> int:
+    """This computer's memory (unknown: no limit)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return 2**63
+
+
+def _axes_and_scale(meta: dict[str, Any], ndim: int, name: str
+                    ) -> tuple[str, tuple[float, ...]]:
+    """Axes and pixel size from our metadata; defaults where they are missing or do not fit
+    the array (they only place the labels on screen)."""
+    axes, scale = meta.get("axes"), meta.get("scale")
+    if not (isinstance(axes, str) and len(axes) == ndim and axes.isalpha()):
+        axes = default_axes(ndim, channels=False, name=name)
+    try:
+        scale = tuple(float(s) for s in scale)
+    except (TypeError, ValueError):
+        scale = ()
+    if len(scale) != ndim or not all(math.isfinite(s) and s > 0 for s in scale):
+        scale = (1.0,) * ndim
+    return axes, scale
+
+
+def _checked_classes(path: Path, classes: Any) -> list[dict[str, Any]] | None:
+    """The class table read from a label file, if it is one: a list of classes, each with a
+    name, and colours as ``#rrggbb``."""
+    if classes is None:
         return None
-    axes = str(meta.get("axes") or default_axes(data.ndim, channels=False))
-    scale = tuple(float(s) for s in meta.get("scale") or (1.0,) * data.ndim)
-    return LabelsData(data, meta.get("classes"), axes, scale, image_name(path))
+    entries = classes if isinstance(classes, list) else [None]
+    for i, entry in enumerate(entries):
+        name = entry.get("name") if isinstance(entry, dict) else None
+        color = entry.get("color", "#808080") if isinstance(entry, dict) else None
+        if not (isinstance(name, str) and name.strip()) or not _is_color(color):
+            raise FileFormatError(
+                f"{path.name} has a damaged class table (class {i + 1} is {entry!r:.60}); "
+                "restore the file from a backup.")
+    return classes
+
+
+def _is_color(value: Any) -> bool:
+    return isinstance(value, str) and len(value) == 7 and value[0] == "#" and \
+        all(c in "0123456789abcdefABCDEF" for c in value[1:])
 
 
 def _tiff_labels_meta(path: Path) -> dict[str, Any] | None:
@@ -300,12 +379,13 @@ def read_labels(path: str | os.PathLike) -> tuple[np.ndarray, list[dict[str, Any
     ours = open_labels(path)
     if ours is not None:
         return ours.data, ours.classes
+    path = Path(path)
     image = read_image(path)
     if len(image.channels) != 1:
         raise FileFormatError(
-            f"{Path(path).name} has {len(image.channels)} channels; a label image has one."
+            f"{path.name} has {len(image.channels)} channels; a label image has one."
         )
-    data = np.asarray(image.channels[0])
-    if not np.issubdtype(data.dtype, np.integer):
-        raise FileFormatError(f"{Path(path).name} holds {data.dtype} values, not integer labels.")
-    return data, None
+    channel = image.channels[0]
+    if not (np.issubdtype(channel.dtype, np.integer) or channel.dtype == bool):
+        raise FileFormatError(f"{path.name} holds {channel.dtype} values, not integer labels.")
+    return _load(path, channel.shape, channel.dtype, lambda: channel), None

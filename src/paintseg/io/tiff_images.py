@@ -7,12 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import dask.array as da
-import numpy as np
 import tifffile
 import zarr
 
 from paintseg.errors import FileFormatError
-from paintseg.io.images import ImageData, build_image, image_name
+from paintseg.io.images import CheckedLevel, ImageData, build_image, image_name
 
 # tifffile logs (rather than raises) when it meets a damaged page chain or metadata.
 DAMAGE_WORDS = ("invalid", "corrupt", "truncat", "missing data")
@@ -81,7 +80,7 @@ def _check_complete(path: Path, series: tifffile.TiffPageSeries, warnings: list[
             )
 
 
-class TiffLevel:
+class TiffLevel(CheckedLevel):
     """One pyramid level of a TIFF's first series, read lazily through tifffile's zarr store.
 
     It pickles as ``(path, level)`` and reopens the file on unpickling, so dask arrays made
@@ -90,28 +89,17 @@ class TiffLevel:
     """
 
     def __init__(self, path: Path, level: int, series: tifffile.TiffPageSeries | None = None):
-        self.path, self.level = Path(path), level
+        self.level = level
         if series is None:
-            _, series = open_tiff(self.path)
-        self._array = zarr.open(series.aszarr(level=level), mode="r")
-        self.shape, self.dtype, self.chunks = self._array.shape, self._array.dtype, \
-            self._array.chunks
-        self.ndim = len(self.shape)
-
-    def __getitem__(self, key: Any) -> Any:
-        try:
-            return self._array[key]
-        except Exception as error:  # a damaged file fails when its pixels are decoded
-            raise FileFormatError(f"{self.path.name} is damaged: its pixels cannot be "
-                                  f"read ({error}).") from error
+            _, series = open_tiff(Path(path))
+        super().__init__(zarr.open(series.aszarr(level=level), mode="r"), path)
 
     def __reduce__(self):
         return TiffLevel, (self.path, self.level)
 
     def as_dask(self) -> da.Array:
         stamp = self.path.stat().st_mtime_ns
-        return da.from_array(self, chunks=self.chunks, asarray=False, meta=np.empty((0,) *
-                             self.ndim, self.dtype), name=f"tiff-{self.path}-{self.level}-{stamp}")
+        return super().as_dask(f"tiff-{self.path}-{self.level}-{stamp}")
 
 
 def read_tiff(path: Path) -> ImageData:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Any
 
 import zarr
 
 from paintseg.errors import FileFormatError
-from paintseg.io.images import ImageData, build_image, default_axes, image_name
+from paintseg.io.images import CheckedLevel, ImageData, build_image, default_axes, image_name
 
 
 def open_zarr(path: Path) -> zarr.Array | zarr.Group:
@@ -29,45 +30,52 @@ def read_zarr(path: Path) -> ImageData:
     """Open a zarr / OME-Zarr directory lazily (see :func:`paintseg.io.read_image`)."""
     node = open_zarr(path)
     try:
-        return _read_node(node, image_name(path))
+        return _read_node(node, path)
     except FileFormatError:
         raise
     except Exception as error:
         raise FileFormatError(f"{path.name} has invalid OME-Zarr metadata ({error}).") from error
 
 
-def _read_node(node: zarr.Array | zarr.Group, name: str) -> ImageData:
+def _read_node(node: zarr.Array | zarr.Group, path: Path) -> ImageData:
     if isinstance(node, zarr.Array):
         dims = node.attrs.get("_ARRAY_DIMENSIONS")  # xarray's axis names
-        axes = "".join(str(d)[0] for d in dims) if dims else default_axes(node.ndim)
-        return build_image([node], axes, None, {}, name)
+        axes = "".join(str(d)[0] for d in dims) if dims else default_axes(node.ndim,
+                                                                         name=path.name)
+        return build_image([_lazy(node, path)], axes, None, {}, image_name(path))
     meta = ngff_attributes(node)
     if "multiscales" in meta:
-        return _read_multiscales(node, meta, name)
+        return _read_multiscales(node, meta, path)
     arrays = sorted(node.array_keys())
     if "0" in node.group_keys():  # bioformats2raw layout: the image is the first series
-        return _read_node(node["0"], name)
+        return _read_node(node["0"], path)
     if not arrays:
-        raise FileFormatError(f"{name} is a zarr group without an image array.")
-    return _read_node(node[arrays[0]], name)
+        raise FileFormatError(f"{path.name} is a zarr group without an image array.")
+    return _read_node(node[arrays[0]], path)
 
 
-def _read_multiscales(group: zarr.Group, meta: dict[str, Any], name: str) -> ImageData:
+def _lazy(array: zarr.Array, path: Path):
+    """A dask array of a zarr array whose damaged chunks raise FileFormatError naming
+    ``path``. Each opening gets new dask keys, so a rewritten store is never shown stale."""
+    return CheckedLevel(array, path).as_dask(f"zarr-{path}-{array.path}-{uuid.uuid4().hex}")
+
+
+def _read_multiscales(group: zarr.Group, meta: dict[str, Any], path: Path) -> ImageData:
     multiscale = meta["multiscales"][0]
     datasets = multiscale["datasets"]
-    levels = [group[d["path"]] for d in datasets]
+    levels = [_lazy(group[d["path"]], path) for d in datasets]
     axes_meta = multiscale.get("axes")
     if axes_meta:
         axes = "".join((a["name"] if isinstance(a, dict) else a)[0] for a in axes_meta)
     else:
-        axes = default_axes(levels[0].ndim)
+        axes = default_axes(levels[0].ndim, name=path.name)
     factors = _scale_of(datasets[0].get("coordinateTransformations"), len(axes))
     overall = _scale_of(multiscale.get("coordinateTransformations"), len(axes))
     scale = {a.upper(): f * g for a, f, g in zip(axes, factors, overall)}
     channels = (meta.get("omero") or {}).get("channels") or []
     names = [str(c.get("label", "")) for c in channels] or None
     limits = _omero_limits(channels)
-    return build_image(levels, axes, names, scale, name, limits)
+    return build_image(levels, axes, names, scale, image_name(path), limits)
 
 
 def _scale_of(transforms: list[dict] | None, ndim: int) -> list[float]:

@@ -1,0 +1,115 @@
+"""Fuzzing at scale: the fuzz tests' own inputs and checks, thousands of examples per target.
+
+Each target is driven by the same functions as its test in ``tests/test_fuzz_*.py``
+(damaged TIFF / OME-TIFF / ImageJ / label / model files, damaged zarr and OME-Zarr stores,
+extreme shapes and dtypes, and the CLI's arguments), but every outcome is counted instead of
+stopping at the first failure. Prints JSON: per target the inputs tried, how they ended
+(read / a clear error / exit status), the other exceptions (target 0) with a few examples,
+and the slowest example. Run:
+``.venv/bin/python benchmarks/fuzz.py [--examples 1000] [--seed 0] [--targets zarr cli]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+import traceback
+from collections import Counter
+from pathlib import Path
+
+from hypothesis import HealthCheck, Phase, given, seed, settings
+from hypothesis import strategies as st
+
+os.environ.setdefault("PAINTSEG_NUMERICS", "fp32")  # no numerics timing in the CLI examples
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+
+def targets(folder: Path) -> dict:
+    """``name -> one(draw, folder) -> outcome``, from the test modules' helpers."""
+    import test_fuzz_cli as cli
+    import test_fuzz_files as files
+    import test_fuzz_zarr as zarrs
+
+    originals = files.valid_files(_fresh(folder / "valid_files"))
+    stores = zarrs.valid_stores(_fresh(folder / "valid_zarr"))
+    cli_files = cli.cli_files(_fresh(folder / "cli"))
+    found = {kind: (lambda draw, out, kind=kind: files.damaged_file(originals, kind, out, draw))
+             for kind in files.FILE_KINDS}
+    found["tiff_extreme"] = lambda draw, out: files.extreme_tiff(
+        draw(st.sampled_from(files.SHAPES)), draw(st.sampled_from(files.DTYPES)), out)
+    found["zarr"] = lambda draw, out: zarrs.damaged_store(stores, out, draw)
+    found["zarr_extreme"] = lambda draw, out: zarrs.extreme_zarr(
+        draw(st.sampled_from(zarrs.EXTREME_SHAPES)), draw(st.sampled_from(files.DTYPES)),
+        draw(st.sampled_from([2, 3])), out)
+    found["cli"] = lambda draw, out: f"exit {cli.run_cli(draw(cli.arguments(cli_files)), out)[0]}"
+    return found
+
+
+def _fresh(path: Path) -> Path:
+    path.mkdir(parents=True)
+    return path
+
+
+def run_target(one, folder: Path, examples: int, rng_seed: int) -> dict:
+    """Run ``examples`` generated inputs through ``one``; count outcomes, never stop."""
+    outcomes: Counter = Counter()
+    others: list[str] = []
+    slowest = 0.0
+
+    @seed(rng_seed)
+    @settings(max_examples=examples, deadline=None, database=None, phases=[Phase.generate],
+              suppress_health_check=list(HealthCheck))
+    @given(data=st.data())
+    def probe(data) -> None:
+        nonlocal slowest
+        start = time.perf_counter()
+        try:
+            outcomes[one(data.draw, folder)] += 1
+        except Exception as error:  # noqa: BLE001 - counted: what the fuzzing looks for
+            outcomes["other exception"] += 1
+            others.append(f"{type(error).__name__}: {str(error)[:300]} ({_where(error)})")
+        slowest = max(slowest, time.perf_counter() - start)
+
+    start = time.perf_counter()
+    probe()
+    tried = sum(outcomes.values())
+    return {"tried": tried, "outcomes": dict(outcomes),
+            "other_exceptions": outcomes["other exception"],
+            "other_examples": sorted(set(others))[:10],
+            "seconds": round(time.perf_counter() - start, 1),
+            "slowest_example_s": round(slowest, 2)}
+
+
+def _where(error: BaseException) -> str:
+    """Where an exception was raised: the last frame in paintseg, and the last frame."""
+    frames = traceback.extract_tb(error.__traceback__)
+    ours = [f for f in frames if "paintseg" in f.filename and "tests" not in f.filename]
+    return " > ".join(f"{Path(f.filename).name}:{f.lineno}" for f in (ours[-1:] + frames[-1:]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--examples", type=int, default=1000, help="examples per target")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--targets", nargs="+", help="only these targets")
+    args = parser.parse_args()
+    report: dict = {"examples_per_target": args.examples, "seed": args.seed, "targets": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        found = targets(Path(tmp))
+        for name in args.targets or found:
+            folder = _fresh(Path(tmp) / f"run_{name}")
+            report["targets"][name] = run_target(found[name], folder, args.examples, args.seed)
+            print(name, report["targets"][name], file=sys.stderr, flush=True)
+    results = report["targets"].values()
+    report["total_tried"] = sum(r["tried"] for r in results)
+    report["total_other_exceptions"] = sum(r["other_exceptions"] for r in results)
+    report["load_average"] = os.getloadavg()
+    print(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
