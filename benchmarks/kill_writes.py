@@ -7,10 +7,13 @@ and recognisable, and is killed (SIGKILL) after a random delay; then the file is
 - ``model``: ``Segmenter.save`` (.safetensors);
 - ``labels_tiff`` / ``labels_zarr``: ``write_labels`` (TIFF, OME-Zarr);
 - ``autosave``: the image set's strokes and project file (``Project.save_annotations``);
-- ``predict_output``: the CLI's class-map TIFF writer.
+- ``predict_output``: the CLI's class-map TIFF writer;
+- ``cli_predict_tiff`` / ``cli_predict_zarr``: the whole ``paintseg predict --objects``
+  command, its class map a TIFF or an OME-Zarr store (with the uncertainty TIFF, the objects
+  and their CSV table beside it); every output must read back whole and equal the prediction.
 
 Prints JSON: kills per writer and files found broken (target 0). Run:
-``.venv/bin/python benchmarks/kill_writes.py [--kills 25] [--seed 0]``
+``.venv/bin/python benchmarks/kill_writes.py [--kills 25] [--seed 0] [--writers model ...]``
 """
 
 from __future__ import annotations
@@ -28,7 +31,9 @@ from pathlib import Path
 import numpy as np
 
 SHAPE = (2, 96, 96)
-WRITERS = ("model", "labels_tiff", "labels_zarr", "autosave", "predict_output")
+WRITERS = ("model", "labels_tiff", "labels_zarr", "autosave", "predict_output",
+           "cli_predict_tiff", "cli_predict_zarr")
+KILL_WITHIN = {"cli_predict_tiff": 1.5, "cli_predict_zarr": 1.5}  # seconds; others 0.3
 
 
 def version(i: int) -> np.ndarray:
@@ -60,6 +65,13 @@ def writer(kind: str, folder: Path):
         from paintseg.cli import _write_tiff
 
         return lambda i: _write_tiff(folder / "classes.tif", version(i))
+    if kind.startswith("cli_predict"):
+        from paintseg.cli import main
+
+        argv = ["predict", "--model", str(folder / "model.safetensors"), "--input",
+                str(folder / "image.tif"), "--output", str(cli_target(kind, folder)),
+                "--objects", "--device", "cpu", "--threads", "1"]
+        return lambda i: main(argv)
     from paintseg.io.labels import write_labels
 
     name = "labels.tif" if kind == "labels_tiff" else "labels.zarr"
@@ -76,8 +88,14 @@ def write_forever(kind: str, folder: Path) -> None:
         i += 1
 
 
+def cli_target(kind: str, folder: Path) -> Path:
+    return folder / ("classes.zarr" if kind.endswith("zarr") else "classes.tif")
+
+
 def prepare(kind: str, folder: Path) -> None:
     """Write version 0 of the target, so that there is always a previous file."""
+    if kind.startswith("cli_predict"):
+        prepare_cli(folder)
     if kind == "autosave":
         import tifffile
 
@@ -89,7 +107,41 @@ def prepare(kind: str, folder: Path) -> None:
     writer(kind, folder)(0)
 
 
-def check(kind: str, folder: Path) -> str | None:
+def prepare_cli(folder: Path) -> None:
+    """A small trained model and an image for ``paintseg predict``."""
+    import tifffile
+
+    from paintseg.io.samples import draw_strokes, synthetic_cells
+    from paintseg.learn import ClassInfo, Segmenter, drain, train
+
+    cells = synthetic_cells(shape=(1, *SHAPE[1:]), seed=0)
+    image = cells["image"][:, 0]
+    tifffile.imwrite(folder / "image.tif", image, imagej=True, metadata={"axes": "CYX"})
+    model = Segmenter.create(cells["channel_names"],
+                             [ClassInfo.from_dict(c) for c in cells["classes"]], device="cpu")
+    strokes = draw_strokes(cells["semantic"], coverage=0.05, seed=0)[0]
+    drain(train(model, images=[image], annotations=[strokes], steps=3))
+    model.save(folder / "model.safetensors")
+
+
+def cli_outputs(kind: str, folder: Path) -> dict:
+    """Every output of ``paintseg predict``, read back (raises if one is unreadable)."""
+    import pandas as pd
+    import tifffile
+
+    from paintseg.io.labels import open_labels
+
+    target = cli_target(kind, folder)
+    stem, suffix = target.stem, target.suffix
+    labels = [open_labels(target), open_labels(folder / f"{stem}_objects{suffix}")]
+    if None in labels:
+        raise ValueError("missing or not a label file")
+    return {"classes": labels[0].data, "objects": labels[1].data,
+            "uncertainty": tifffile.imread(folder / f"{stem}_uncertainty.tif"),
+            "table": pd.read_csv(folder / f"{stem}_objects.csv").to_numpy()}
+
+
+def check(kind: str, folder: Path, expected: dict | None = None) -> str | None:
     """None if the file reads back whole, else what is wrong."""
     from paintseg.io.labels import open_labels
     from paintseg.io.project import Project
@@ -99,6 +151,10 @@ def check(kind: str, folder: Path) -> str | None:
         if kind == "model":
             Segmenter.load(folder / "model.safetensors", device="cpu")
             return None
+        if kind.startswith("cli_predict"):
+            now = cli_outputs(kind, folder)
+            different = [k for k, v in now.items() if not np.array_equal(v, expected[k])]
+            return f"differs from the prediction: {different}" if different else None
         if kind == "autosave":
             project = Project.open(folder / "set")
             data = project.load_annotations(project.images[0], SHAPE[1:])
@@ -119,30 +175,34 @@ def check(kind: str, folder: Path) -> str | None:
         return f"{type(error).__name__}: {error}"
 
 
-def run(kills: int, seed: int) -> dict:
+def run(kills: int, seed: int, writers: list[str]) -> dict:
     rng = np.random.default_rng(seed)
     report = {}
-    for kind in WRITERS:
-        broken, problems, writes = 0, [], 0
+    for kind in writers:
+        broken, problems, writes, start = 0, [], 0, time.perf_counter()
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
             prepare(kind, folder)
+            expected = cli_outputs(kind, folder) if kind.startswith("cli_predict") else None
             for _ in range(kills):
                 child = subprocess.Popen([sys.executable, __file__, "--child", kind, str(folder)],
                                          stdout=subprocess.PIPE, text=True)
                 child.stdout.readline()  # started and wrote once: imports are done
-                time.sleep(rng.uniform(0.0, 0.3))
+                time.sleep(rng.uniform(0.0, KILL_WITHIN.get(kind, 0.3)))
                 os.kill(child.pid, signal.SIGKILL)
                 child.wait()
                 writes += 1 + len(child.stdout.read().split())
-                problem = check(kind, folder)
+                problem = check(kind, folder, expected)
                 if problem:
                     broken += 1
                     problems.append(problem)
+            left = [p.name for p in folder.rglob(".*.tmp")]  # killed before the rename
         report[kind] = {"kills": kills, "writes_completed": writes, "broken": broken,
-                        "problems": problems[:3]}
-    report["total_kills"] = kills * len(WRITERS)
-    report["total_broken"] = sum(report[k]["broken"] for k in WRITERS)
+                        "problems": problems[:3], "temporary_files_left": len(left),
+                        "seconds": round(time.perf_counter() - start, 1)}
+    report["total_kills"] = kills * len(writers)
+    report["total_broken"] = sum(report[k]["broken"] for k in writers)
+    report["load_average"] = [round(x, 2) for x in os.getloadavg()]
     return report
 
 
@@ -150,12 +210,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kills", type=int, default=25, help="kills per writer")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--writers", nargs="+", choices=WRITERS, default=list(WRITERS))
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         write_forever(args.child[0], Path(args.child[1]))
         return
-    print(json.dumps(run(args.kills, args.seed), indent=1))
+    print(json.dumps(run(args.kills, args.seed, args.writers), indent=1))
 
 
 if __name__ == "__main__":

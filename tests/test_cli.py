@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import tifffile
+import zarr
 
 from paintseg.cli import main
 from paintseg.io.labels import read_labels, write_labels
@@ -136,3 +137,26 @@ def test_bad_training_input_is_refused_before_training(files, tmp_path, capsys):
                   "--out", str(out), *budget])
         assert exit_info.value.code == 2
     assert not out.exists()
+
+
+def test_predict_to_zarr_and_never_over_the_input(files, tmp_path, capsys):
+    store = tmp_path / "result.zarr"
+    argv = ["predict", "--model", str(files["model"]), "--input", str(files["image"]),
+            "--objects"]
+    for _ in range(2):  # the second run replaces the first store
+        assert main([*argv, "--output", str(store)]) == 0
+    labels, classes = read_labels(store)
+    assert labels.shape == (64, 64) and [c["name"] for c in classes][1] == "nucleus"
+    objects, _ = read_labels(tmp_path / "result_objects.zarr")
+    assert objects.max() == len(pd.read_csv(tmp_path / "result_objects.csv"))
+    assert tifffile.imread(tmp_path / "result_uncertainty.tif").shape == (64, 64)
+
+    image = files["image"].read_bytes()
+    assert main([*argv, "--output", str(files["image"])]) == 2
+    assert "write over the input image" in capsys.readouterr().err
+    assert files["image"].read_bytes() == image
+    other = tmp_path / "other.zarr"  # a store that is not a paintseg label store
+    zarr.create_array(str(other), data=np.zeros((4, 4)))
+    assert main([*argv, "--output", str(other)]) == 2
+    assert "is a folder" in capsys.readouterr().err
+    assert (other / "zarr.json").exists()

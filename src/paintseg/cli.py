@@ -26,7 +26,6 @@ import numpy as np
 
 from paintseg.errors import InputError, PaintsegError
 
-TIFF_SUFFIXES = (".tif", ".tiff")
 IMAGE_SUFFIXES = (".tif", ".tiff", ".zarr")
 OVERLAP = 32  # the overlap of prediction tiles (predict's default)
 MAX_SEED = 2**32 - 1  # numpy's and scikit-learn's largest seed
@@ -77,9 +76,11 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--input", type=_path, required=True,
                          help="image file, zarr, or folder of them")
     predict.add_argument("--output", type=_path, required=True,
-                         help="class map .tif for one input, else an output folder")
+                         help="class map .tif (or OME-Zarr .zarr) for one input, else an "
+                         "output folder")
     predict.add_argument("--objects", action="store_true",
-                         help="also write object ids (_objects.tif) and a table (_objects.csv)")
+                         help="also write object ids (_objects.tif / .zarr) and a table "
+                         "(_objects.csv)")
     predict.add_argument("--probabilities", action="store_true",
                          help="also write class probabilities (_probabilities.tif)")
     _add_common(predict)
@@ -136,7 +137,7 @@ def _check_output(path: str | os.PathLike, option: str, make_folder: bool = Fals
     """Fail before any work if ``path`` is a folder, or its folder is missing (unless it can
     be made: ``make_folder``) or not writable."""
     path = Path(path).absolute()
-    if path.is_dir():
+    if path.is_dir() and not _is_label_store(path):
         raise InputError(f"{path} is a folder: give {option} a file name.")
     folder = path.parent
     while make_folder and not folder.exists() and folder != folder.parent:
@@ -274,19 +275,33 @@ def _output_targets(inp: Path, output: Path) -> list[tuple[Path, Path]]:
         inputs = [inp]
     else:
         raise InputError(f"{inp} does not exist.")
-    if len(inputs) == 1 and output.name.lower().endswith(TIFF_SUFFIXES):
+    if len(inputs) == 1 and _is_image_path(output):
         return [(inputs[0], output)]
     if output.exists() and not output.is_dir():
         raise InputError(f"The output {output} must be a folder for several inputs.")
     return [(p, output / f"{image_name(p)}.tif") for p in inputs]
 
 
+def _is_label_store(path: Path) -> bool:
+    """An OME-Zarr label store written by paintseg (which a new one may replace)."""
+    from paintseg.io.labels import open_labels
+
+    return path.name.lower().endswith(".zarr") and open_labels(path) is not None
+
+
 def _beside(target: Path, suffix: str) -> Path:
+    """The path of another output beside the class map ``target``: ``suffix`` replaces
+    its .tif, .tiff or .zarr."""
     stem = target.name
-    for ext in TIFF_SUFFIXES:
+    for ext in IMAGE_SUFFIXES:
         if stem.lower().endswith(ext):
             stem = stem[: -len(ext)]
     return target.with_name(stem + suffix)
+
+
+def _suffix(target: Path) -> str:
+    """The label format of a class map path: ``.zarr`` (OME-Zarr) or ``.tif``."""
+    return ".zarr" if target.name.lower().endswith(".zarr") else ".tif"
 
 
 def _write_tiff(path: Path, array: np.ndarray) -> None:
@@ -317,12 +332,15 @@ def _objects(model, image, prediction, args: argparse.Namespace):
 
 def _cmd_predict(args: argparse.Namespace) -> int:
     from paintseg.io.images import read_image
-    from paintseg.io.labels import write_labels
+    from paintseg.io.labels import atomic_file, write_labels
     from paintseg.learn.model import Segmenter
 
     model = Segmenter.load(args.model, device=args.device)
     targets = _output_targets(Path(args.input), Path(args.output))
-    for _, target in targets:
+    for source, target in targets:
+        if target.absolute() == source.absolute():
+            raise InputError(f"--output would write over the input image {source}: "
+                             "choose another name or folder.")
         _check_output(target, "--output", make_folder=True)
     for source, target in targets:
         image = read_image(source)
@@ -334,8 +352,10 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             _write_tiff(_beside(target, "_probabilities.tif"), prediction.probabilities)
         if args.objects:
             instances, table = _objects(model, image, prediction, args)
-            write_labels(_beside(target, "_objects.tif"), instances, scale=image.scale)
-            table.to_csv(_beside(target, "_objects.csv"), index=False)
+            write_labels(_beside(target, f"_objects{_suffix(target)}"), instances,
+                         scale=image.scale)
+            atomic_file(_beside(target, "_objects.csv"),
+                        lambda tmp, table=table: table.to_csv(tmp, index=False))
         print(f"{source} -> {target}", file=sys.stderr)
     return 0
 
