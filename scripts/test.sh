@@ -9,5 +9,6 @@ bash scripts/setup.sh pyqt5,pyqt6,pyside6,testing
 for api in pyqt6 pyside6; do
     echo "== GUI tests on $api"
     QT_API=$api PYTEST_QT_API=$api .venv/bin/python -m pytest -p no:cacheprovider \
-        tests/test_widgets.py tests/test_widgets_project.py tests/test_manifest.py
+        tests/test_widgets.py tests/test_widgets_project.py tests/test_widgets_cycles.py \
+        tests/test_manifest.py
 done

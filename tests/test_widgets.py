@@ -1,7 +1,5 @@
 """The interactive loop driven through the PaintSeg dock widget (headless, under Xvfb)."""
 
-import multiprocessing
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -164,27 +162,6 @@ def test_stop_mid_run_keeps_the_model(paintseg_viewer, small_cells, qtbot):
     assert widget.model is not None
     assert widget.continue_button.isEnabled()
     assert not widget.stop_button.isEnabled()
-
-
-def test_closing_the_viewer_mid_run_stops_training(make_napari_viewer, small_cells, qtbot):
-    from paintseg.widgets import PaintSegWidget
-
-    viewer = make_napari_viewer(show=True)
-    for name, channel in zip(small_cells["channel_names"], small_cells["image"]):
-        viewer.add_image(channel, name=name)
-    widget = PaintSegWidget(viewer)
-    viewer.window.add_dock_widget(widget)
-    annotations = widget.new_annotation_layer()
-    widget.class_table.add_class("membrane")
-    paint(annotations, small_cells["strokes"])
-    widget.budget_unit.setCurrentText("steps")
-    widget.budget_spin.setValue(100_000)
-    assert widget.start_training()
-    worker = widget._run.worker
-    qtbot.waitUntil(lambda: len(widget.loss_runs[-1]) >= 2, timeout=180_000)
-    viewer.close()
-    qtbot.waitUntil(lambda: not worker.is_running, timeout=15_000)
-    qtbot.waitUntil(lambda: not multiprocessing.active_children(), timeout=15_000)
 
 
 def test_bad_inputs_give_notifications_not_exceptions(

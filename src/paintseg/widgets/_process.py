@@ -15,14 +15,17 @@ without them.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
 import queue
 import sys
+import threading
 import time
 from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
 from paintseg.errors import PaintsegError
@@ -58,9 +61,10 @@ class SharedPlane:
             return (image_index, tuple(self.array[3:3 + n])) if valid else None
 
 
-def _child(request: TrainRequest, model_bytes: bytes | None, events, stop, plane: SharedPlane,
-           threads: int | None, preview_every: float) -> None:
-    """Entry point of the child process: train and put events, then the model, on the queue.
+def _child(inbox, events, stop, plane: SharedPlane, threads: int | None,
+           preview_every: float) -> None:
+    """Entry point of the child process: read the request and the model's bytes from
+    ``inbox``, train, and put events, then the model, on the queue.
 
     The child runs at a lower CPU priority: training is background work, and the GUI (and
     the software renderer of a headless display) should get a core the moment it needs one.
@@ -68,6 +72,8 @@ def _child(request: TrainRequest, model_bytes: bytes | None, events, stop, plane
     if hasattr(os, "nice"):
         os.nice(CHILD_NICENESS)
     try:
+        request, model_bytes = ForkingPickler.loads(inbox.recv_bytes())
+        inbox.close()
         if model_bytes is not None:
             request = replace(request, model=Segmenter.from_bytes(model_bytes))
         model = drain(train_job(request, stop, plane, threads, preview_every),
@@ -79,10 +85,11 @@ def _child(request: TrainRequest, model_bytes: bytes | None, events, stop, plane
         events.put(("error", JobError(f"{type(error).__name__}: {error}")))
 
 
-def _finish(child, events, stop) -> None:
-    """Stop the child, reading what it still sends so that it can exit; kill it if stuck."""
+def _finish(child, events, stop, patient: bool = True) -> None:
+    """Stop the child, reading what it still sends so that it can exit; kill it if stuck,
+    or at once when not ``patient`` (it has not started training: nothing to keep)."""
     stop.set()
-    deadline = time.monotonic() + JOIN_SECONDS
+    deadline = time.monotonic() + (JOIN_SECONDS if patient else 0.0)
     while child.is_alive() and time.monotonic() < deadline:
         try:
             events.get(timeout=POLL_SECONDS)
@@ -114,6 +121,13 @@ def _main_script_hidden() -> Iterator[None]:
             del main.__spec__
 
 
+def _send(outbox, payload: Any) -> None:
+    """Send ``payload`` pickled (by multiprocessing's pickler) to the child; nothing if the
+    child has ended."""
+    with contextlib.suppress(OSError):
+        outbox.send_bytes(ForkingPickler.dumps(payload))
+
+
 def _model_bytes(request: TrainRequest) -> bytes | None:
     return request.model.to_bytes() if request.model is not None else None
 
@@ -136,20 +150,28 @@ def process_train_job(
     Continue resumes where the last run stopped. ``stop`` (from :func:`new_stop_event`) is
     seen by the child itself, so setting it stops training even when this relay is no longer
     iterated (napari aborting the worker on close); closing the relay also stops the child,
-    which is killed if it does not end within a few seconds.
+    which is killed if it does not end within a few seconds. A stop before the child's first
+    event (it is still starting: importing torch, fitting the forest) ends it at once, and
+    the relay returns the model it was given (None for a new one).
     """
     context = mp.get_context("spawn")
     events = context.Queue()
     plane = SharedPlane(context)
     plane.set(preview())
-    child = context.Process(
-        target=_child,
-        args=(replace(request, model=None), _model_bytes(request), events, stop, plane,
-              threads, preview_every),
-        name="paintseg-train", daemon=True,
-    )
+    inbox, outbox = context.Pipe(duplex=False)
+    child = context.Process(target=_child, args=(inbox, events, stop, plane, threads,
+                                                 preview_every),
+                            name="paintseg-train", daemon=True)
     with _main_script_hidden():
         child.start()
+    inbox.close()  # the child's end: a child that dies makes the send below fail
+    # The request goes by a pipe that a thread fills while the child imports torch (the
+    # pipe takes 64 KB before the child reads), so that this relay sees a stop meanwhile.
+    sending = threading.Thread(target=_send, name="paintseg-send-request", daemon=True,
+                               args=(outbox, (replace(request, model=None),
+                                              _model_bytes(request))))
+    sending.start()
+    started = False  # the child has sent an event: it trains, and Stop keeps what it learnt
     try:
         while True:
             plane.set(preview())
@@ -158,8 +180,11 @@ def process_train_job(
             except queue.Empty:
                 if not child.is_alive():
                     raise JobError("The training process ended unexpectedly.") from None
+                if stop.is_set() and not started:
+                    return request.model  # stopped while the child was starting: unchanged
                 continue
             if kind == "event":
+                started = True
                 yield payload
             elif kind == "error":
                 raise payload
@@ -167,4 +192,6 @@ def process_train_job(
                 return Segmenter.from_bytes(payload, request.model.device if request.model
                                             else "auto")
     finally:
-        _finish(child, events, stop)
+        _finish(child, events, stop, patient=started)
+        sending.join()
+        outbox.close()

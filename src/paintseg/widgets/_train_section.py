@@ -235,7 +235,11 @@ class TrainSection:
             text += f"\nworst image: {worst} ({self.scores_by_image[worst]:.2f} held-out)"
         self.scores_label.setText(text)
 
-    def _on_trained(self, model: Segmenter) -> None:
+    def _on_trained(self, model: Segmenter | None) -> None:
+        if model is None or not (model.config.history and model.config.history[-1].get("steps")):
+            # Stopped before the first step: a new model would have learnt nothing.
+            show_info("Stopped before the first training step: the model is unchanged.")
+            return
         self.model = model
         self._trained_on = self._training_on
         self._project_trained(model)
