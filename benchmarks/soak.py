@@ -13,6 +13,7 @@ Prints JSON: the samples, RSS growth from the end of the first cycle to the end 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
 import sys
@@ -32,13 +33,20 @@ from paintseg.widgets._layers import merge_into_annotations
 
 
 def process_status() -> dict:
-    """RSS (MB), open file descriptors and OS threads of this process (Linux /proc)."""
+    """RSS (MB), open file descriptors, OS threads of this process (Linux /proc), and the
+    memory blocks Python's allocator holds (objects alive)."""
     fields = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text()
                   .splitlines() if ":" in line)
     return {"rss_mb": round(int(fields["VmRSS"].split()[0]) / 1024, 1),
             "open_fds": len(os.listdir("/proc/self/fd")),
             "os_threads": int(fields["Threads"]),
-            "python_threads": threading.active_count()}
+            "python_threads": threading.active_count(),
+            "python_blocks": sys.getallocatedblocks()}
+
+
+def trim() -> None:
+    """Hand the memory that glibc's allocator keeps after frees back to the system."""
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def cycle(model: Segmenter, image: np.ndarray, strokes: np.ndarray, plane: int,
@@ -64,7 +72,7 @@ def growth(samples: list[dict], key: str) -> float:
     return samples[-1][key] - samples[0][key]
 
 
-def soak(minutes: float, steps: int, shape: tuple[int, int, int]) -> dict:
+def soak(minutes: float, steps: int, shape: tuple[int, int, int], trimmed: bool) -> dict:
     torch.set_num_threads(choose_threads())  # as the CLI and the dock do
     data = synthetic_cells(shape=shape, seed=0)
     image = data["image"]
@@ -77,6 +85,8 @@ def soak(minutes: float, steps: int, shape: tuple[int, int, int]) -> dict:
     samples, t0, i = [], time.monotonic(), 0
     while not samples or time.monotonic() - t0 < minutes * 60:
         result = cycle(model, image, strokes, i % shape[0], steps, classes)
+        if trimmed:
+            trim()
         samples.append({"cycle": i + 1, "t_s": round(time.monotonic() - t0, 1),
                         **process_status(), **result,
                         "load_1min": round(os.getloadavg()[0], 2)})
@@ -85,6 +95,7 @@ def soak(minutes: float, steps: int, shape: tuple[int, int, int]) -> dict:
     first, last = samples[0]["rss_mb"], samples[-1]["rss_mb"]
     return {
         "minutes": minutes, "steps_per_cycle": steps, "shape": list(shape),
+        "malloc_trim_each_cycle": trimmed,
         "cycles": len(samples), "before_first_cycle": start_status,
         "rss_after_first_cycle_mb": first, "rss_end_mb": last,
         "rss_max_mb": max(s["rss_mb"] for s in samples),
@@ -109,8 +120,12 @@ def main() -> None:
                              "however busy the machine is)")
     parser.add_argument("--shape", type=int, nargs=3, default=[4, 256, 256],
                         metavar=("Z", "Y", "X"))
+    parser.add_argument("--trim", action="store_true",
+                        help="diagnosis: malloc_trim after each cycle, so that RSS counts "
+                             "live memory, not what the allocator keeps for reuse")
     args = parser.parse_args()
-    print(json.dumps(soak(args.minutes, args.steps_per_cycle, tuple(args.shape)), indent=1))
+    print(json.dumps(soak(args.minutes, args.steps_per_cycle, tuple(args.shape), args.trim),
+                     indent=1))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """The ``paintseg`` command end to end: train, predict (file and folder), evaluate, errors."""
 
+import errno
 import json
+from unittest import mock
 
 import numpy as np
 import pandas as pd
@@ -160,3 +162,28 @@ def test_predict_to_zarr_and_never_over_the_input(files, tmp_path, capsys):
     assert main([*argv, "--output", str(other)]) == 2
     assert "is a folder" in capsys.readouterr().err
     assert (other / "zarr.json").exists()
+
+
+def test_errors_name_the_input_and_say_what_to_do(files, tmp_path, capsys, monkeypatch):
+    small = tmp_path / "small.tif"
+    tifffile.imwrite(small, np.zeros((32, 32), np.uint8))
+    model, image, truth = str(files["model"]), str(files["image"]), str(files["truth"])
+    cases = {  # arguments -> what the one line must say
+        ("train", "--image", image, "--labels", str(small), "--out", "m.safetensors"):
+            "labels small.tif have shape (32, 32) but the image cells.tif",
+        ("train", "--image", image, "--labels", truth, "--classes", "a", "--out",
+         "m.safetensors"): "give 3 names with --classes",
+        ("predict", "--model", str(tmp_path), "--input", image, "--output", "r.tif"):
+            "is a folder: give --model a model file",
+        ("evaluate", "--model", model, "--image", image, "--truth", str(small)):
+            "truth small.tif has shape (32, 32) but the image cells.tif",
+    }
+    monkeypatch.chdir(tmp_path)
+    for argv, expected in cases.items():
+        assert main(list(argv)) == 2
+        assert expected in capsys.readouterr().err
+    full = OSError(errno.ENOSPC, "No space left on device", "r_uncertainty.tif")
+    monkeypatch.setattr("paintseg.cli._write_tiff", mock.Mock(side_effect=full))
+    assert main(["predict", "--model", model, "--input", image, "--output", "r.tif"]) == 2
+    assert capsys.readouterr().err.strip().endswith(
+        "Cannot use r_uncertainty.tif: no space left on device; free some disk space.")

@@ -165,7 +165,7 @@ def test_stop_mid_run_keeps_the_model(paintseg_viewer, small_cells, qtbot):
 
 
 def test_bad_inputs_give_notifications_not_exceptions(
-    paintseg_viewer, small_cells, qtbot, notifications
+    paintseg_viewer, small_cells, qtbot, notifications, tmp_path
 ):
     viewer, widget = paintseg_viewer
     # no model yet
@@ -183,7 +183,12 @@ def test_bad_inputs_give_notifications_not_exceptions(
     viewer.add_image(np.zeros((3, 64, 64), np.float32), name="small")
     widget.set_inputs(["nuclei", "small"])
     assert not widget.start_training()
+    # a file that cannot be written: which folder, and what to do
+    widget.objects_table = pd.DataFrame({"label": [1]})
+    assert widget.export_objects(str(tmp_path / "missing" / "objects.csv")) is None
     messages = notifications()
+    assert f"Export failed. The folder {tmp_path / 'missing'} does not exist: create it or " \
+        "choose another." in messages
     assert any("no model to continue" in m for m in messages)
     assert any("Train or load a model first" in m for m in messages)
     assert any("annotation layer" in m for m in messages)

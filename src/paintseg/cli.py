@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from paintseg.errors import InputError, PaintsegError
+from paintseg.errors import InputError, PaintsegError, describe_os_error
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".zarr")
 OVERLAP = 32  # the overlap of prediction tiles (predict's default)
@@ -150,6 +150,14 @@ def _check_output(path: str | os.PathLike, option: str, make_folder: bool = Fals
         raise InputError(f"Cannot write in {folder}: choose another {option}.")
 
 
+def _model_file(path: str, option: str) -> str:
+    """``path``, unless it is a folder (the engine would say it does not exist)."""
+    if Path(path).is_dir():
+        raise InputError(f"{path} is a folder: give {option} a model file "
+                         "(.safetensors, saved by paintseg).")
+    return path
+
+
 def _add_threads(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None,
                         help="CPU threads (default: the free cores but one; or set "
@@ -196,7 +204,7 @@ def _class_table(label_classes, names: Sequence[str] | None, n_classes: int):
     if len(names) < n_classes:
         raise InputError(
             f"The labels use values up to {n_classes} but only {len(names)} class names "
-            "were given.")
+            f"were given: give {n_classes} names with --classes.")
     colors = default_colors(len(names))
     return [ClassInfo(n, c, ClassInfo.default_role(n)) for n, c in zip(names, colors)]
 
@@ -214,7 +222,8 @@ def _training_inputs(args: argparse.Namespace):
         project = Project.open(args.project)
         _, channels, annotations = project.training_set()
         if not annotations:
-            raise InputError(f"No image of the set {args.project} has strokes yet.")
+            raise InputError(f"No image of the set {args.project} has strokes yet: paint "
+                             "some in the dock (paintseg gui) first.")
         return (project.channels, channels, annotations, project.classes or None,
                 args.out or project.model_path)
     if not args.image or not args.out:
@@ -225,10 +234,11 @@ def _training_inputs(args: argparse.Namespace):
     images = [read_image(p) for p in args.image]
     loaded = [read_labels(p) for p in args.labels]
     annotations = [np.asarray(a) for a, _ in loaded]
-    for path, image, ann in zip(args.image, images, annotations):
+    for path, labels, image, ann in zip(args.image, args.labels, images, annotations):
         if tuple(ann.shape) != tuple(image.channels[0].shape):
-            raise InputError(f"The labels for {Path(path).name} have shape {ann.shape}, "
-                             f"the image {tuple(image.channels[0].shape)}.")
+            raise InputError(f"The labels {Path(labels).name} have shape {ann.shape} but the "
+                             f"image {Path(path).name} has {tuple(image.channels[0].shape)}: "
+                             "give the labels painted on that image.")
     return (images[0].channel_names, [im.channels for im in images], annotations,
             next((c for _, c in loaded if c), None), args.out)
 
@@ -240,7 +250,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     channel_names, images, annotations, table, out = _training_inputs(args)
     _check_output(out, "--out")
     if args.continue_from:
-        model = Segmenter.load(args.continue_from, device=args.device)
+        model = Segmenter.load(_model_file(args.continue_from, "--continue-from"),
+                               device=args.device)
     else:
         # At least two names, so that the engine's own sentence (no strokes, one class,
         # negative values) reaches the user.
@@ -274,11 +285,12 @@ def _output_targets(inp: Path, output: Path) -> list[tuple[Path, Path]]:
     elif inp.exists():
         inputs = [inp]
     else:
-        raise InputError(f"{inp} does not exist.")
+        raise InputError(f"--input {inp} does not exist.")
     if len(inputs) == 1 and _is_image_path(output):
         return [(inputs[0], output)]
     if output.exists() and not output.is_dir():
-        raise InputError(f"The output {output} must be a folder for several inputs.")
+        raise InputError(f"The output {output} is a file; for several inputs give --output "
+                         "a folder.")
     return [(p, output / f"{image_name(p)}.tif") for p in inputs]
 
 
@@ -335,7 +347,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from paintseg.io.labels import atomic_file, write_labels
     from paintseg.learn.model import Segmenter
 
-    model = Segmenter.load(args.model, device=args.device)
+    model = Segmenter.load(_model_file(args.model, "--model"), device=args.device)
     targets = _output_targets(Path(args.input), Path(args.output))
     for source, target in targets:
         if target.absolute() == source.absolute():
@@ -386,7 +398,9 @@ def evaluation(model, image, truth: np.ndarray, args: argparse.Namespace,
     prediction = _segment(model, image, args, "predicting")
     pred = np.asarray(prediction.labels)
     if truth.shape != pred.shape:
-        raise InputError(f"The truth has shape {truth.shape}, the image {pred.shape}.")
+        names = [Path(getattr(args, key, key)).name for key in ("truth", "image")]
+        raise InputError(f"The truth {names[0]} has shape {truth.shape} but the image "
+                         f"{names[1]} has {pred.shape}: give the truth of that image.")
     classes = model.config.classes
     object_values = [i + 1 for i, c in enumerate(classes) if c.role == "object"]
     scored = truth != 0
@@ -411,7 +425,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from paintseg.io.labels import read_labels
     from paintseg.learn.model import Segmenter
 
-    model = Segmenter.load(args.model, device=args.device)
+    model = Segmenter.load(_model_file(args.model, "--model"), device=args.device)
     image = read_image(args.image)
     truth = np.asarray(read_labels(args.truth)[0])
     truth_objects = np.asarray(read_labels(args.truth_objects)[0]) if args.truth_objects \
@@ -439,13 +453,7 @@ def _set_threads(threads: int | None) -> None:
 
 def _message(error: PaintsegError | OSError) -> str:
     """The sentence for an error: the engine's own, or the file and what the system said."""
-    if isinstance(error, PaintsegError):
-        return str(error)
-    if isinstance(error, FileNotFoundError):
-        return f"{error.filename or error} does not exist."
-    if error.filename is None:
-        return f"{error.strerror or error}."
-    return f"cannot use {error.filename}: {(error.strerror or str(error)).lower()}."
+    return str(error) if isinstance(error, PaintsegError) else describe_os_error(error)
 
 
 COMMANDS = {"train": _cmd_train, "predict": _cmd_predict, "evaluate": _cmd_evaluate,

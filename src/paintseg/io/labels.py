@@ -39,6 +39,7 @@ from paintseg.io.zarr_images import ngff_attributes, open_zarr
 ZARR_SUFFIX = ".zarr"
 TIFF_SUFFIXES = (".tif", ".tiff")
 AXIS_TYPES = {"T": "time", "C": "channel"}
+ROLES = ("background", "object", "boundary")  # learn.classes.ROLES: io does not import torch
 
 
 @dataclass
@@ -326,14 +327,17 @@ def _axes_and_scale(meta: dict[str, Any], ndim: int, name: str
 
 def _checked_classes(path: Path, classes: Any) -> list[dict[str, Any]] | None:
     """The class table read from a label file, if it is one: a list of classes, each with a
-    name, and colours as ``#rrggbb``."""
+    name, colours as ``#rrggbb`` and a known role."""
     if classes is None:
         return None
     entries = classes if isinstance(classes, list) else [None]
     for i, entry in enumerate(entries):
-        name = entry.get("name") if isinstance(entry, dict) else None
-        color = entry.get("color", "#808080") if isinstance(entry, dict) else None
-        if not (isinstance(name, str) and name.strip()) or not _is_color(color):
+        entry_ok = isinstance(entry, dict)
+        name = entry.get("name") if entry_ok else None
+        color = entry.get("color", "#808080") if entry_ok else None
+        role = entry.get("role") or "object" if entry_ok else None
+        if not (isinstance(name, str) and name.strip()) or not _is_color(color) or \
+                role not in ROLES:
             raise FileFormatError(
                 f"{path.name} has a damaged class table (class {i + 1} is {entry!r:.60}); "
                 "restore the file from a backup.")

@@ -16,6 +16,7 @@ from qtpy.QtWidgets import (
 )
 
 from paintseg.errors import InputError, PaintsegError
+from paintseg.io.labels import atomic_file
 from paintseg.widgets import _jobs, _outputs
 from paintseg.widgets._input_section import Inputs
 from paintseg.widgets._layers import merge_into_annotations
@@ -170,8 +171,9 @@ class PredictSection:
                                                    "CSV (*.csv)")[0]
         if not path:
             return None
+        table = self.objects_table
         try:
-            self.objects_table.to_csv(path, index=False)
+            atomic_file(Path(path), lambda tmp: table.to_csv(tmp, index=False))
         except OSError as error:
             report_error(error, "Export")
             return None

@@ -17,7 +17,7 @@ from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error
 from qtpy.QtCore import QThreadPool, QTimer
 
-from paintseg.errors import PaintsegError
+from paintseg.errors import PaintsegError, describe_os_error
 from paintseg.widgets import _jobs
 from paintseg.widgets._process import new_stop_event
 
@@ -34,6 +34,8 @@ def report_error(error: BaseException, action: str) -> None:
     """Show an error as a napari notification: the engine's sentence, or a short summary."""
     if isinstance(error, PaintsegError):
         show_error(str(error))
+    elif isinstance(error, OSError):  # a file: say which, and what to do
+        show_error(f"{action} failed. {describe_os_error(error)}")
     else:
         logger.error("%s failed", action, exc_info=error)
         detail = error if isinstance(error, _jobs.JobError) else f"{type(error).__name__}: {error}"
