@@ -4,7 +4,7 @@ test-time augmentation, averaged with the random forest's, and both.
 
 Fixed steps make the comparison independent of the machine's load. Prints JSON: mean
 foreground Dice and F1@0.5 (objects from the default split) per variant, over datasets, and
-per dataset (mean over ``--seeds``). Run, e.g.:
+per dataset (mean over ``--seeds``, and the sd of Dice over them). Run, e.g.:
 ``.venv/bin/python benchmarks/ablation.py --steps 1000 --set forest_weight=0``
 """
 
@@ -35,6 +35,17 @@ def four_views(model, image: np.ndarray) -> np.ndarray:
                     for view in views], axis=0)
 
 
+def variants(model, image, strokes, seed, plain_only):
+    """``(name, P(nucleus))`` of the variants scored."""
+    plain = object_probability(model, image)
+    if plain_only:
+        return [("plain", plain)]
+    tta = four_views(model, image)
+    _, forest, _ = real_data.forest_fit_predict(image, strokes, seed=seed)
+    return [("plain", plain), ("tta", tta), ("forest_average", (plain + forest) / 2),
+            ("tta_forest_average", (tta + forest) / 2)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=1000)
@@ -43,8 +54,11 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--datasets", nargs="+", default=None)
     parser.add_argument("--zoom", type=float, default=1.0, help="see real_data.add_arguments")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--plain", action="store_true",
+                        help="score the class map as predicted only (no TTA, no forest average)")
     args = parser.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     overrides = {key: json.loads(value) for key, value in (s.split("=", 1) for s in args.set)}
     scores: dict = {}
     for dataset in real_data.datasets(args.datasets, args.zoom):
@@ -54,12 +68,7 @@ def main() -> None:
                                      **overrides)
             model = drain(train(model, [dataset.image[None]], [strokes], steps=args.steps,
                                 seed=seed))
-            plain, tta = object_probability(model, dataset.image), four_views(model,
-                                                                              dataset.image)
-            _, forest, _ = real_data.forest_fit_predict(dataset.image, strokes, seed=seed)
-            for name, probability in (("plain", plain), ("tta", tta),
-                                      ("forest_average", (plain + forest) / 2),
-                                      ("tta_forest_average", (tta + forest) / 2)):
+            for name, probability in variants(model, dataset.image, strokes, seed, args.plain):
                 mask = probability > 0.5
                 row = real_data.scores(mask, split_by_shape(mask, probability), dataset.truth)
                 scores.setdefault(name, {}).setdefault(dataset.name, []).append(
@@ -68,7 +77,9 @@ def main() -> None:
     for name, per_dataset in scores.items():
         means = {d: np.round(np.mean(v, axis=0), 4).tolist() for d, v in per_dataset.items()}
         report[name] = {"dice_f1_mean": np.round(np.mean(list(means.values()), axis=0),
-                                                 4).tolist(), **means}
+                                                 4).tolist(), **means,
+                        "dice_sd_over_seeds": {d: round(float(np.std([r[0] for r in v])), 4)
+                                               for d, v in per_dataset.items()}}
     print(json.dumps({"steps": args.steps, "overrides": overrides, "seeds": args.seeds,
                       "variants": report}, indent=1))
 

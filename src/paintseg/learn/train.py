@@ -19,6 +19,7 @@ from skimage.measure import label, regionprops
 from paintseg.errors import InputError
 from paintseg.learn.events import StopFlag, stop_requested
 from paintseg.learn.forest import forest_probabilities
+from paintseg.learn.losses import edge_aware_smoothness, edge_sigma
 from paintseg.learn.metrics import semantic_scores
 from paintseg.learn.model import Segmenter, scale_intensities
 from paintseg.learn.predict import predict_plane
@@ -40,6 +41,7 @@ MIN_LR_FRACTION = 0.05  # the cosine schedule ends at this fraction of the peak 
 EMA_DECAY = 0.98  # the returned weights are an exponential moving average of the steps'
 FIRST_PREVIEW = 1.0  # seconds of training before the first preview (then every preview_every)
 WORSE_BY = 0.01  # a Continue that loses more balanced accuracy on held-out strokes is undone
+CONTINUE_LR_FRACTION = 1.0  # a Continue's peak learning rate, as a share of the first's
 
 
 @dataclass
@@ -314,6 +316,8 @@ class _Session:
         config = model.config
         weights = _class_weights(data.class_pixels, config.class_weight_power)
         self.class_weights = torch.tensor(weights, dtype=torch.float32, device=model.device)
+        self.edge_sigma = edge_sigma([p.data for p in data.planes],
+                                     [p.train_labels for p in data.planes])
         self.val_windows = [(plane.image_index, *window) for plane in data.planes
                             for window in _val_windows(plane, model.multiple)]
         params = list(model.net.parameters())
@@ -332,6 +336,8 @@ class _Session:
     def learning_rate(self, progress: float) -> float:
         """Warm-up (first session only), then cosine decay to 5 % over the budget."""
         peak = self.model.config.learning_rate
+        if not self.first_session:
+            peak *= CONTINUE_LR_FRACTION
         warm = min(1.0, (self.step + 1) / WARMUP_STEPS) if self.first_session else 1.0
         cosine = MIN_LR_FRACTION + (1 - MIN_LR_FRACTION) * 0.5 * (1 + math.cos(math.pi * progress))
         return peak * warm * cosine
@@ -348,7 +354,7 @@ class _Session:
         model.net.train()
         with self.numerics.autocast(model.device):
             logits = model.net(images)
-        loss = self.loss(logits.float(), labels, soft)
+        loss = self.loss(logits.float(), labels, soft, images)
         optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.step(optimizer)
@@ -394,11 +400,17 @@ class _Session:
                 "from, so that model was kept; paint more strokes where it is wrong.")]))
 
     def loss(self, logits: torch.Tensor, labels: torch.Tensor,
-             soft: torch.Tensor | None = None) -> torch.Tensor:
+             soft: torch.Tensor | None = None, images: torch.Tensor | None = None
+             ) -> torch.Tensor:
         """Weighted cross-entropy on painted pixels, plus soft Dice over the painted pixels,
-        plus (with ``soft`` targets) cross-entropy to them on the pixels not painted."""
+        plus (with ``soft`` targets) cross-entropy to them on the pixels not painted, plus
+        (with ``images``) the edge-aware smoothness of the prediction."""
         target = labels - 1  # -1 = not painted
         loss = F.cross_entropy(logits, target, weight=self.class_weights, ignore_index=-1)
+        edge_weight = self.model.config.edge_weight
+        if images is not None and edge_weight > 0:
+            loss = loss + edge_weight * edge_aware_smoothness(
+                torch.softmax(logits, 1), images.float(), self.edge_sigma)
         if soft is not None:
             unpainted = (target < 0) & (soft.sum(1) > 0)  # not painted, not padding
             if unpainted.any():
