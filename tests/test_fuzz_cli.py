@@ -62,6 +62,9 @@ def cli_files(folder: Path) -> dict[str, str]:
                          str(paths["labels.tif"]), "--out", str(paths[model]), "--steps", "2",
                          "--device", "cpu"]) == 0
     paths["notes.txt"].write_text("not an image")
+    model = paths["model.safetensors"].read_bytes()  # its JSON settings, with a dropout of 4
+    (folder / "dropout 4.safetensors").write_bytes(model.replace(b'dropout\\": 0.0',
+                                                                 b'dropout\\": 4.0', 1))
     for name in ("images", "empty", "out"):
         paths[name].mkdir()
     tifffile.imwrite(paths["images"] / "a.tif", image, imagej=True, metadata={"axes": "CYX"})
@@ -73,7 +76,8 @@ def cli_files(folder: Path) -> dict[str, str]:
                   "new.safetensors": str(folder / "out" / "m.safetensors"),
                   "new.zarr": str(folder / "out" / "r.zarr"),
                   "no folder": str(folder / "nowhere" / "r.tif"),
-                  "under a file": str(paths["notes.txt"] / "r.tif"), "here": "", "dot": "."})
+                  "under a file": str(paths["notes.txt"] / "r.tif"), "here": "", "dot": ".",
+                  "dropout 4.safetensors": str(folder / "dropout 4.safetensors")})
     return found
 
 
@@ -187,6 +191,9 @@ FOUND = {  # command lines that once ended in a traceback or a wrong message, an
                                 "--tile: 16 must be a number above 32"),
     "output under a file": (["predict", "--model", "{model.safetensors}", "--input",
                              "{image.tif}", "--output", "{under a file}"], "notes.txt"),
+    "model settings the network refuses": (["predict", "--model", "{dropout 4.safetensors}",
+                                            "--input", "{image.tif}", "--output", "{new.tif}"],
+                                           "dropout 4.safetensors is damaged"),
     "'.' as an image": (["train", "--image", ".", "--labels", "{labels.tif}", "--out",
                          "{new.safetensors}", "--steps", "1"], "is not a TIFF file"),
 }

@@ -14,6 +14,7 @@ from paintseg.errors import PaintsegError
 from paintseg.io.labels import read_labels, write_labels
 from paintseg.io.napari_reader import read_layers
 from paintseg.learn import ClassInfo, Segmenter
+from paintseg.model_files import open_model
 
 EXAMPLES = int(os.environ.get("PAINTSEG_FUZZ_EXAMPLES", "25"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=5000, derandomize=True,
@@ -74,7 +75,7 @@ def materialize(array) -> None:
 def read_all(kind: str, path: Path) -> None:
     """Read the file as the product would (the CLI's readers and napari's), pixels included."""
     if kind == "model":
-        Segmenter.load(path, device="cpu")
+        open_model(path, device="cpu")  # as the CLI and the dock open model files
         return
     if kind.startswith("labels"):
         materialize(read_labels(path)[0])

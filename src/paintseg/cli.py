@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from paintseg.errors import InputError, PaintsegError, describe_os_error
+from paintseg.model_files import open_model
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".zarr")
 OVERLAP = 32  # the overlap of prediction tiles (predict's default)
@@ -150,14 +151,6 @@ def _check_output(path: str | os.PathLike, option: str, make_folder: bool = Fals
         raise InputError(f"Cannot write in {folder}: choose another {option}.")
 
 
-def _model_file(path: str, option: str) -> str:
-    """``path``, unless it is a folder (the engine would say it does not exist)."""
-    if Path(path).is_dir():
-        raise InputError(f"{path} is a folder: give {option} a model file "
-                         "(.safetensors, saved by paintseg).")
-    return path
-
-
 def _add_threads(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None,
                         help="CPU threads (default: the free cores but one; or set "
@@ -250,8 +243,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     channel_names, images, annotations, table, out = _training_inputs(args)
     _check_output(out, "--out")
     if args.continue_from:
-        model = Segmenter.load(_model_file(args.continue_from, "--continue-from"),
-                               device=args.device)
+        model = open_model(args.continue_from, args.device, "--continue-from")
     else:
         # At least two names, so that the engine's own sentence (no strokes, one class,
         # negative values) reaches the user.
@@ -345,9 +337,8 @@ def _objects(model, image, prediction, args: argparse.Namespace):
 def _cmd_predict(args: argparse.Namespace) -> int:
     from paintseg.io.images import read_image
     from paintseg.io.labels import atomic_file, write_labels
-    from paintseg.learn.model import Segmenter
 
-    model = Segmenter.load(_model_file(args.model, "--model"), device=args.device)
+    model = open_model(args.model, args.device, "--model")
     targets = _output_targets(Path(args.input), Path(args.output))
     for source, target in targets:
         if target.absolute() == source.absolute():
@@ -423,9 +414,8 @@ def evaluation(model, image, truth: np.ndarray, args: argparse.Namespace,
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from paintseg.io.images import read_image
     from paintseg.io.labels import read_labels
-    from paintseg.learn.model import Segmenter
 
-    model = Segmenter.load(_model_file(args.model, "--model"), device=args.device)
+    model = open_model(args.model, args.device, "--model")
     image = read_image(args.image)
     truth = np.asarray(read_labels(args.truth)[0])
     truth_objects = np.asarray(read_labels(args.truth_objects)[0]) if args.truth_objects \

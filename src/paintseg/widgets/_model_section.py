@@ -10,6 +10,7 @@ from qtpy.QtWidgets import QFileDialog, QGroupBox, QHBoxLayout, QLabel, QPushBut
 
 from paintseg.errors import InputError
 from paintseg.learn import Segmenter
+from paintseg.model_files import open_model
 from paintseg.widgets._run import report_error
 
 MODEL_FILTER = "PaintSeg model (*.safetensors)"
@@ -76,7 +77,7 @@ class ModelSection:
         if not path:
             return None
         try:
-            model = Segmenter.load(path, device="auto")
+            model = open_model(path)
         except Exception as error:  # noqa: BLE001 (shown to the user)
             report_error(error, "Loading the model")
             return None
