@@ -128,3 +128,11 @@ def test_damaged_files_read_or_give_a_sentence_naming_them(kind, originals, tmp_
 @given(shape=st.sampled_from(SHAPES), dtype=st.sampled_from(DTYPES))
 def test_extreme_shapes_and_dtypes_read_or_give_a_sentence(shape, dtype, tmp_path):
     extreme_tiff(shape, dtype, tmp_path)
+
+
+def test_damaged_ome_xml_gives_a_sentence(originals, tmp_path):
+    """Found by benchmarks/fuzz.py: a broken tag in the OME-XML raised ParseError."""
+    path = tmp_path / "broken_xml.ome.tif"
+    path.write_bytes(originals["ome.tif"].replace(b"</Pixels>", b"</Pixelz>", 1))
+    with pytest.raises(PaintsegError, match="broken_xml.ome.tif has damaged metadata"):
+        read_all("ome.tif", path)

@@ -105,14 +105,20 @@ class TiffLevel(CheckedLevel):
 def read_tiff(path: Path) -> ImageData:
     """Open a TIFF / OME-TIFF / ImageJ TIFF lazily (see :func:`paintseg.io.read_image`)."""
     tif, series = open_tiff(path)
-    levels = [TiffLevel(path, i, series).as_dask() for i in range(len(series.levels))]
-    if tif.is_ome:
-        names, scale = _ome_metadata(tif)
-    elif tif.is_imagej:
-        names, scale = _imagej_metadata(tif, series)
-    else:
-        names, scale = None, _shaped_scale(tif)
-    return build_image(levels, series.axes, names, scale, image_name(path))
+    try:
+        levels = [TiffLevel(path, i, series).as_dask() for i in range(len(series.levels))]
+        if tif.is_ome:
+            names, scale = _ome_metadata(tif)
+        elif tif.is_imagej:
+            names, scale = _imagej_metadata(tif, series)
+        else:
+            names, scale = None, _shaped_scale(tif)
+        return build_image(levels, series.axes, names, scale, image_name(path))
+    except FileFormatError:
+        raise
+    except Exception as error:  # tifffile and its XML parser raise many types on damage
+        raise FileFormatError(f"{path.name} has damaged metadata ({type(error).__name__}: "
+                              f"{error}).") from error
 
 
 def _as_list(value: Any) -> list:
