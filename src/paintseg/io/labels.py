@@ -327,7 +327,7 @@ def _axes_and_scale(meta: dict[str, Any], ndim: int, name: str
 
 def _checked_classes(path: Path, classes: Any) -> list[dict[str, Any]] | None:
     """The class table read from a label file, if it is one: a list of classes, each with a
-    name, colours as ``#rrggbb`` and a known role."""
+    name, a colour (text, e.g. ``#rrggbb``) and a known role."""
     if classes is None:
         return None
     entries = classes if isinstance(classes, list) else [None]
@@ -336,17 +336,12 @@ def _checked_classes(path: Path, classes: Any) -> list[dict[str, Any]] | None:
         name = entry.get("name") if entry_ok else None
         color = entry.get("color", "#808080") if entry_ok else None
         role = entry.get("role") or "object" if entry_ok else None
-        if not (isinstance(name, str) and name.strip()) or not _is_color(color) or \
+        if not (isinstance(name, str) and name.strip()) or not isinstance(color, str) or \
                 role not in ROLES:
             raise FileFormatError(
                 f"{path.name} has a damaged class table (class {i + 1} is {entry!r:.60}); "
                 "restore the file from a backup.")
     return classes
-
-
-def _is_color(value: Any) -> bool:
-    return isinstance(value, str) and len(value) == 7 and value[0] == "#" and \
-        all(c in "0123456789abcdefABCDEF" for c in value[1:])
 
 
 def _tiff_labels_meta(path: Path) -> dict[str, Any] | None:
