@@ -137,9 +137,12 @@ def _path(text: str) -> str:
 def _check_output(path: str | os.PathLike, option: str, make_folder: bool = False) -> None:
     """Fail before any work if ``path`` is a folder, or its folder is missing (unless it can
     be made: ``make_folder``) or not writable."""
+    from paintseg.io.labels import is_label_store
+
     path = Path(path).absolute()
-    if path.is_dir() and not _is_label_store(path):
-        raise InputError(f"{path} is a folder: give {option} a file name.")
+    if path.is_dir() and not is_label_store(path):  # a label store may be replaced
+        raise InputError(f"{path} is a folder (not labels written by paintseg): give "
+                         f"{option} a file name.")
     folder = path.parent
     while make_folder and not folder.exists() and folder != folder.parent:
         folder = folder.parent
@@ -286,13 +289,6 @@ def _output_targets(inp: Path, output: Path) -> list[tuple[Path, Path]]:
     return [(p, output / f"{image_name(p)}.tif") for p in inputs]
 
 
-def _is_label_store(path: Path) -> bool:
-    """An OME-Zarr label store written by paintseg (which a new one may replace)."""
-    from paintseg.io.labels import open_labels
-
-    return path.name.lower().endswith(".zarr") and open_labels(path) is not None
-
-
 def _beside(target: Path, suffix: str) -> Path:
     """The path of another output beside the class map ``target``: ``suffix`` replaces
     its .tif, .tiff or .zarr."""
@@ -344,7 +340,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         if target.absolute() == source.absolute():
             raise InputError(f"--output would write over the input image {source}: "
                              "choose another name or folder.")
-        _check_output(target, "--output", make_folder=True)
+        objects = [_beside(target, f"_objects{_suffix(target)}")] if args.objects else []
+        for path in [target, *objects]:
+            _check_output(path, "--output", make_folder=True)
     for source, target in targets:
         image = read_image(source)
         prediction = _segment(model, image, args, source.name)

@@ -267,6 +267,15 @@ def open_labels(path: str | os.PathLike) -> LabelsData | None:
                       image_name(path))
 
 
+def is_label_store(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a zarr store written by :func:`write_labels` (metadata only: its
+    labels are not read)."""
+    try:
+        return is_zarr_path(path) and _zarr_labels(Path(path)) is not None
+    except FileFormatError:
+        return False
+
+
 def _zarr_labels(path: Path) -> tuple[dict[str, Any], zarr.Array] | None:
     """Our metadata and the label array of a store written by :func:`write_labels`; None
     for another store."""
