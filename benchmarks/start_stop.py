@@ -30,7 +30,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cycles", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--once-training", action="store_true",
+                        help="count the delay before Stop from the first training event "
+                             "(else from the click, as a user does)")
     args = parser.parse_args()
+    out, sys.stdout = sys.stdout, sys.stderr  # napari prints notifications to stdout
 
     import napari
     from test_widgets_cycles import left_running, running, start_stop_cycles, wait_until
@@ -54,15 +58,17 @@ def main() -> None:
     wait_until(lambda: not widget.busy, 300)
     widget.budget_spin.setValue(100_000)
     widget.continue_spin.setValue(100_000)
-    records = start_stop_cycles(widget, args.cycles, args.seed)
+    records = start_stop_cycles(widget, args.cycles, args.seed, args.once_training)
     left = left_running(before)
     usable = widget.model is not None and widget.predict(whole=False)
     wait_until(lambda: not widget.busy)
     usable = usable and viewer.layers["nuclei classes"].data.any()
     widget.close()
     viewer.close()
-    print(json.dumps({
-        "cycles": len(records), "seed": args.seed,
+    out.write(json.dumps({
+        "cycles": len(records), "seed": args.seed, "stop_counted_from":
+            "the first training event" if args.once_training else "the click",
+        "runs_stopped_before_their_first_step": sum(not r["trained"] for r in records),
         "idle_after_stop_s": summary([r["idle_after_stop_s"] for r in records]),
         "predictions_cancelled": sum("cancel_after_s" in r for r in records),
         "idle_after_cancel_s": summary([r["idle_after_cancel_s"] for r in records
@@ -70,7 +76,7 @@ def main() -> None:
         "left_running": left, "model_usable": bool(usable),
         "load_average": [round(x, 2) for x in os.getloadavg()], "cpu_count": os.cpu_count(),
         "records": records,
-    }, indent=1))
+    }, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -45,23 +45,29 @@ def left_running(before: dict[str, set]) -> dict[str, list]:
             "processes": sorted(now["processes"] - before["processes"])}
 
 
-def start_stop_cycles(widget, cycles: int, seed: int = 0) -> list[dict]:
-    """Train or Continue, press Stop after 0.1-2 s; every other cycle or so, predict the
-    whole image and press Cancel after 0-0.3 s. Returns what each cycle did and how long
-    the dock took to be idle again."""
+def start_stop_cycles(widget, cycles: int, seed: int = 0, once_training: bool = False
+                      ) -> list[dict]:
+    """Train or Continue, press Stop after 0.1-2 s (counted from the first training event
+    with ``once_training``, else from the click: often while the child process starts);
+    every other cycle or so, predict the whole image and press Cancel after 0-0.3 s.
+    Returns what each cycle did and how long the dock took to be idle again."""
     rng = random.Random(seed)
     records = []
     for _ in range(cycles):
         button = widget.continue_button if widget.model is not None and rng.random() < 0.5 \
             else widget.train_button
+        model = widget.model
         button.click()
         assert widget.busy
+        if once_training:
+            wait_until(lambda: widget.last_event is not None)
         delay = rng.uniform(0.1, 2.0)
         QTest.qWait(int(delay * 1000))
         widget.stop_button.click()
         record = {"run": "continue" if button is widget.continue_button else "train",
                   "stop_after_s": round(delay, 2),
-                  "idle_after_stop_s": round(wait_until(lambda: not widget.busy), 2)}
+                  "idle_after_stop_s": round(wait_until(lambda: not widget.busy), 2),
+                  "trained": widget.model is not model}
         if widget.model is not None and rng.random() < 0.6:
             assert widget.predict(whole=True)
             cancel = rng.uniform(0.0, 0.3)

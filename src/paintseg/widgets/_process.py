@@ -143,7 +143,7 @@ def process_train_job(
     preview: Callable[[], tuple[int, tuple[int, ...]] | None],
     threads: int | None = None,
     preview_every: float = 3.0,
-) -> Generator[Any, None, Segmenter]:
+) -> Generator[Any, None, Segmenter | None]:
     """Like :func:`paintseg.widgets._jobs.train_job`, but the work runs in a child process.
 
     The model (with its optimiser state) goes to the child and comes back trained, so
@@ -152,7 +152,7 @@ def process_train_job(
     iterated (napari aborting the worker on close); closing the relay also stops the child,
     which is killed if it does not end within a few seconds. A stop before the child's first
     event (it is still starting: importing torch, fitting the forest) ends it at once, and
-    the relay returns the model it was given (None for a new one).
+    the relay returns None: the model it was given is unchanged.
     """
     context = mp.get_context("spawn")
     events = context.Queue()
@@ -181,7 +181,7 @@ def process_train_job(
                 if not child.is_alive():
                     raise JobError("The training process ended unexpectedly.") from None
                 if stop.is_set() and not started:
-                    return request.model  # stopped while the child was starting: unchanged
+                    return None  # stopped while the child was starting: nothing learnt
                 continue
             if kind == "event":
                 started = True

@@ -236,8 +236,9 @@ class TrainSection:
         self.scores_label.setText(text)
 
     def _on_trained(self, model: Segmenter | None) -> None:
-        if model is None or not (model.config.history and model.config.history[-1].get("steps")):
-            # Stopped before the first step: a new model would have learnt nothing.
+        steps = model.config.history[-1].get("steps", 0) if model and model.config.history \
+            else 0
+        if not steps:  # stopped before the first step: a new model would have learnt nothing
             show_info("Stopped before the first training step: the model is unchanged.")
             return
         self.model = model
@@ -245,5 +246,4 @@ class TrainSection:
         self._project_trained(model)
         self._paint_training()
         self.train_progress.setValue(1000)
-        steps = self.last_event.step if self.last_event else 0
         show_info(f"Training finished ({steps} steps); press Continue to train further.")
