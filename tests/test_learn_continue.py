@@ -8,6 +8,7 @@ import torch
 from test_learn_train import data, new_model, trained  # noqa: F401 (data, trained: fixtures)
 
 from paintseg.learn import drain, train
+from paintseg.learn.model import Segmenter
 from paintseg.learn.sampling import PatchSampler, prepare_training_data
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -67,3 +68,16 @@ def test_a_continue_that_helps_keeps_its_new_weights(data, trained):
     drain(train(model, [image], [strokes], steps=10, seed=1))
     assert model.config.history[-1]["kept_start_weights"] is False
     assert any(not torch.equal(v, start[k]) for k, v in model.net.state_dict().items())
+
+
+def test_a_model_loaded_from_a_file_warms_up_again(data, trained, tmp_path):
+    """A file keeps no optimiser state: Adam's first steps would jolt every weight."""
+    image, _, strokes = data
+    path = trained[0].save(tmp_path / "m.paintseg.safetensors")
+    first_lr = {}
+    for name, model in {"in memory": copy.deepcopy(trained[0]),
+                        "from file": Segmenter.load(path, device="cpu")}.items():
+        events = []
+        drain(train(model, [image], [strokes], steps=5, seed=1), events.append)
+        first_lr[name] = next(e.lr for e in events if e.step >= 1)
+    assert first_lr["from file"] < 0.2 * first_lr["in memory"], first_lr

@@ -36,7 +36,7 @@ from paintseg.learn.sampling import (
 DEFAULT_SECONDS = 30.0
 CONTINUE_SECONDS = 10.0  # default budget of a Continue round (correct, then continue)
 EVENT_EVERY = 0.2  # seconds between events (the GUI consumes them)
-WARMUP_STEPS = 10  # linear warm-up of the first training session
+WARMUP_STEPS = 10  # linear warm-up while the optimiser has no state yet
 MIN_LR_FRACTION = 0.05  # the cosine schedule ends at this fraction of the peak rate
 EMA_DECAY = 0.98  # the returned weights are an exponential moving average of the steps'
 FIRST_PREVIEW = 1.0  # seconds of training before the first preview (then every preview_every)
@@ -324,6 +324,9 @@ class _Session:
         if model.optimizer is None or model.optimizer.param_groups[0]["params"] != params:
             model.optimizer = torch.optim.AdamW(params, lr=config.learning_rate,
                                                 weight_decay=config.weight_decay)
+        # Adam's first steps without moment estimates (a new model, or one loaded from a file,
+        # which keeps no optimiser state) move every weight by about the full learning rate.
+        self.warm_up = first_session or not model.optimizer.state
         self.average = [p.detach().clone() for p in params] if EMA_DECAY else []
         float16 = self.numerics.autocast_dtype == torch.float16
         self.scaler = torch.amp.GradScaler(model.device.type, enabled=float16)
@@ -334,11 +337,11 @@ class _Session:
                                                  self._scores())
 
     def learning_rate(self, progress: float) -> float:
-        """Warm-up (first session only), then cosine decay to 5 % over the budget."""
+        """Warm-up (without optimiser state), then cosine decay to 5 % over the budget."""
         peak = self.model.config.learning_rate
         if not self.first_session:
             peak *= CONTINUE_LR_FRACTION
-        warm = min(1.0, (self.step + 1) / WARMUP_STEPS) if self.first_session else 1.0
+        warm = min(1.0, (self.step + 1) / WARMUP_STEPS) if self.warm_up else 1.0
         cosine = MIN_LR_FRACTION + (1 - MIN_LR_FRACTION) * 0.5 * (1 + math.cos(math.pi * progress))
         return peak * warm * cosine
 
