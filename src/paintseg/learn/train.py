@@ -41,7 +41,7 @@ MIN_LR_FRACTION = 0.05  # the cosine schedule ends at this fraction of the peak 
 EMA_DECAY = 0.98  # the returned weights are an exponential moving average of the steps'
 FIRST_PREVIEW = 1.0  # seconds of training before the first preview (then every preview_every)
 WORSE_BY = 0.01  # a Continue that loses more balanced accuracy on held-out strokes is undone
-CONTINUE_LR_FRACTION = 1.0  # a Continue's peak learning rate, as a share of the first's
+CONTINUE_LR_FRACTION = 0.5  # a Continue's peak learning rate, as a share of the first's
 
 
 @dataclass
