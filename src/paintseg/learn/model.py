@@ -76,7 +76,7 @@ class ModelConfig:
     dice_weight: float = 0.5
     class_weight_power: float = 0.5  # loss weight of a class: its painted pixels ** -power
     forest_weight: float = 0.25  # weight of a random forest's soft targets on unpainted pixels
-    edge_weight: float = 1.0  # weight of the edge-aware smoothness loss (learn/losses.py)
+    edge_weight: float = 0.0  # weight of the edge-aware smoothness loss (learn/losses.py)
     norm_low: list[float] | None = None
     norm_high: list[float] | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
