@@ -4,6 +4,7 @@ Each cycle continues training the same model (its own budget, as the dock's Cont
 strokes plus one accepted plane of the last prediction (``merge_into_annotations``, as the
 dock's Accept; the plane changes each cycle), predicts the whole stack and finds its objects.
 After every cycle it records the resident memory (RSS), open file descriptors and threads.
+Like the CLI and the dock's training process, it uses one malloc arena (``paintseg.memory``).
 
 Prints JSON: the samples, RSS growth from the end of the first cycle to the end (target
 < 5 %), and the change in open files and threads (target 0). Run:
@@ -29,6 +30,7 @@ os.environ.setdefault("PAINTSEG_NUMERICS", "fp32")  # the same numerics in every
 from paintseg.io.samples import draw_strokes, synthetic_cells
 from paintseg.learn import ClassInfo, Segmenter, drain, find_objects, predict, train
 from paintseg.learn.device import choose_threads
+from paintseg.memory import use_one_malloc_arena
 from paintseg.widgets._layers import merge_into_annotations
 
 
@@ -72,7 +74,9 @@ def growth(samples: list[dict], key: str) -> float:
     return samples[-1][key] - samples[0][key]
 
 
-def soak(minutes: float, steps: int, shape: tuple[int, int, int], trimmed: bool) -> dict:
+def soak(minutes: float, steps: int, shape: tuple[int, int, int], trimmed: bool,
+         one_arena: bool) -> dict:
+    one_arena = one_arena and use_one_malloc_arena()  # as the CLI and the training child do
     torch.set_num_threads(choose_threads())  # as the CLI and the dock do
     data = synthetic_cells(shape=shape, seed=0)
     image = data["image"]
@@ -95,7 +99,7 @@ def soak(minutes: float, steps: int, shape: tuple[int, int, int], trimmed: bool)
     first, last = samples[0]["rss_mb"], samples[-1]["rss_mb"]
     return {
         "minutes": minutes, "steps_per_cycle": steps, "shape": list(shape),
-        "malloc_trim_each_cycle": trimmed,
+        "malloc_trim_each_cycle": trimmed, "one_malloc_arena": one_arena,
         "cycles": len(samples), "before_first_cycle": start_status,
         "rss_after_first_cycle_mb": first, "rss_end_mb": last,
         "rss_max_mb": max(s["rss_mb"] for s in samples),
@@ -123,9 +127,12 @@ def main() -> None:
     parser.add_argument("--trim", action="store_true",
                         help="diagnosis: malloc_trim after each cycle, so that RSS counts "
                              "live memory, not what the allocator keeps for reuse")
+    parser.add_argument("--many-arenas", action="store_true",
+                        help="before/after: glibc's default malloc arenas (one per thread), "
+                             "not the one arena the product's processes use")
     args = parser.parse_args()
-    print(json.dumps(soak(args.minutes, args.steps_per_cycle, tuple(args.shape), args.trim),
-                     indent=1))
+    print(json.dumps(soak(args.minutes, args.steps_per_cycle, tuple(args.shape), args.trim,
+                          not args.many_arenas), indent=1))
 
 
 if __name__ == "__main__":

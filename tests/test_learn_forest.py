@@ -1,4 +1,5 @@
-"""The random forest's soft targets: found on unpainted pixels, never over painted ones."""
+"""Soft targets on unpainted pixels (a random forest's, then the network's own where it is
+sure): found where nobody painted, never counted over painted pixels."""
 
 import numpy as np
 import pytest
@@ -53,3 +54,31 @@ def test_the_forest_is_the_first_preview_before_any_step():
     found = first.preview.labels == 2
     assert first.preview.labels.shape == truth.shape
     assert (found == (truth == 1))[strokes == 0].mean() > 0.9  # useful at once
+
+
+def test_self_training_replaces_the_forest_targets_only_where_the_network_is_sure():
+    from paintseg.learn import drain, predict_plane
+    from paintseg.learn.train import _add_forest_targets, _add_pseudo_labels, train
+
+    image, _, strokes = disks(size=96)
+    model = new_model()
+    drain(train(model, [image], [strokes], steps=40))
+    data = prepared(model, image, strokes)
+    _add_forest_targets(data, seed=0)
+    plane = data.planes[0]
+    forest_targets = plane.soft.clone()
+    _add_pseudo_labels(model, [list(image)], data, confidence=0.9)
+    pad = plane.pad
+    inside = plane.soft[:, pad:-pad, pad:-pad].float()
+    _, probabilities, _ = predict_plane(model, list(image))
+    probabilities = torch.from_numpy(probabilities.astype(np.float32))
+    sure = probabilities.max(0).values >= 0.9
+    assert 0.2 < sure.float().mean() < 1.0  # some pixels each way, or the test proves nothing
+    expected = torch.nn.functional.one_hot(probabilities.argmax(0), 2).permute(2, 0, 1).float()
+    agree = (inside == expected).all(0)
+    assert agree[sure].float().mean() > 0.99  # sure: the network's own class, one-hot
+    unsure = ~sure & (probabilities.max(0).values < 0.85)  # away from the threshold
+    torch.testing.assert_close(inside[:, unsure],
+                               forest_targets[:, pad:-pad, pad:-pad].float()[:, unsure])
+    assert plane.soft[:, :pad].abs().sum() == 0  # the padding stays out of the loss
+    assert model.net.training  # ready for the next step

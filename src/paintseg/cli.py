@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from paintseg.errors import InputError, PaintsegError, describe_os_error
+from paintseg.memory import use_one_malloc_arena
 from paintseg.model_files import open_model
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".zarr")
@@ -455,6 +456,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ``paintseg: error: <message>`` to stderr and return 2.
     """
     args = _parser().parse_args(argv)
+    use_one_malloc_arena()  # a long session (gui, train --project) does not grow
     try:
         if args.command != "gui":
             _set_threads(args.threads)

@@ -21,6 +21,7 @@ import torch
 from paintseg.errors import InputError
 from paintseg.learn.events import StopFlag, stop_requested
 from paintseg.learn.sampling import as_channels
+from paintseg.memory import release_freed_memory
 
 
 @dataclass
@@ -298,6 +299,7 @@ def predict(model, image, *, planes: Iterable | None = None, tile: int = 512,
             if stop_requested(stop) and done < total:
                 result.complete = False
                 return result
+    release_freed_memory()  # the tiles' buffers: a long session stays flat
     return result
 
 

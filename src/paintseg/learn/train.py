@@ -32,6 +32,7 @@ from paintseg.learn.sampling import (
     padded_tensor,
     prepare_training_data,
 )
+from paintseg.memory import release_freed_memory
 
 DEFAULT_SECONDS = 30.0
 CONTINUE_SECONDS = 10.0  # default budget of a Continue round (correct, then continue)
@@ -42,6 +43,7 @@ EMA_DECAY = 0.98  # the returned weights are an exponential moving average of th
 FIRST_PREVIEW = 1.0  # seconds of training before the first preview (then every preview_every)
 WORSE_BY = 0.01  # a Continue that loses more balanced accuracy on held-out strokes is undone
 CONTINUE_LR_FRACTION = 0.5  # a Continue's peak learning rate, as a share of the first's
+PSEUDO_LABELS_AT = 0.5  # share of the budget after which self-training's targets are made
 
 
 @dataclass
@@ -168,7 +170,12 @@ def train(
     last_event = time.perf_counter()
     losses: list[float] = []
     done = False
+    pseudo_labels_due = config.pseudo_label_confidence > 0 and config.forest_weight > 0
     while not (clock.finished(session.step) or should_stop()):
+        if pseudo_labels_due and clock.progress(session.step) >= PSEUDO_LABELS_AT:
+            with session.averaged_weights():
+                _add_pseudo_labels(model, channels, data, config.pseudo_label_confidence)
+            pseudo_labels_due = False
         images_batch, labels_batch, soft_batch = sampler.batch(config.batch_size)
         losses.append(session.step_on(images_batch, labels_batch, clock.progress(session.step),
                                       soft_batch))
@@ -191,6 +198,8 @@ def train(
         yield session.event(losses, clock, session.last_val, None, True)
     session.record_history(clock.elapsed())
     model.net.eval()
+    del data, sampler
+    release_freed_memory()  # the planes, patches and forest: a long session stays flat
     return model
 
 
@@ -205,6 +214,22 @@ def _add_forest_targets(data: TrainingData, seed: int) -> None:
         data.n_classes, seed=seed, threads=torch.get_num_threads())
     for plane, soft in zip(data.planes, probabilities):
         plane.soft = padded_tensor(soft, plane.pad, "constant", plane.data.device)
+
+
+def _add_pseudo_labels(model: Segmenter, channels: list[list[Any]], data: TrainingData,
+                       confidence: float) -> None:
+    """Self-training: where the network's prediction of a training plane is at least
+    ``confidence`` sure, its class becomes the soft target (one-hot) instead of the forest's.
+    Soft targets count only on pixels nobody painted, so painted pixels are never changed."""
+    for plane in data.planes:
+        _, probabilities, _ = predict_plane(model, channels[plane.image_index], plane.plane)
+        p = plane.pad
+        targets = plane.soft[:, p:-p, p:-p]
+        best, classes = torch.as_tensor(np.asarray(probabilities, np.float32),
+                                        device=targets.device).max(dim=0)
+        sure = best >= confidence
+        targets[:, sure] = F.one_hot(classes[sure], data.n_classes).T.to(targets.dtype)
+    model.net.train()
 
 
 def _forest_preview(data: TrainingData, request: Callable) -> Preview | None:
@@ -380,7 +405,7 @@ class _Session:
                 param.copy_(source)
 
     @contextmanager
-    def _averaged_weights(self) -> Iterator[None]:
+    def averaged_weights(self) -> Iterator[None]:
         """The averaged weights in the model for a moment (they are what training returns)."""
         current = [p.detach().clone() for p in self.model.net.parameters()]
         self._load(self.average)
@@ -432,7 +457,7 @@ class _Session:
 
     def validate(self) -> dict[str, dict[str, float]] | None:
         """Per-class scores of the averaged weights on the held-out strokes."""
-        with self._averaged_weights():
+        with self.averaged_weights():
             self.last_val = self._scores()
         return self.last_val
 
@@ -517,24 +542,31 @@ def _json_number(value: float) -> float | None:
     return None if value is None or math.isnan(value) else value
 
 
-def _round_up(value: int, multiple: int) -> int:
-    return -(-value // multiple) * multiple
-
-
 def _val_windows(plane: Plane, multiple: int) -> list[tuple[torch.Tensor, np.ndarray]]:
     """Image and validation labels in a window around each validation stroke.
 
-    Windows have some context and sides that are multiples of ``multiple``; they may reach
-    into the plane's padding (``3 * multiple`` at most), where the labels are 0.
+    Windows have some context, and sides of ``multiple`` times a power of two: few distinct
+    shapes, since the CPU's convolutions compile and keep code for each new shape (new
+    shapes every round made a long session grow). They may reach into the plane's padding.
+    The labels of a window are its own stroke's.
     """
     p = plane.pad
+    strokes = label(np.pad(plane.val_labels, p) > 0, connectivity=2)
     labels = np.pad(plane.val_labels, p)
     windows = []
-    for region in regionprops(label(labels > 0, connectivity=2)):
+    for region in regionprops(strokes):
         y0, x0, y1, x1 = region.bbox
-        ys, xs = (
-            slice(lo - multiple, lo - multiple + _round_up(hi - lo + 2 * multiple, multiple))
-            for lo, hi in ((y0, y1), (x0, x1))
-        )
-        windows.append((plane.data[:, ys, xs], labels[ys, xs]))
+        ys, xs = (_window(lo, hi, multiple, size)
+                  for lo, hi, size in ((y0, y1, strokes.shape[0]), (x0, x1, strokes.shape[1])))
+        own = np.where(strokes[ys, xs] == region.label, labels[ys, xs], 0)
+        windows.append((plane.data[:, ys, xs], own))
     return windows
+
+
+def _window(lo: int, hi: int, multiple: int, size: int) -> slice:
+    """``[lo, hi)`` with ``multiple`` of context on each side, its length rounded up to
+    ``multiple`` times a power of two (at most ``size``), moved to fit into ``[0, size)``."""
+    length = multiple * 2 ** math.ceil(math.log2((hi - lo + 2 * multiple) / multiple))
+    length = min(length, size // multiple * multiple)
+    start = min(max(0, (lo + hi - length) // 2), size - length)
+    return slice(start, start + length)

@@ -30,6 +30,7 @@ from typing import Any
 
 from paintseg.errors import PaintsegError
 from paintseg.learn import Segmenter, drain
+from paintseg.memory import use_one_malloc_arena
 from paintseg.widgets._jobs import JobError, StopFlag, TrainRequest, train_job
 
 MAX_PLANE_AXES = 6
@@ -71,6 +72,7 @@ def _child(inbox, events, stop, plane: SharedPlane, threads: int | None,
     """
     if hasattr(os, "nice"):
         os.nice(CHILD_NICENESS)
+    use_one_malloc_arena()
     try:
         request, model_bytes = ForkingPickler.loads(inbox.recv_bytes())
         inbox.close()
