@@ -77,9 +77,9 @@ class ModelConfig:
     class_weight_power: float = 0.5  # loss weight of a class: its painted pixels ** -power
     forest_weight: float = 0.25  # weight of a random forest's soft targets on unpainted pixels
     edge_weight: float = 0.0  # weight of the edge-aware smoothness loss (learn/losses.py)
-    # Self-training: halfway through, the network's own predictions at least this confident
-    # replace the forest's soft targets (0 = off)
-    pseudo_label_confidence: float = 0.0
+    # Self-training: halfway through the first training, the network's own predictions at
+    # least this confident replace the forest's soft targets (0 = off)
+    pseudo_label_confidence: float = 0.9
     norm_low: list[float] | None = None
     norm_high: list[float] | None = None
     history: list[dict[str, Any]] = field(default_factory=list)

@@ -170,7 +170,8 @@ def train(
     last_event = time.perf_counter()
     losses: list[float] = []
     done = False
-    pseudo_labels_due = config.pseudo_label_confidence > 0 and config.forest_weight > 0
+    pseudo_labels_due = (first_session and config.pseudo_label_confidence > 0
+                         and config.forest_weight > 0)  # a Continue is too short for it
     while not (clock.finished(session.step) or should_stop()):
         if pseudo_labels_due and clock.progress(session.step) >= PSEUDO_LABELS_AT:
             with session.averaged_weights():
