@@ -5,6 +5,8 @@ import sys
 
 import pytest
 
+from paintseg.memory import _glibc
+
 ARENAS_AFTER_THREADS = """
 import ctypes, sys, tempfile, threading
 import numpy as np
@@ -30,14 +32,7 @@ with tempfile.NamedTemporaryFile(suffix=".xml") as report:
 """
 
 
-def _is_glibc() -> bool:
-    import ctypes
-
-    return sys.platform.startswith("linux") and hasattr(ctypes.CDLL(None),
-                                                        "gnu_get_libc_version")
-
-
-@pytest.mark.skipif(not _is_glibc(), reason="malloc arenas are glibc's")
+@pytest.mark.skipif(_glibc() is None, reason="malloc arenas are glibc's")
 def test_threads_share_one_malloc_arena_once_asked():
     def arenas(mode: str) -> int:
         out = subprocess.run([sys.executable, "-c", ARENAS_AFTER_THREADS, mode],
@@ -46,7 +41,6 @@ def test_threads_share_one_malloc_arena_once_asked():
 
     assert arenas("default") > 1  # glibc's default: threads get arenas of their own
     assert arenas("one") == 1
-
 
 
 def test_validation_windows_come_in_few_shapes_and_count_each_stroke_once():

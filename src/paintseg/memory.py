@@ -5,7 +5,8 @@ reuse. The random forest's worker threads (``paintseg/learn/forest.py``) leave s
 blocks scattered over several arenas: a process that trained 30 times held about 8 % more
 memory than after its first training, though nothing more was alive (``benchmarks/soak.py``).
 With one arena the freed blocks are reused (training ran 1.5 % slower), and handing the
-free pages back after each training and prediction keeps the memory flat.
+free pages back after each training and prediction keeps the memory flat. (The other cause,
+convolution code compiled per input shape, is kept small by ``train._val_windows``.)
 """
 
 from __future__ import annotations

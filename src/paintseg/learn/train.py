@@ -175,7 +175,8 @@ def train(
     while not (clock.finished(session.step) or should_stop()):
         if pseudo_labels_due and clock.progress(session.step) >= PSEUDO_LABELS_AT:
             with session.averaged_weights():
-                _add_pseudo_labels(model, channels, data, config.pseudo_label_confidence)
+                _add_pseudo_labels(model, channels, data, config.pseudo_label_confidence,
+                                   should_stop)
             pseudo_labels_due = False
         images_batch, labels_batch, soft_batch = sampler.batch(config.batch_size)
         losses.append(session.step_on(images_batch, labels_batch, clock.progress(session.step),
@@ -199,7 +200,7 @@ def train(
         yield session.event(losses, clock, session.last_val, None, True)
     session.record_history(clock.elapsed())
     model.net.eval()
-    del data, sampler
+    del data, sampler, session  # so that what they held is free before it is handed back
     release_freed_memory()  # the planes, patches and forest: a long session stays flat
     return model
 
@@ -218,11 +219,14 @@ def _add_forest_targets(data: TrainingData, seed: int) -> None:
 
 
 def _add_pseudo_labels(model: Segmenter, channels: list[list[Any]], data: TrainingData,
-                       confidence: float) -> None:
+                       confidence: float, stop: Callable[[], bool] = lambda: False) -> None:
     """Self-training: where the network's prediction of a training plane is at least
     ``confidence`` sure, its class becomes the soft target (one-hot) instead of the forest's.
-    Soft targets count only on pixels nobody painted, so painted pixels are never changed."""
+    Soft targets count only on pixels nobody painted, so painted pixels are never changed.
+    ``stop`` is checked between planes, so that Stop is seen on a large image set."""
     for plane in data.planes:
+        if stop():
+            break
         _, probabilities, _ = predict_plane(model, channels[plane.image_index], plane.plane)
         p = plane.pad
         targets = plane.soft[:, p:-p, p:-p]
@@ -551,9 +555,8 @@ def _val_windows(plane: Plane, multiple: int) -> list[tuple[torch.Tensor, np.nda
     shapes every round made a long session grow). They may reach into the plane's padding.
     The labels of a window are its own stroke's.
     """
-    p = plane.pad
-    strokes = label(np.pad(plane.val_labels, p) > 0, connectivity=2)
-    labels = np.pad(plane.val_labels, p)
+    labels = np.pad(plane.val_labels, plane.pad)
+    strokes = label(labels > 0, connectivity=2)
     windows = []
     for region in regionprops(strokes):
         y0, x0, y1, x1 = region.bbox
