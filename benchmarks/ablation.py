@@ -49,21 +49,16 @@ def variants(model, image, strokes, seed, plain_only):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=1000)
-    parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
-                        help="ModelConfig fields to change, e.g. forest_weight=0")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    parser.add_argument("--datasets", nargs="+", default=None)
-    parser.add_argument("--zoom", type=float, default=1.0, help="see real_data.add_arguments")
-    parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--plain", action="store_true",
                         help="score the class map as predicted only (no TTA, no forest average)")
+    real_data.add_arguments(parser)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    overrides = {key: json.loads(value) for key, value in (s.split("=", 1) for s in args.set)}
+    overrides = real_data.config_overrides(args)
     scores: dict = {}
     for dataset in real_data.datasets(args.datasets, args.zoom):
         for seed in args.seeds:
-            strokes = real_data.simulate_strokes(dataset.truth, seed)
+            strokes = real_data.simulate_strokes(dataset.truth, seed, args.coverage)
             model = Segmenter.create(channels=["nuclei"], classes=real_data.CLASSES, seed=seed,
                                      **overrides)
             model = drain(train(model, [dataset.image[None]], [strokes], steps=args.steps,

@@ -10,20 +10,32 @@ Run on 2 CPU cores under Xvfb::
 
     xvfb-run -a -s "-screen 0 1920x1200x24" .venv/bin/python benchmarks/gui_latency.py
 
-Prints JSON: gap p50 / p99 / max in ms per phase, with training steps per second.
-Targets while training: p99 < 50 ms, max < 250 ms.
+Prints JSON: gap p50 / p99 / max in ms per phase, with training steps per second. What
+the GUI thread runs in its long gaps: ``gui_stalls.py``. Targets: training adds
+at most 10 ms to the p99 of the same interaction without training (idle, or browsing), and
+no gap reaches 250 ms, while training or predicting.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import json
 import os
 import sys
 import time
 
 import numpy as np
+
+# training cases: (in a child process, torch on all cores, browsing slices); the widget's
+# default first: a child process on all cores but one
+CASES = {
+    "training_process": (True, False, True),
+    "training_process_not_browsing": (True, False, False),
+    "training_thread": (False, False, True),
+    "training_thread_all_cores": (False, True, True),
+}
 
 
 def limit_cores(n: int) -> int:
@@ -46,6 +58,17 @@ class GapRecorder:
         self.timer.timeout.connect(self._tick)
         self.gaps: list[float] = []
         self._last = 0.0
+        self.collections: list[float] = []  # ms of each full (generation 2) garbage collection
+        self._collecting = 0.0
+        gc.callbacks.append(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict) -> None:
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            self._collecting = time.perf_counter()
+        else:
+            self.collections.append(1000 * (time.perf_counter() - self._collecting))
 
     def _tick(self) -> None:
         now = time.perf_counter()
@@ -53,7 +76,7 @@ class GapRecorder:
         self._last = now
 
     def start(self) -> None:
-        self.gaps = []
+        self.gaps, self.collections = [], []
         self._last = time.perf_counter()
         self.timer.start()
 
@@ -66,6 +89,8 @@ class GapRecorder:
             "max_ms": round(float(gaps.max()), 1),
             "gaps_over_50ms": int((gaps > 50).sum()),
             "ticks": int(gaps.size),
+            "full_gc": len(self.collections),
+            "full_gc_max_ms": round(max(self.collections, default=0.0), 1),
         }
 
 
@@ -198,6 +223,8 @@ def main() -> None:
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=20.0, help="training budget")
     parser.add_argument("--shape", type=int, nargs=3, default=(6, 256, 256))
+    parser.add_argument("--cases", nargs="+", default=None, choices=list(CASES),
+                        help=f"training cases to run (default: all of {', '.join(CASES)})")
     args = parser.parse_args()
     cores = limit_cores(args.cores)
     json_out, sys.stdout = sys.stdout, sys.stderr  # napari's messages must not mix with JSON
@@ -207,7 +234,7 @@ def main() -> None:
 
     from paintseg.io.samples import draw_strokes, synthetic_cells
     from paintseg.learn import ClassInfo
-    from paintseg.widgets import PaintSegWidget
+    from paintseg.widgets import PaintSegWidget, _outputs
 
     cells = synthetic_cells(shape=tuple(args.shape), seed=0)
     viewer = napari.Viewer(show=True)
@@ -227,22 +254,21 @@ def main() -> None:
     app = QApplication.instance()
     app.processEvents()
 
+    # The references show the same layers as the training cases (the preview layer, made
+    # at the first Train click, is kept) and last as long (p99 over seconds hangs on one gap).
+    _outputs.preview_layer(viewer, widget.inputs().geometry, widget.class_table.classes())
     results: dict = {"cores": cores, "shape": list(args.shape), "budget_s": args.seconds}
     recorder.start()
-    run_until(lambda: False, 3.0)
+    run_until(lambda: False, args.seconds)
     results["idle"] = recorder.stop()
     results["idle_one_core_busy_elsewhere"] = measure_busy_process(recorder)
     recorder.start()
     with SliceWalker(viewer, args.shape[0], cells["scale"][0]):
-        run_until(lambda: False, 5.0)
+        run_until(lambda: False, args.seconds)
     results["idle_browsing_slices"] = recorder.stop()
-    variants = {  # the widget's default first: a child process, all cores but one
-        "training_process": (True, max(1, cores - 1), True),
-        "training_process_not_browsing": (True, max(1, cores - 1), False),
-        "training_thread": (False, max(1, cores - 1), True),
-        "training_thread_all_cores": (False, cores, True),
-    }
-    for key, (in_process, threads, browse) in variants.items():
+    variants = {key: CASES[key] for key in args.cases or CASES}
+    for key, (in_process, all_cores, browse) in variants.items():
+        threads = cores if all_cores else max(1, cores - 1)
         results[key] = measure_training(viewer, widget, recorder, args.seconds, threads,
                                         cells["scale"][0], previews, handler, in_process,
                                         browse)
@@ -252,9 +278,11 @@ def main() -> None:
     run_until(lambda: not widget.busy, 300)
     results["predict_stack"] = recorder.stop()
     results["predict_stack"]["seconds"] = round(time.perf_counter() - started, 2)
-    results["targets_met_while_training"] = {
-        key: results[key]["p99_ms"] < 50 and results[key]["max_ms"] < 250 for key in variants
+    results["targets_met"] = {
+        key: results[key]["max_ms"] < 250 and results[key]["p99_ms"] <= 10 + results[
+            "idle_browsing_slices" if CASES[key][2] else "idle"]["p99_ms"] for key in variants
     }
+    results["targets_met"]["predict_stack"] = results["predict_stack"]["max_ms"] < 250
     print(json.dumps(results, indent=2), file=json_out)
     viewer.close()
 

@@ -97,7 +97,8 @@ def product_fit(image, seed, args):
         extra = {}
         if round_ == 0:
             seconds = None if args.steps else args.seconds
-            state["model"] = product_train(image, strokes, seconds, args.steps, seed)
+            state["model"] = product_train(image, strokes, seconds, args.steps, seed,
+                                           overrides=real_data.config_overrides(args))
         else:
             seconds = None if args.continue_steps else args.continue_seconds
             state["model"], extra["first_preview_seconds"] = continue_round(

@@ -32,10 +32,12 @@ from paintseg.learn.predict import predict
 from paintseg.learn.train import train
 
 
-def product_train(image, strokes, seconds, steps, seed, model=None):
-    """Train as the CLI does (``paintseg train``), or continue ``model`` (as Continue does)."""
+def product_train(image, strokes, seconds, steps, seed, model=None, overrides=None):
+    """Train as the CLI does (``paintseg train``), or continue ``model`` (as Continue does);
+    ``overrides``: ``ModelConfig`` fields changed from the defaults (``--set``)."""
     if model is None:
-        model = Segmenter.create(channels=["nuclei"], classes=real_data.CLASSES, seed=seed)
+        model = Segmenter.create(channels=["nuclei"], classes=real_data.CLASSES, seed=seed,
+                                 **(overrides or {}))
     return drain(train(model, images=[image[None]], annotations=[strokes], seconds=seconds,
                        steps=steps, seed=seed))
 
@@ -48,9 +50,9 @@ def product_segment(model, image):
     return np.asarray(prediction.labels), instances
 
 
-def run_product(dataset, strokes, seconds, steps, seed) -> dict:
+def run_product(dataset, strokes, seconds, steps, seed, overrides) -> dict:
     t0 = time.perf_counter()
-    model = product_train(dataset.image, strokes, seconds, steps, seed)
+    model = product_train(dataset.image, strokes, seconds, steps, seed, overrides=overrides)
     labels, instances = product_segment(model, dataset.image)
     row = real_data.scores(labels == real_data.NUCLEUS, instances, dataset.truth)
     row["seconds"] = round(time.perf_counter() - t0, 1)
@@ -83,7 +85,8 @@ def main() -> None:
         for seed in args.seeds:
             strokes = real_data.simulate_strokes(dataset.truth, seed, args.coverage)
             rows.append({"seed": seed, "painted": round(float((strokes > 0).mean()), 4),
-                         "product": run_product(dataset, strokes, seconds, args.steps, seed),
+                         "product": run_product(dataset, strokes, seconds, args.steps, seed,
+                                                    real_data.config_overrides(args)),
                          "forest": run_forest(dataset, strokes, seed, args.threads)})
         summary = {method: real_data.mean_sd([r[method] for r in rows])
                    for method in ("product", "forest")}

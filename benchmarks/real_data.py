@@ -8,6 +8,7 @@ there, skipped when absent).
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,14 @@ def add_arguments(parser) -> None:
     parser.add_argument("--zoom", type=float, default=1.0,
                         help="rescale images and truth by this factor: the same cells at "
                              "another magnification (a check of generalisation)")
+    parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
+                        help="ModelConfig fields to change for the product, as JSON values, "
+                             "e.g. pseudo_label_confidence=0")
+
+
+def config_overrides(args) -> dict:
+    """``--set`` as keyword arguments for ``Segmenter.create``."""
+    return {key: json.loads(value) for key, value in (s.split("=", 1) for s in args.set)}
 
 
 @dataclass

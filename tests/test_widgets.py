@@ -1,5 +1,6 @@
 """The interactive loop driven through the PaintSeg dock widget (headless, under Xvfb)."""
 
+import gc
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,6 +16,7 @@ NUCLEUS = 2
 def wait_idle(qtbot, widget, timeout: float = 60.0) -> None:
     """Wait until the widget's worker has finished."""
     qtbot.waitUntil(lambda: not widget.busy, timeout=int(timeout * 1000))
+    assert gc.get_freeze_count() == 0  # objects frozen during the run are collectable again
 
 
 def dice(prediction: np.ndarray, truth: np.ndarray, label: int) -> float:
@@ -52,6 +54,7 @@ def train(qtbot, widget, steps: int, button) -> None:
     qtbot.mouseClick(button, Qt.LeftButton)
     assert widget.busy
     assert not widget.train_button.isEnabled() and not widget.continue_button.isEnabled()
+    assert gc.get_freeze_count() > 0  # no full garbage collection stalls the GUI meanwhile
     wait_idle(qtbot, widget, timeout=240)
 
 
@@ -114,6 +117,7 @@ def test_whole_loop_classes_train_preview_predict_correct_continue(
     names = viewer.layers["nuclei object names"]
     assert set(names.features["label"]) == set(ids)  # at least one name per object
     assert set(names.text.values) == {"nucleus"}
+    assert not names.visible  # one class: the same name on every object is hidden at first
     assert len(names.text.values) == len(names.data) == len(names.features)  # updated in place
     csv = widget.export_objects(str(tmp_path / "objects.csv"))
     assert len(pd.read_csv(csv)) == len(ids)
@@ -286,3 +290,16 @@ def test_the_readme_run_command_opens_the_sample_and_the_dock(monkeypatch, make_
     assert {"nuclei", "membrane", "annotations"} <= {layer.name for layer in viewer.layers}
     docks = [w for w in viewer.window.dock_widgets.values() if isinstance(w, PaintSegWidget)]
     assert docks and docks[0].checked_images() == ["nuclei", "membrane"]
+
+
+def test_a_long_training_loss_curve_is_drawn_from_binned_means(qapp):
+    from paintseg.widgets.loss_plot import LossPlot, binned
+
+    steps, means = binned(np.arange(10.0), 4)
+    assert means.size == 4 and np.all(np.diff(steps) > 0)
+    np.testing.assert_allclose(means, [0.5, 3.0, 5.5, 8.0])  # runs 0-1, 2-4, 5-6, 7-9
+    plot = LossPlot()
+    plot.resize(300, 100)
+    plot.set_runs([np.linspace(1, 0.5, 100_000), np.linspace(0.5, 0.1, 100_000)])
+    image = plot.grab().toImage()  # paints 200,000 losses as at most one point per pixel
+    assert image.width() == 300

@@ -91,15 +91,17 @@ def new_annotation_layer(viewer, geometry: Geometry, classes: Sequence[ClassInfo
     return layer
 
 
-def _write(layer: Labels | Image, plane: tuple[int, ...] | None, values: np.ndarray) -> None:
-    """Write ``values`` into a plane (or all) of the layer; nothing if it already holds them."""
+def _write(layer: Labels | Image, plane: tuple[int, ...] | None, values: np.ndarray,
+           thumbnail: bool = True) -> None:
+    """Write ``values`` into a plane (or all) of the layer; nothing if it already holds them.
+    ``thumbnail=False`` leaves the layer list's thumbnail (and its repaint) for later."""
     if layer.data is values:
         return
     if plane is None:
         layer.data[...] = values
     else:
         layer.data[plane] = values
-    layer.refresh()
+    layer.refresh(extent=False, thumbnail=thumbnail)  # same array: the extent holds
 
 
 def _whole(result: PredictResult, values: np.ndarray) -> np.ndarray | None:
@@ -125,13 +127,15 @@ def preview_layer(viewer, geometry: Geometry, classes: Sequence[ClassInfo]) -> L
 
 
 def show_preview(
-    viewer, geometry: Geometry, classes: Sequence[ClassInfo], plane: tuple[int, ...], labels
+    viewer, geometry: Geometry, classes: Sequence[ClassInfo], plane: tuple[int, ...], labels,
+    last: bool = True,
 ) -> Labels:
-    """Write a live-preview plane into ``"<image> prediction preview"``."""
+    """Write a live-preview plane into ``"<image> prediction preview"``; the layer list's
+    thumbnail follows only the ``last`` one (each update repaints the list)."""
     layer = _find(viewer, f"{geometry.name} prediction preview", Labels)
     if layer is None or layer.data.shape != geometry.shape:
         layer = preview_layer(viewer, geometry, classes)
-    _write(layer, plane, np.asarray(labels))
+    _write(layer, plane, np.asarray(labels), thumbnail=last)
     return layer
 
 
@@ -217,7 +221,10 @@ def show_object_names(
 
     ``points`` are positions and features from :func:`object_points` (``None``: no objects).
     An existing layer is updated in place: removing a layer makes napari collect garbage,
-    which blocks the GUI for a few hundred milliseconds.
+    which blocks the GUI for a few hundred milliseconds. A new layer is shown only when the
+    objects have more than one class (one name on every object says nothing); hidden, its
+    text is not drawn, which spares the first drawing (~50 ms per glyph set with software
+    OpenGL) until the user shows it.
     """
     name = f"{geometry.name} object names"
     ndim = len(geometry.shape)
@@ -234,6 +241,7 @@ def show_object_names(
             scale=geometry.scale, translate=geometry.translate,
             face_color="transparent", border_width=0, metadata={OUTPUT_KEY: True},
             text={"string": "{class_name}", "color": "white", "size": 9},
+            visible=features is not None and features["class_name"].nunique() > 1,
         )
     layer.scale, layer.translate = geometry.scale, geometry.translate
     layer.data = coords

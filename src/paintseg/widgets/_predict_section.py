@@ -20,6 +20,7 @@ from paintseg.io.labels import atomic_file
 from paintseg.widgets import _jobs, _outputs
 from paintseg.widgets._input_section import Inputs
 from paintseg.widgets._layers import merge_into_annotations
+from paintseg.widgets._progress import set_progress
 from paintseg.widgets._run import report_error
 
 
@@ -96,7 +97,7 @@ class PredictSection:
 
     def _on_predict_event(self, event) -> None:
         self.predict_progress.setRange(0, max(1, event.total))
-        self.predict_progress.setValue(event.done)
+        set_progress(self.predict_progress, event.done)
 
     def _on_predicted(self, geometry: _outputs.Geometry, result: _jobs.PredictResult) -> None:
         """Make the output layers, one per event-loop turn (the widget stays busy meanwhile)."""

@@ -36,7 +36,7 @@ from paintseg.widgets._jobs import JobError, StopFlag, TrainRequest, train_job
 MAX_PLANE_AXES = 6
 POLL_SECONDS = 0.05
 JOIN_SECONDS = 10.0
-CHILD_NICENESS = 10
+CHILD_NICENESS = 19
 
 
 class SharedPlane:

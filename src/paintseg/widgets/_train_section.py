@@ -33,11 +33,14 @@ from paintseg.widgets._layers import (
     progress_fraction,
 )
 from paintseg.widgets._process import process_train_job
+from paintseg.widgets._progress import set_progress
 from paintseg.widgets._run import report_error
 from paintseg.widgets.loss_plot import LossPlot
 
-PLOT_INTERVAL = 0.2
-"""Seconds between two repaints of the loss curve and labels (at most 5 per second)."""
+PLOT_INTERVAL = 3.0
+"""Most seconds between two repaints of the progress, loss curve and labels while training.
+They are also repainted with each live preview, in the same window update: each repaint of
+the dock composes napari's whole window again (see ``_progress``)."""
 
 
 def fixed_label(lines: int) -> QLabel:
@@ -194,7 +197,7 @@ class TrainSection:
 
     def _on_train_event(self, event: TrainEvent | Preview) -> None:
         if isinstance(event, Preview):  # the last preview, with the final weights
-            self._show_preview(event)
+            self._show_preview(event, last=True)
             return
         if event.loss is not None and np.isfinite(event.loss):
             self.loss_runs[-1].append(float(event.loss))
@@ -204,19 +207,20 @@ class TrainSection:
             self.scores_by_image = {self._training_names[i]: score
                                     for i, score in event.val_by_image.items()}
         if event.preview is not None:
-            self._show_preview(event.preview)
+            self._show_preview(event.preview, last=False)
         self.last_event = event
-        if event.done or time.monotonic() - self._last_paint > PLOT_INTERVAL:
+        if event.done or event.preview is not None or \
+                time.monotonic() - self._last_paint > PLOT_INTERVAL:
             self._paint_training()
 
-    def _show_preview(self, preview: Preview) -> None:
+    def _show_preview(self, preview: Preview, last: bool) -> None:
         geometry = self._run_geometry
         if self.current_image_name() is not None:  # an image set: only onto the image shown
             if self._training_names[preview.image_index] != self.current_image_name():
                 return
             geometry = self.inputs().geometry
         _outputs.show_preview(self.viewer, geometry, self._run_classes,
-                              tuple(preview.plane), preview.labels)
+                              tuple(preview.plane), preview.labels, last)
 
     def _paint_training(self) -> None:
         """Repaint progress, loss curve and scores (throttled to keep the GUI responsive)."""
@@ -225,7 +229,7 @@ class TrainSection:
         if event is None:
             return
         fraction = progress_fraction(event.step, event.total_steps, event.elapsed, event.eta)
-        self.train_progress.setValue(int(1000 * fraction))
+        set_progress(self.train_progress, int(1000 * fraction))
         loss = f"  loss {event.loss:.3f}" if event.loss is not None else ""
         self.train_status.setText(f"step {event.step}{loss}  {format_eta(event.eta)}")
         self.loss_plot.set_runs(self.loss_runs)
@@ -245,5 +249,5 @@ class TrainSection:
         self._trained_on = self._training_on
         self._project_trained(model)
         self._paint_training()
-        self.train_progress.setValue(1000)
+        set_progress(self.train_progress, 1000)
         show_info(f"Training finished ({steps} steps); press Continue to train further.")

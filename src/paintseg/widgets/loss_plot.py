@@ -10,6 +10,16 @@ from qtpy.QtGui import QColor, QPainter, QPainterPath, QPen
 from qtpy.QtWidgets import QSizePolicy, QWidget
 
 
+def binned(values: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(positions, means)``: ``values`` averaged over at most ``bins`` equal runs of steps,
+    each at the mean step of its run (a long training draws in constant time)."""
+    if values.size <= bins:
+        return np.arange(values.size, dtype=float), values
+    edges = np.linspace(0, values.size, bins + 1).astype(int)
+    means = np.add.reduceat(values, edges[:-1]) / np.diff(edges)
+    return (edges[:-1] + edges[1:] - 1) / 2, means
+
+
 class LossPlot(QWidget):
     """Training loss over steps; a dashed line marks where each continued run began."""
 
@@ -36,10 +46,11 @@ class LossPlot(QWidget):
             painter.drawText(self.rect(), Qt.AlignCenter, "loss curve appears while training")
             return
         area = QRectF(self.rect()).adjusted(44, 8, -8, -16)
-        low, high = float(losses.min()), float(losses.max())
+        steps, curve = binned(losses, max(2, int(area.width())))
+        low, high = float(curve.min()), float(curve.max())
         span = high - low or 1.0
 
-        def point(i: int, value: float) -> QPointF:
+        def point(i: float, value: float) -> QPointF:
             x = area.left() + area.width() * i / max(1, losses.size - 1)
             return QPointF(x, area.bottom() - area.height() * (value - low) / span)
 
@@ -57,8 +68,8 @@ class LossPlot(QWidget):
             painter.setPen(dashed)
             x = point(start, low).x()
             painter.drawLine(QPointF(x, area.top()), QPointF(x, area.bottom()))
-        path = QPainterPath(point(0, losses[0]))
-        for i, value in enumerate(losses[1:], start=1):
+        path = QPainterPath(point(steps[0], curve[0]))
+        for i, value in zip(steps[1:], curve[1:]):
             path.lineTo(point(i, value))
         painter.setPen(QPen(QColor(80, 180, 255), 1.5))
         painter.drawPath(path)

@@ -105,6 +105,7 @@ class PaintSegWidget(ProjectSection, InputSection, TrainSection, PredictSection,
         """Enable the buttons again once the run and its layer steps are all done."""
         if self._run.closed or self._run.busy:
             return
+        self._run.idle()
         self._set_busy("")
         self.loss_plot.set_runs(self.loss_runs)
         self._describe_model()
