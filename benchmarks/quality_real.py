@@ -83,7 +83,8 @@ def main() -> None:
     for dataset in real_data.datasets(args.datasets, args.zoom):
         rows = []
         for seed in args.seeds:
-            strokes = real_data.simulate_strokes(dataset.truth, seed, args.coverage)
+            strokes = real_data.simulate_strokes(dataset.truth, seed, args.coverage,
+                                                 boundary_share=args.boundary_strokes)
             rows.append({"seed": seed, "painted": round(float((strokes > 0).mean()), 4),
                          "product": run_product(dataset, strokes, seconds, args.steps, seed,
                                                     real_data.config_overrides(args)),

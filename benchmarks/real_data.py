@@ -19,6 +19,7 @@ from scipy import ndimage as ndi
 from skimage.draw import line
 from skimage.measure import label as connected_components
 from skimage.measure import regionprops
+from skimage.segmentation import expand_labels
 
 from paintseg.learn.classes import ClassInfo
 from paintseg.learn.metrics import foreground_dice, matching
@@ -28,6 +29,7 @@ HERE = Path(__file__).resolve().parent
 BUNDLED = HERE / "data"
 SHARED = HERE.parent.parent / "shared" / "data" / "real"
 BACKGROUND, NUCLEUS = 1, 2
+GAP_PX = 4  # objects this close count as touching for boundary strokes
 CLASSES = [ClassInfo("background", "#808080", "background"), ClassInfo("nucleus", "#ff3b30")]
 
 
@@ -40,6 +42,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--zoom", type=float, default=1.0,
                         help="rescale images and truth by this factor: the same cells at "
                              "another magnification (a check of generalisation)")
+    parser.add_argument("--boundary-strokes", type=float, default=0.0, metavar="SHARE",
+                        help="also paint background between this share of the pairs of "
+                             "touching or nearly touching objects")
     parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
                         help="ModelConfig fields to change for the product, as JSON values, "
                              "e.g. pseudo_label_confidence=0")
@@ -88,11 +93,14 @@ def _zoomed(dataset: Dataset, zoom: float) -> Dataset:
 # -- a biologist's strokes ----------------------------------------------------------------
 
 def simulate_strokes(truth: np.ndarray, seed: int, coverage: float = 0.02,
-                     object_share: float = 0.15) -> np.ndarray:
+                     object_share: float = 0.15, boundary_share: float = 0.0) -> np.ndarray:
     """Imitate a person's first strokes on an image with instance ground truth ``truth``.
 
     - A short stroke (1-3 px wide) through the middle of about ``object_share`` of the objects,
       along its long axis, kept off its outline.
+    - Optionally, a 2 px background line along the middle of the gap between about
+      ``boundary_share`` of the pairs of objects that touch or nearly do (``GAP_PX``), where
+      a person who sees two nuclei merge paints them apart.
     - A few thin background strokes (random smooth walks) at least 4 px from any object,
       until about ``coverage`` of the pixels are painted.
 
@@ -105,6 +113,12 @@ def simulate_strokes(truth: np.ndarray, seed: int, coverage: float = 0.02,
                         replace=False)
     for index in chosen:
         _object_stroke(strokes, truth, regions[index], rng)
+    contacts = _contacts(expand_labels(truth, GAP_PX // 2))  # the middle of narrow gaps
+    pairs = sorted(contacts)
+    if boundary_share > 0 and pairs:
+        count = max(1, round(boundary_share * len(pairs)))
+        for index in rng.choice(len(pairs), size=count, replace=False):
+            strokes[contacts[pairs[index]]] = BACKGROUND
     allowed = ndi.distance_transform_edt(truth == 0) > 4
     target = coverage * truth.size
     attempts = 0
@@ -112,6 +126,22 @@ def simulate_strokes(truth: np.ndarray, seed: int, coverage: float = 0.02,
         attempts += 1
         _background_stroke(strokes, allowed, rng, width=int(rng.integers(1, 4)))
     return strokes
+
+
+def _contacts(truth: np.ndarray) -> dict[tuple[int, int], tuple[np.ndarray, ...]]:
+    """``{(a, b): pixel indices}``: the pixels of objects a and b that touch the other."""
+    pixels: dict[tuple[int, int], list] = {}
+    for axis in range(truth.ndim):
+        for step in (1, -1):
+            other = np.roll(truth, step, axis=axis)
+            edge = [slice(None)] * truth.ndim
+            edge[axis] = 0 if step == 1 else -1
+            other[tuple(edge)] = 0  # no wrap-around
+            touching = (truth > 0) & (other > 0) & (truth != other)
+            for index in zip(*np.nonzero(touching)):
+                a, b = int(truth[index]), int(other[index])
+                pixels.setdefault((min(a, b), max(a, b)), []).append(index)
+    return {pair: tuple(np.array(points).T) for pair, points in pixels.items()}
 
 
 def _object_stroke(strokes, truth, region, rng) -> None:
