@@ -1,6 +1,7 @@
 """The interactive loop driven through the PaintSeg dock widget (headless, under Xvfb)."""
 
 import gc
+
 import numpy as np
 import pandas as pd
 import pytest
