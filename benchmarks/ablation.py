@@ -58,7 +58,7 @@ def main() -> None:
     scores: dict = {}
     for dataset in real_data.datasets(args.datasets, args.zoom):
         for seed in args.seeds:
-            strokes = real_data.simulate_strokes(dataset.truth, seed, args.coverage)
+            strokes = real_data.strokes_for(dataset.truth, seed, args)
             model = Segmenter.create(channels=["nuclei"], classes=real_data.CLASSES, seed=seed,
                                      **overrides)
             model = drain(train(model, [dataset.image[None]], [strokes], steps=args.steps,

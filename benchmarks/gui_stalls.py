@@ -25,10 +25,10 @@ PHASES = ("measure_training", "measure_busy_process", "main")
 WATCHED = ("paintseg", "napari", "vispy", "superqt", "qtpy", "magicgui")
 
 
-def main_thread_frames(events: list[dict]) -> tuple[list[dict], int]:
+def main_thread_frames(events: list[dict]) -> list[dict]:
     """The events of the thread that runs ``run_until`` (the GUI thread)."""
     tid = next(e["tid"] for e in events if e["name"] == LOOP_FRAME)
-    return [e for e in events if e["tid"] == tid], tid
+    return [e for e in events if e["tid"] == tid]
 
 
 def label(event: dict) -> str:
@@ -80,7 +80,7 @@ def main() -> None:
     parser.add_argument("--min-ms", type=float, default=40.0)
     args = parser.parse_args()
     with open(args.trace) as file:
-        events, _ = main_thread_frames(json.load(file))
+        events = main_thread_frames(json.load(file))
     found = stalls(events, args.min_ms)
     by_function: collections.Counter = collections.Counter()
     for stall in found:

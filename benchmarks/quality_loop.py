@@ -162,7 +162,7 @@ def main() -> None:
     for dataset in real_data.datasets(args.datasets, args.zoom):
         runs = []
         for seed in args.seeds:
-            strokes = real_data.simulate_strokes(dataset.truth, seed, args.coverage)
+            strokes = real_data.strokes_for(dataset.truth, seed, args)
             fits = {"product": product_fit(dataset.image, seed, args),
                     "forest": forest_fit(dataset.image, seed, args)}
             runs.append({method: simulate_user(fit, dataset.truth, strokes, args.rounds, args.k,

@@ -80,14 +80,14 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     seconds = None if args.steps else args.seconds
     report = {"settings": {**vars(args), "load_before": os.getloadavg()[0]}, "datasets": {}}
+    overrides = real_data.config_overrides(args)
     for dataset in real_data.datasets(args.datasets, args.zoom):
         rows = []
         for seed in args.seeds:
-            strokes = real_data.simulate_strokes(dataset.truth, seed, args.coverage,
-                                                 boundary_share=args.boundary_strokes)
+            strokes = real_data.strokes_for(dataset.truth, seed, args)
             rows.append({"seed": seed, "painted": round(float((strokes > 0).mean()), 4),
                          "product": run_product(dataset, strokes, seconds, args.steps, seed,
-                                                    real_data.config_overrides(args)),
+                                                    overrides),
                          "forest": run_forest(dataset, strokes, seed, args.threads)})
         summary = {method: real_data.mean_sd([r[method] for r in rows])
                    for method in ("product", "forest")}

@@ -50,6 +50,11 @@ def add_arguments(parser) -> None:
                              "e.g. pseudo_label_confidence=0")
 
 
+def strokes_for(truth: np.ndarray, seed: int, args) -> np.ndarray:
+    """``simulate_strokes`` with the options of ``add_arguments``."""
+    return simulate_strokes(truth, seed, args.coverage, boundary_share=args.boundary_strokes)
+
+
 def config_overrides(args) -> dict:
     """``--set`` as keyword arguments for ``Segmenter.create``."""
     return {key: json.loads(value) for key, value in (s.split("=", 1) for s in args.set)}
@@ -113,10 +118,10 @@ def simulate_strokes(truth: np.ndarray, seed: int, coverage: float = 0.02,
                         replace=False)
     for index in chosen:
         _object_stroke(strokes, truth, regions[index], rng)
-    contacts = _contacts(expand_labels(truth, GAP_PX // 2))  # the middle of narrow gaps
-    pairs = sorted(contacts)
-    if boundary_share > 0 and pairs:
-        count = max(1, round(boundary_share * len(pairs)))
+    if boundary_share > 0:
+        contacts = _contacts(expand_labels(truth, GAP_PX // 2))  # the middle of narrow gaps
+        pairs = sorted(contacts)
+        count = min(len(pairs), max(1, round(boundary_share * len(pairs))))
         for index in rng.choice(len(pairs), size=count, replace=False):
             strokes[contacts[pairs[index]]] = BACKGROUND
     allowed = ndi.distance_transform_edt(truth == 0) > 4
@@ -130,18 +135,20 @@ def simulate_strokes(truth: np.ndarray, seed: int, coverage: float = 0.02,
 
 def _contacts(truth: np.ndarray) -> dict[tuple[int, int], tuple[np.ndarray, ...]]:
     """``{(a, b): pixel indices}``: the pixels of objects a and b that touch the other."""
-    pixels: dict[tuple[int, int], list] = {}
+    points, pairs = [], []
     for axis in range(truth.ndim):
         for step in (1, -1):
             other = np.roll(truth, step, axis=axis)
             edge = [slice(None)] * truth.ndim
             edge[axis] = 0 if step == 1 else -1
             other[tuple(edge)] = 0  # no wrap-around
-            touching = (truth > 0) & (other > 0) & (truth != other)
-            for index in zip(*np.nonzero(touching)):
-                a, b = int(truth[index]), int(other[index])
-                pixels.setdefault((min(a, b), max(a, b)), []).append(index)
-    return {pair: tuple(np.array(points).T) for pair, points in pixels.items()}
+            index = np.nonzero((truth > 0) & (other > 0) & (truth != other))
+            points.append(np.stack(index, axis=1))
+            pairs.append(np.sort(np.stack([truth[index], other[index]], axis=1), axis=1))
+    points, pairs = np.concatenate(points), np.concatenate(pairs)
+    found, which = np.unique(pairs, axis=0, return_inverse=True)
+    return {(int(a), int(b)): tuple(points[which.ravel() == i].T)
+            for i, (a, b) in enumerate(found)}
 
 
 def _object_stroke(strokes, truth, region, rng) -> None:
