@@ -154,3 +154,27 @@ def test_bytes_round_trip_keeps_weights_and_optimiser(model):
     for index, values in original["state"].items():
         for key, value in values.items():
             assert torch.equal(restored["state"][index][key], torch.as_tensor(value))
+
+
+def test_a_model_file_from_before_bilinear_upsampling_loads_and_predicts_the_same(tmp_path):
+    """Files written before ``upsample`` existed hold transposed-convolution weights."""
+    classes = [ClassInfo("background", "#808080", "background"), ClassInfo("cell")]
+    old = Segmenter.create(["dapi"], classes, device="cpu", width=4, upsample="transpose")
+    tensors = {k: v.contiguous() for k, v in old.net.state_dict().items()}
+    config = old.config.to_dict()
+    del config["upsample"]
+    path = tmp_path / "old.safetensors"
+    metadata = {"format": model_module.FORMAT, "format_version": str(model_module.FORMAT_VERSION),
+                "paintseg": json.dumps(config)}
+    safetensors.torch.save_file(tensors, str(path), metadata=metadata)
+    loaded = Segmenter.load(path, device="cpu")
+    assert loaded.config.upsample == "transpose"
+    x = torch.rand(1, 1, 32, 32)
+    assert torch.equal(loaded.logits(x), old.logits(x))
+    assert Segmenter.create(["dapi"], classes, device="cpu").config.upsample == "bilinear"
+
+
+def test_an_unknown_upsampling_is_refused_clearly():
+    classes = [ClassInfo("background", "#808080", "background"), ClassInfo("cell")]
+    with pytest.raises(InputError, match="Unknown upsampling 'cubic'"):
+        Segmenter.create(["dapi"], classes, device="cpu", upsample="cubic")

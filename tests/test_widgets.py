@@ -9,6 +9,7 @@ import tifffile
 from qtpy.QtCore import Qt
 
 from paintseg.io.labels import read_labels
+from paintseg.learn.train import Preview
 from paintseg.widgets._layers import CLASSES_KEY
 
 NUCLEUS = 2
@@ -92,6 +93,18 @@ def test_whole_loop_classes_train_preview_predict_correct_continue(
     assert preview.data.shape == truth.shape
     assert dice(preview.data[1], truth[1], NUCLEUS) > 0.6
     assert not preview.data[0].any()  # only the visible slice was previewed
+
+    # a live preview that arrives while the user moves through the stack, or for a slice no
+    # longer on screen, is skipped (it would redraw a plane left behind); a later one shows
+    ones = np.ones(truth.shape[1:], np.uint8)
+    viewer.dims.set_point(0, 2 * small_cells["scale"][0])
+    widget._show_preview(Preview(0, (2,), ones, ones), last=False)  # browsing just now
+    widget._browsed_at -= 10
+    widget._show_preview(Preview(0, (1,), ones, ones), last=False)  # slice 1 left behind
+    assert not preview.data[2].any() and not (preview.data[1] == 1).all()
+    widget._show_preview(Preview(0, (2,), ones, ones), last=False)
+    assert (preview.data[2] == 1).all()
+    preview.data[2] = 0
 
     # 5. predict the slice, then the whole stack: class map, uncertainty, objects, names
     qtbot.mouseClick(widget.predict_slice_button, Qt.LeftButton)

@@ -19,7 +19,7 @@ from paintseg import __version__
 from paintseg.errors import FileFormatError, InputError, PaintsegError
 from paintseg.learn.classes import ClassInfo
 from paintseg.learn.device import Numerics, choose_numerics, pick_device
-from paintseg.learn.unet import NORMS, UNet
+from paintseg.learn.unet import NORMS, UPSAMPLES, UNet
 
 FORMAT = "paintseg-model"
 FORMAT_VERSION = 1
@@ -69,6 +69,7 @@ class ModelConfig:
     width: int = 16
     norm: str = "none"
     dropout: float = 0.0
+    upsample: str = "bilinear"  # see unet.UPSAMPLES; files without it are "transpose"
     patch_size: int = 64
     batch_size: int = 8
     learning_rate: float = 3e-3
@@ -92,6 +93,9 @@ class ModelConfig:
             raise InputError("A model needs at least two classes.")
         if self.norm not in NORMS:
             raise InputError(f"Unknown normalisation {self.norm!r}; use one of {', '.join(NORMS)}.")
+        if self.upsample not in UPSAMPLES:
+            raise InputError(f"Unknown upsampling {self.upsample!r}; use one of "
+                             f"{', '.join(UPSAMPLES)}.")
         if self.depth < 1 or self.width < 1 or self.patch_size % 2**self.depth:
             raise InputError(
                 f"Patch size {self.patch_size} must be a multiple of 2**depth = {2**self.depth}."
@@ -108,6 +112,7 @@ class ModelConfig:
         """Inverse of :meth:`to_dict`; unknown keys (from newer versions) are ignored."""
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
+        values.setdefault("upsample", "transpose")  # written before the field existed
         values["classes"] = [ClassInfo.from_dict(c) for c in data["classes"]]
         return cls(**values)
 
@@ -374,6 +379,7 @@ def _build_net(config: ModelConfig) -> UNet:
         width=config.width,
         norm=config.norm,
         dropout=config.dropout,
+        upsample=config.upsample,
     )
 
 

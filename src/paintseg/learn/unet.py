@@ -8,6 +8,11 @@ import torch
 from torch import nn
 
 NORMS = ("batch", "group", "instance", "none")
+# "bilinear": bilinear resize then a 1x1 convolution; "transpose": a 2x2 stride-2 transposed
+# convolution (models made before 2026-12-03), whose output repeats a 2x2 pattern that shows
+# as one-pixel stripes along outlines (Odena et al. 2016, "Deconvolution and checkerboard
+# artifacts").
+UPSAMPLES = ("bilinear", "transpose")
 
 
 def _norm(kind: str, channels: int) -> nn.Module:
@@ -20,6 +25,16 @@ def _norm(kind: str, channels: int) -> nn.Module:
     if kind == "none":
         return nn.Identity()
     raise ValueError(f"Unknown normalisation {kind!r}; use one of {', '.join(NORMS)}.")
+
+
+def _upsample(kind: str, in_channels: int, out_channels: int) -> nn.Module:
+    """Twice the resolution, ``in_channels`` to ``out_channels`` features."""
+    if kind == "bilinear":
+        return nn.Sequential(nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
+                             nn.Conv2d(in_channels, out_channels, 1))
+    if kind == "transpose":
+        return nn.ConvTranspose2d(in_channels, out_channels, 2, stride=2)
+    raise ValueError(f"Unknown upsampling {kind!r}; use one of {', '.join(UPSAMPLES)}.")
 
 
 class ConvBlock(nn.Sequential):
@@ -56,6 +71,8 @@ class UNet(nn.Module):
         ``"batch"``, ``"group"``, ``"instance"`` or ``"none"``.
     dropout : float
         Dropout probability after each block of the bottom two levels.
+    upsample : str
+        ``"bilinear"`` or ``"transpose"`` (see `UPSAMPLES`).
     """
 
     def __init__(
@@ -66,6 +83,7 @@ class UNet(nn.Module):
         width: int = 16,
         norm: str = "none",
         dropout: float = 0.0,
+        upsample: str = "bilinear",
     ):
         super().__init__()
         widths = [width * 2**level for level in range(depth + 1)]
@@ -79,7 +97,7 @@ class UNet(nn.Module):
         self.upsample = nn.ModuleList()
         self.up = nn.ModuleList()
         for level in reversed(range(depth)):
-            self.upsample.append(nn.ConvTranspose2d(widths[level + 1], widths[level], 2, stride=2))
+            self.upsample.append(_upsample(upsample, widths[level + 1], widths[level]))
             self.up.append(ConvBlock(2 * widths[level], widths[level], norm, drops[level]))
         self.head = nn.Conv2d(width, n_classes, 1)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,11 +47,13 @@ class InputSection:
     """Mixin of :class:`PaintSegWidget`: which layers are the image, the strokes, the classes.
 
     Needs ``self.viewer``; sets ``image_list``, ``annotation_combo``,
-    ``new_annotation_button``, ``class_table`` and the plane on screen (``_plane``).
+    ``new_annotation_button``, ``class_table``, the plane on screen (``_plane``) and when the
+    view last moved to another plane (``_browsed_at``, monotonic seconds).
     """
 
     def _build_input(self) -> QGroupBox:
         self._plane = VisiblePlane()
+        self._browsed_at = -float("inf")
         box = QGroupBox("1. Image and classes")
         form = QVBoxLayout(box)
         self.image_list = QListWidget()
@@ -205,6 +208,7 @@ class InputSection:
     def _update_plane(self, *_: Any) -> None:
         """Remember the plane on screen for the live preview (GUI thread)."""
         plane, index = self._screen_plane(), self._preview_index()
+        self._browsed_at = time.monotonic()
         self._plane.value = None if plane is None or index is None else (index, plane)
 
     def _screen_plane(self) -> tuple[int, ...] | None:

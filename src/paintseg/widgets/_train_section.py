@@ -43,6 +43,12 @@ They are also repainted with each live preview, in the same window update: each 
 the dock composes napari's whole window again (see ``_progress``)."""
 
 
+BROWSING_PAUSE = 1.0
+"""Seconds after the view last moved to another plane during which live previews are skipped:
+the user is moving through the stack, and each preview would redraw a plane already left
+behind (the last preview, with the final weights, is always shown)."""
+
+
 def fixed_label(lines: int) -> QLabel:
     """A label whose text changes never resize the dock (a resize redraws the whole canvas)."""
     label = QLabel("")
@@ -214,6 +220,9 @@ class TrainSection:
             self._paint_training()
 
     def _show_preview(self, preview: Preview, last: bool) -> None:
+        if not last and (time.monotonic() - self._browsed_at < BROWSING_PAUSE
+                         or tuple(preview.plane) != self.visible_plane()):
+            return
         geometry = self._run_geometry
         if self.current_image_name() is not None:  # an image set: only onto the image shown
             if self._training_names[preview.image_index] != self.current_image_name():
