@@ -156,10 +156,10 @@ def test_bytes_round_trip_keeps_weights_and_optimiser(model):
             assert torch.equal(restored["state"][index][key], torch.as_tensor(value))
 
 
-def test_a_model_file_from_before_bilinear_upsampling_loads_and_predicts_the_same(tmp_path):
+def test_a_model_file_from_before_the_upsample_option_loads_and_predicts_the_same(tmp_path):
     """Files written before ``upsample`` existed hold transposed-convolution weights."""
     classes = [ClassInfo("background", "#808080", "background"), ClassInfo("cell")]
-    old = Segmenter.create(["dapi"], classes, device="cpu", width=4, upsample="transpose")
+    old = Segmenter.create(["dapi"], classes, device="cpu", width=4)
     tensors = {k: v.contiguous() for k, v in old.net.state_dict().items()}
     config = old.config.to_dict()
     del config["upsample"]
@@ -171,7 +171,9 @@ def test_a_model_file_from_before_bilinear_upsampling_loads_and_predicts_the_sam
     assert loaded.config.upsample == "transpose"
     x = torch.rand(1, 1, 32, 32)
     assert torch.equal(loaded.logits(x), old.logits(x))
-    assert Segmenter.create(["dapi"], classes, device="cpu").config.upsample == "bilinear"
+    bilinear = Segmenter.create(["dapi"], classes, device="cpu", width=4, upsample="bilinear")
+    path = bilinear.save(tmp_path / "bilinear.safetensors")
+    assert torch.equal(Segmenter.load(path, device="cpu").logits(x), bilinear.logits(x))
 
 
 def test_an_unknown_upsampling_is_refused_clearly():

@@ -69,7 +69,7 @@ class ModelConfig:
     width: int = 16
     norm: str = "none"
     dropout: float = 0.0
-    upsample: str = "bilinear"  # see unet.UPSAMPLES; files without it are "transpose"
+    upsample: str = "transpose"  # see unet.UPSAMPLES; files without it are "transpose"
     patch_size: int = 64
     batch_size: int = 8
     learning_rate: float = 3e-3

@@ -8,10 +8,10 @@ import torch
 from torch import nn
 
 NORMS = ("batch", "group", "instance", "none")
-# "bilinear": bilinear resize then a 1x1 convolution; "transpose": a 2x2 stride-2 transposed
-# convolution (models made before 2026-12-03), whose output repeats a 2x2 pattern that shows
-# as one-pixel stripes along outlines (Odena et al. 2016, "Deconvolution and checkerboard
-# artifacts").
+# "transpose" (the default): a 2x2 stride-2 transposed convolution, whose output repeats a
+# 2x2 pattern that can show as one-pixel stripes along outlines (Odena et al. 2016,
+# "Deconvolution and checkerboard artifacts"); "bilinear": a bilinear resize then a 1x1
+# convolution, free of it but slower to learn in the first tens of steps (README, Quality).
 UPSAMPLES = ("bilinear", "transpose")
 
 
@@ -72,7 +72,7 @@ class UNet(nn.Module):
     dropout : float
         Dropout probability after each block of the bottom two levels.
     upsample : str
-        ``"bilinear"`` or ``"transpose"`` (see `UPSAMPLES`).
+        ``"transpose"`` or ``"bilinear"`` (see `UPSAMPLES`).
     """
 
     def __init__(
@@ -83,7 +83,7 @@ class UNet(nn.Module):
         width: int = 16,
         norm: str = "none",
         dropout: float = 0.0,
-        upsample: str = "bilinear",
+        upsample: str = "transpose",
     ):
         super().__init__()
         widths = [width * 2**level for level in range(depth + 1)]
