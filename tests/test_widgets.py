@@ -105,6 +105,7 @@ def test_whole_loop_classes_train_preview_predict_correct_continue(
     widget._show_preview(Preview(0, (2,), ones, ones), last=False)
     assert (preview.data[2] == 1).all()
     preview.data[2] = 0
+    viewer.dims.set_point(0, 1 * small_cells["scale"][0])
 
     # 5. predict the slice, then the whole stack: class map, uncertainty, objects, names
     qtbot.mouseClick(widget.predict_slice_button, Qt.LeftButton)
