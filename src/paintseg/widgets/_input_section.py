@@ -78,7 +78,7 @@ class InputSection:
         layers = self.viewer.layers
         for event in (layers.events.inserted, layers.events.removed, layers.events.moved):
             event.connect(self._refresh_layers)
-        self.viewer.dims.events.current_step.connect(self._update_plane)
+        self.viewer.dims.events.current_step.connect(self._on_view_moved)
         self.image_list.itemChanged.connect(self._update_plane)
         self.annotation_combo.currentTextChanged.connect(self._adopt_annotations)
         self.new_annotation_button.clicked.connect(self.new_annotation_layer)
@@ -205,10 +205,14 @@ class InputSection:
         layer.selected_label = label
         layer.mode = "paint"
 
+    def _on_view_moved(self, *_: Any) -> None:
+        """The view moved to another plane: note when (live previews wait), remember it."""
+        self._browsed_at = time.monotonic()
+        self._update_plane()
+
     def _update_plane(self, *_: Any) -> None:
         """Remember the plane on screen for the live preview (GUI thread)."""
         plane, index = self._screen_plane(), self._preview_index()
-        self._browsed_at = time.monotonic()
         self._plane.value = None if plane is None or index is None else (index, plane)
 
     def _screen_plane(self) -> tuple[int, ...] | None:

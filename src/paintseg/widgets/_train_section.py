@@ -146,6 +146,7 @@ class TrainSection:
         self.last_event = None
         self.train_status.setText("Starting…")
         _outputs.preview_layer(self.viewer, self._run_geometry, self._run_classes)
+        self._update_plane()  # the image on screen, indexed among this run's images
         job = process_train_job if self.train_in_process else _jobs.train_job
         self._start("train", job, request, on_yielded=self._on_train_event,
                     on_returned=self._on_trained, preview=self._plane,
@@ -221,7 +222,7 @@ class TrainSection:
 
     def _show_preview(self, preview: Preview, last: bool) -> None:
         if not last and (time.monotonic() - self._browsed_at < BROWSING_PAUSE
-                         or tuple(preview.plane) != self.visible_plane()):
+                         or self._plane.value != (preview.image_index, tuple(preview.plane))):
             return
         geometry = self._run_geometry
         if self.current_image_name() is not None:  # an image set: only onto the image shown
