@@ -1,6 +1,6 @@
 """One lever at a time, on real images: train for a fixed number of steps with some
-``ModelConfig`` fields changed, then score the class map as predicted, with 4-view
-test-time augmentation, averaged with the random forest's, and both.
+``ModelConfig`` fields changed, then score the class map as predicted (the network blended
+with its random forest, ``forest_blend``) and with 4-view test-time augmentation.
 
 Fixed steps make the comparison independent of the machine's load. Prints JSON: mean
 foreground Dice and F1@0.5 (objects from the default split) per variant, over datasets, and
@@ -35,22 +35,17 @@ def four_views(model, image: np.ndarray) -> np.ndarray:
                     for view in views], axis=0)
 
 
-def variants(model, image, strokes, seed, plain_only):
+def variants(model, image, plain_only):
     """``(name, P(nucleus))`` of the variants scored."""
     plain = object_probability(model, image)
-    if plain_only:
-        return [("plain", plain)]
-    tta = four_views(model, image)
-    _, forest, _ = real_data.forest_fit_predict(image, strokes, seed=seed)
-    return [("plain", plain), ("tta", tta), ("forest_average", (plain + forest) / 2),
-            ("tta_forest_average", (tta + forest) / 2)]
+    return [("plain", plain)] if plain_only else [("plain", plain), ("tta", four_views(model, image))]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--plain", action="store_true",
-                        help="score the class map as predicted only (no TTA, no forest average)")
+                        help="score the class map as predicted only (no TTA)")
     real_data.add_arguments(parser)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -63,7 +58,7 @@ def main() -> None:
                                      **overrides)
             model = drain(train(model, [dataset.image[None]], [strokes], steps=args.steps,
                                 seed=seed))
-            for name, probability in variants(model, dataset.image, strokes, seed, args.plain):
+            for name, probability in variants(model, dataset.image, args.plain):
                 mask = probability > 0.5
                 row = real_data.scores(mask, split_by_shape(mask, probability), dataset.truth)
                 scores.setdefault(name, {}).setdefault(dataset.name, []).append(

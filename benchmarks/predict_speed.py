@@ -6,6 +6,8 @@ Prints JSON:
   plane, and of the bare ``model.logits`` forward pass on tiles prepared in advance (same
   model, numerics, tile size and number of image pixels). Target ratio >= 0.8. The overlap
   alone costs ``tile_pixels_per_image_pixel`` (pixels the network sees per image pixel).
+  ``with_forest``: the same with a random forest blended in (``forest_blend``, the default
+  for a trained model), and its time against ``predict``'s without.
 - ``memory``: peak RSS of a fresh process predicting a zarr volume into zarr (``out=``), for
   a volume and one 8x larger (8x the planes, and 8x the pixels of one plane). Target ratio
   < 1.2. ``peak_rss_before_predict_mb`` is the peak after loading torch and the model; on
@@ -32,6 +34,7 @@ import torch
 from paintseg.learn.classes import ClassInfo
 from paintseg.learn.device import FP32
 from paintseg.learn.events import drain
+from paintseg.learn.forest import PixelForest
 from paintseg.learn.model import Segmenter
 from paintseg.learn.predict import Prediction, _plan, predict
 
@@ -43,6 +46,16 @@ def make_model(device: str = "auto") -> Segmenter:
     """A default-preset model for 2 channels (speed does not depend on the weights)."""
     return Segmenter.create(channels=["nuclei", "membrane"], classes=CLASSES, device=device,
                             norm_low=[0.0, 0.0], norm_high=[1.0, 1.0])
+
+
+def painted_rows(image: np.ndarray) -> np.ndarray:
+    """Strokes for the forest: every 16th row painted, class by the smoothed first channel."""
+    from scipy import ndimage as ndi
+
+    smooth = ndi.gaussian_filter(image[0], 4)
+    labels = np.zeros(smooth.shape, np.uint8)
+    labels[::16] = np.where(smooth[::16] > np.median(smooth), 2, 1)
+    return labels
 
 
 def best_times(fns, repeats: int) -> list[float]:
@@ -76,7 +89,14 @@ def speed(size: int, tile: int, overlap: int, batch_size: int, repeats: int,
     def tiled():
         drain(predict(model, image, tile=tile, overlap=overlap, batch_size=batch_size))
 
-    t_bare, t_tiled = best_times([bare, tiled], repeats)
+    with_forest = make_model(device)
+    with_forest.forest = PixelForest.fit([image], [painted_rows(image)], len(CLASSES),
+                                         threads=torch.get_num_threads())
+
+    def tiled_with_forest():
+        drain(predict(with_forest, image, tile=tile, overlap=overlap, batch_size=batch_size))
+
+    t_bare, t_tiled, t_forest = best_times([bare, tiled, tiled_with_forest], repeats)
     ay, ax = _plan(model, image.shape, tile, overlap)
     computed = len(ay.starts) * ay.length * len(ax.starts) * ax.length
     return {
@@ -90,6 +110,8 @@ def speed(size: int, tile: int, overlap: int, batch_size: int, repeats: int,
         "bare_forward_mpix_per_s": round(pixels / t_bare / 1e6, 3),
         "tiled_predict_mpix_per_s": round(pixels / t_tiled / 1e6, 3),
         "ratio": round(t_bare / t_tiled, 3),
+        "with_forest_mpix_per_s": round(pixels / t_forest / 1e6, 3),
+        "forest_blend_time_ratio": round(t_forest / t_tiled, 2),
         "tile_pixels_per_image_pixel": round(computed / pixels, 3),
         "target_ratio": 0.8,
     }

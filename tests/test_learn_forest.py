@@ -16,14 +16,14 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 def test_forest_finds_the_unpainted_disks(monkeypatch):
     image, truth, strokes = disks(size=96)
-    (whole,) = forest_probabilities([image], [strokes], 2)
+    _, (whole,) = forest_probabilities([image], [strokes], 2)
     assert whole.shape == (2,) + truth.shape
     unpainted = strokes == 0
     predicted = whole[1] > 0.5
     agreement = (predicted == (truth == 1))[unpainted].mean()
     assert agreement > 0.9
     monkeypatch.setattr(forest, "BLOCK_PIXELS", 96 * 30)  # 4 blocks of rows: same result
-    (blocked,) = forest_probabilities([image], [strokes], 2)
+    _, (blocked,) = forest_probabilities([image], [strokes], 2)
     np.testing.assert_allclose(blocked, whole, atol=1e-3)
 
 
@@ -58,19 +58,19 @@ def test_the_forest_is_the_first_preview_before_any_step():
 
 def test_self_training_replaces_the_forest_targets_only_where_the_network_is_sure():
     from paintseg.learn import drain, predict_plane
-    from paintseg.learn.train import _add_forest_targets, _add_pseudo_labels, train
+    from paintseg.learn.train import _add_pseudo_labels, _fit_forest, train
 
     image, _, strokes = disks(size=96)
     model = new_model()
     drain(train(model, [image], [strokes], steps=40))
     data = prepared(model, image, strokes)
-    _add_forest_targets(data, seed=0)
+    _fit_forest(data, seed=0)
     plane = data.planes[0]
     forest_targets = plane.soft.clone()
     _add_pseudo_labels(model, [list(image)], data, confidence=0.9)
     pad = plane.pad
     inside = plane.soft[:, pad:-pad, pad:-pad].float()
-    _, probabilities, _ = predict_plane(model, list(image))
+    _, probabilities, _ = predict_plane(model, list(image), with_forest=False)
     probabilities = torch.from_numpy(probabilities.astype(np.float32))
     sure = probabilities.max(0).values >= 0.9
     assert 0.2 < sure.float().mean() < 1.0  # some pixels each way, or the test proves nothing
@@ -82,3 +82,49 @@ def test_self_training_replaces_the_forest_targets_only_where_the_network_is_sur
                                forest_targets[:, pad:-pad, pad:-pad].float()[:, unsure])
     assert plane.soft[:, :pad].abs().sum() == 0  # the padding stays out of the loss
     assert model.net.training  # ready for the next step
+
+
+def test_predictions_blend_the_network_and_the_forest_fitted_on_the_strokes():
+    from paintseg.learn import drain, predict, predict_plane
+
+    image, _, strokes = disks(size=96)
+    model = new_model()
+    drain(train_for(model, image, strokes))
+    assert model.forest is not None and model.config.forest_blend == 0.5
+    blended = drain(predict(model, image)).probabilities.astype(np.float32)
+    _, network, _ = predict_plane(model, list(image), with_forest=False)
+    trees = model.forest.predict(model.normalize(image))
+    np.testing.assert_allclose(blended, (network.astype(np.float32) + trees) / 2, atol=2e-3)
+    assert np.abs(network.astype(np.float32) - trees).max() > 0.1  # two different opinions
+    model.config.forest_blend = 0.0  # the network alone
+    np.testing.assert_allclose(drain(predict(model, image)).probabilities, network, atol=1e-3)
+
+
+def train_for(model, image, strokes, steps=30):
+    from paintseg.learn.train import train
+
+    return train(model, [image], [strokes], steps=steps)
+
+
+def test_no_forest_is_kept_when_predictions_do_not_blend_one():
+    from paintseg.learn import drain
+
+    image, _, strokes = disks(size=96)
+    model = new_model(forest_blend=0.0)
+    drain(train_for(model, image, strokes, steps=2))
+    assert model.forest is None
+
+
+def test_forest_arrays_that_would_crash_or_loop_are_refused():
+    image, _, strokes = disks(size=96)
+    fitted, _ = forest_probabilities([image], [strokes], 2)
+    arrays = fitted.to_arrays()
+    rebuilt = forest.PixelForest.from_arrays(arrays, 2)
+    np.testing.assert_array_equal(rebuilt.predict(image), fitted.predict(image))
+    loop = {**arrays, "left": np.zeros_like(arrays["left"])}  # every node its own child
+    outside = {**arrays, "right": arrays["right"] + 10_000}
+    feature = {**arrays, "feature": np.where(arrays["feature"] >= 0, 999, -2)}
+    short = {**arrays, "threshold": arrays["threshold"][:-1]}
+    for broken in (loop, outside, feature, short, {k: arrays[k] for k in list(arrays)[1:]}):
+        with pytest.raises(ValueError):
+            forest.PixelForest.from_arrays(broken, 2)

@@ -55,8 +55,9 @@ def disks(size=64, seed=0):
     return image, truth, strokes
 
 
-def new_model(seed=0):
-    return Segmenter.create(["nuclei", "membrane"], CLASSES, device="cpu", seed=seed)
+def new_model(seed=0, **overrides):
+    return Segmenter.create(["nuclei", "membrane"], CLASSES, device="cpu", seed=seed,
+                            **overrides)
 
 
 def foreground_dice(model, image, truth):

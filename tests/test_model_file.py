@@ -10,7 +10,7 @@ import safetensors.torch
 import torch
 
 from paintseg.errors import FileFormatError, InputError, PaintsegError
-from paintseg.learn import ClassInfo, ModelConfig, Segmenter, drain, train
+from paintseg.learn import ClassInfo, ModelConfig, Segmenter, drain, predict, train
 from paintseg.learn import model as model_module
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -49,13 +49,19 @@ def test_save_load_round_trip_is_exact(model, tmp_path):
         assert torch.equal(value, loaded.net.state_dict()[key]), key
     x = torch.rand(1, 2, 32, 32)
     assert torch.equal(model.logits(x), loaded.logits(x))
+    image = np.random.default_rng(1).normal(size=(2, 32, 32)).astype(np.float32)
+    assert loaded.forest is not None  # the forest blended into predictions comes along
+    np.testing.assert_array_equal(drain(predict(model, image)).probabilities,
+                                  drain(predict(loaded, image)).probabilities)
 
 
 def test_file_holds_safetensors_weights_and_json_config(model, tmp_path):
     path = model.save(tmp_path / "m.safetensors")
     with safetensors.safe_open(str(path), framework="pt") as file:
         config = json.loads(file.metadata()["paintseg"])
-        assert set(file.keys()) == set(model.net.state_dict())
+        forest = {k for k in file.keys() if k.startswith("forest.")}  # noqa: SIM118
+        assert set(file.keys()) - forest == set(model.net.state_dict())
+        assert forest == {f"forest.{name}" for name in model.forest.to_arrays()}
     assert config["channels"] == ["dapi", "actin"]
     assert config["classes"][1] == {"name": "cell", "color": "#ff0000", "role": "object"}
     assert len(config["norm_low"]) == 2 and config["patch_size"] == model.config.patch_size
@@ -77,7 +83,8 @@ def test_a_pickle_is_refused_without_running_it(tmp_path):
     assert marker.exists()
 
 
-@pytest.mark.parametrize("kind", ["truncated", "text", "no metadata", "wrong weights"])
+@pytest.mark.parametrize("kind", ["truncated", "text", "no metadata", "wrong weights",
+                                  "broken forest"])
 def test_other_files_are_refused_clearly(model, tmp_path, kind):
     path = tmp_path / "bad.safetensors"
     if kind == "truncated":
@@ -87,6 +94,11 @@ def test_other_files_are_refused_clearly(model, tmp_path, kind):
         path.write_text("hello")
     elif kind == "no metadata":
         safetensors.torch.save_file({"x": torch.zeros(2)}, str(path))
+    elif kind == "broken forest":  # a child index far outside its tree would crash a reader
+        with safetensors.safe_open(str(model.save(tmp_path / "good.safetensors")), "pt") as f:
+            tensors, metadata = {k: f.get_tensor(k) for k in f.keys()}, f.metadata()  # noqa: SIM118
+        tensors["forest.right"] = tensors["forest.right"] + 10_000
+        safetensors.torch.save_file(tensors, str(path), metadata=metadata)
     else:
         metadata = {"paintseg": json.dumps(model.config.to_dict())}
         safetensors.torch.save_file({"x": torch.zeros(2)}, str(path), metadata=metadata)

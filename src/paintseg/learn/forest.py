@@ -1,12 +1,16 @@
 """A random forest on multiscale filters (ilastik's method), fitted in about a second on the
-painted pixels: a soft target for the U-Net on the pixels nobody painted, while it learns.
+painted pixels. While the U-Net learns it is a soft target on the pixels nobody painted; once
+trained, the model's predictions blend the two (``ModelConfig.forest_blend``).
 
-The forest lives only during training; the model file holds the U-Net alone.
+The forest is kept as plain arrays (``PixelForest.to_arrays``), so a model file holds it
+without pickling anything.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 import numpy as np
 
@@ -14,6 +18,9 @@ MAX_TRAINING_PIXELS = 60_000  # painted pixels the forest is fitted on, at most 
 FEATURE_SIGMAS = {"sigma_min": 1, "sigma_max": 16}
 BLOCK_PIXELS = 4_000_000  # features are computed this many pixels at a time, at most
 MARGIN = 64  # rows of context around a block (4 x the largest sigma)
+N_TREES = 50
+NODE_ARRAYS = ("left", "right", "feature", "threshold", "value")  # per node, trees one after another
+ARRAYS = ("node_counts", *NODE_ARRAYS, "classes", "n_features")
 
 
 def plane_features(plane: np.ndarray) -> np.ndarray:
@@ -36,8 +43,141 @@ def _feature_blocks(plane: np.ndarray) -> Iterator[tuple[slice, np.ndarray]]:
         yield slice(y0, y1), plane_features(plane[:, lo:hi])[y0 - lo:y1 - lo]
 
 
+def _sklearn_tree(left, right, feature, threshold, value, n_features: int):
+    """A scikit-learn ``Tree`` rebuilt from its node arrays (the state it pickles itself to,
+    filled field by field, so the node layout of the installed version is used)."""
+    from sklearn.tree._tree import NODE_DTYPE, Tree
+
+    nodes = np.zeros(len(left), dtype=NODE_DTYPE)
+    nodes["left_child"], nodes["right_child"] = left, right
+    nodes["feature"], nodes["threshold"] = feature, threshold
+    tree = Tree(n_features, np.array([value.shape[1]], dtype=np.intp), 1)
+    depth = _depth(left, right)
+    tree.__setstate__({"max_depth": depth, "node_count": len(left), "nodes": nodes,
+                       "values": np.ascontiguousarray(value[:, None, :], dtype=np.float64)})
+    return tree
+
+
+def _depth(left: np.ndarray, right: np.ndarray) -> int:
+    depth = np.zeros(len(left), np.int64)
+    for node in range(len(left)):  # children come after their parent
+        for child in (left[node], right[node]):
+            if child >= 0:
+                depth[child] = depth[node] + 1
+    return int(depth.max(initial=0))
+
+
+def _check_tree(left, right, feature, n_features: int) -> None:
+    """Refuse node arrays that would make scikit-learn read out of bounds or loop."""
+    index = np.arange(len(left))
+    leaf = left < 0
+    if len(left) == 0 or not np.array_equal(leaf, right < 0):
+        raise ValueError("a tree of the forest is malformed")
+    for child in (left[~leaf], right[~leaf]):
+        if (child <= index[~leaf]).any() or (child >= len(left)).any():
+            raise ValueError("a tree of the forest is malformed")
+    if ((feature[~leaf] < 0) | (feature[~leaf] >= n_features)).any():
+        raise ValueError("a tree of the forest uses features the image does not have")
+
+
+def _tree_votes(tree, x: np.ndarray) -> np.ndarray:
+    """``(N, classes seen)`` class fractions of one tree's leaves for ``N`` feature rows."""
+    return tree.predict(x).reshape(len(x), -1)
+
+
+class PixelForest:
+    """A fitted forest that predicts every pixel of normalised ``(C, Y, X)`` planes.
+
+    ``n_classes`` is K; ``classes`` are the label values (1..K) it was fitted on, so classes
+    nobody painted get probability 0.
+    """
+
+    def __init__(self, arrays: dict[str, np.ndarray], n_classes: int, threads: int = 1):
+        self.arrays = {k: np.asarray(arrays[k]) for k in ARRAYS}
+        self.classes = self.arrays["classes"].astype(np.int64)
+        self.n_features = int(self.arrays["n_features"][0])
+        self.n_classes, self.threads = n_classes, threads
+        ends = np.cumsum(self.arrays["node_counts"])[:-1]
+        parts = {k: np.split(self.arrays[k], ends) for k in NODE_ARRAYS}
+        self.trees = [_sklearn_tree(*(parts[k][i] for k in NODE_ARRAYS), self.n_features)
+                      for i in range(len(ends) + 1)]
+
+    @classmethod
+    def fit(cls, planes: Sequence[np.ndarray], labels: Sequence[np.ndarray], n_classes: int,
+            seed: int = 0, threads: int = 1) -> PixelForest:
+        """Fit on the painted pixels (label > 0) of ``planes`` with their ``(Y, X)`` labels."""
+        from sklearn.ensemble import RandomForestClassifier
+
+        x, y = [], []
+        for plane, lab in zip(planes, labels):
+            for rows, features in _feature_blocks(plane):
+                painted = lab[rows] > 0
+                x.append(features[painted])
+                y.append(lab[rows][painted])
+        x, y = np.concatenate(x), np.concatenate(y)
+        if len(y) > MAX_TRAINING_PIXELS:
+            keep = np.random.default_rng(seed).choice(len(y), MAX_TRAINING_PIXELS, replace=False)
+            x, y = x[keep], y[keep]
+        fitted = RandomForestClassifier(n_estimators=N_TREES, max_depth=16, n_jobs=threads,
+                                        random_state=seed).fit(x, y)
+        trees = [e.tree_ for e in fitted.estimators_]
+        values = [t.value[:, 0, :] for t in trees]
+        arrays = {
+            "node_counts": np.array([t.node_count for t in trees], np.int64),
+            "left": np.concatenate([t.children_left for t in trees]).astype(np.int32),
+            "right": np.concatenate([t.children_right for t in trees]).astype(np.int32),
+            "feature": np.concatenate([t.feature for t in trees]).astype(np.int32),
+            "threshold": np.concatenate([t.threshold for t in trees]).astype(np.float64),
+            # fractions per node (older scikit-learn stores counts)
+            "value": np.concatenate([v / v.sum(axis=1, keepdims=True) for v in values]
+                                    ).astype(np.float32),
+            "classes": fitted.classes_.astype(np.int64),
+            "n_features": np.array([x.shape[1]], np.int64),
+        }
+        return cls(arrays, n_classes, threads)
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """The forest as named arrays (see :meth:`from_arrays`)."""
+        return dict(self.arrays)
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], n_classes: int,
+                    threads: int = 1) -> PixelForest:
+        """Rebuild from :meth:`to_arrays`, checked first; ``ValueError`` when they do not fit."""
+        if set(arrays) != set(ARRAYS):
+            raise ValueError(f"the forest arrays are {sorted(arrays)}, not {sorted(ARRAYS)}")
+        a = {k: np.asarray(v) for k, v in arrays.items()}
+        counts, classes = a["node_counts"].astype(np.int64), a["classes"]
+        if (counts.ndim != 1 or len(counts) == 0 or (counts < 1).any() or a["value"].ndim != 2
+                or {len(a[k]) for k in NODE_ARRAYS} != {int(counts.sum())}
+                or a["value"].shape[1] != len(classes) or a["n_features"].shape != (1,)
+                or not ((classes >= 1) & (classes <= n_classes)).all()):
+            raise ValueError("the forest arrays do not fit together")
+        ends = np.cumsum(counts)[:-1]
+        for left, right, feature in zip(*(np.split(a[k], ends) for k in NODE_ARRAYS[:3])):
+            _check_tree(left, right, feature, int(a["n_features"][0]))
+        return cls(a, n_classes, threads)
+
+    def predict(self, plane: np.ndarray) -> np.ndarray:
+        """``(K, Y, X)`` float32 class probabilities of a normalised ``(C, Y, X)`` plane."""
+        height, width = plane.shape[-2:]
+        result = np.zeros((self.n_classes, height, width), np.float32)
+        columns = self.classes - 1
+        with ThreadPoolExecutor(max(1, self.threads)) as pool:
+            for rows, features in _feature_blocks(plane):
+                if features.shape[-1] != self.n_features:
+                    raise ValueError(f"the forest needs {self.n_features} features per pixel, "
+                                     f"the image gives {features.shape[-1]}")
+                x = np.ascontiguousarray(features.reshape(-1, features.shape[-1]))
+                votes = sum(pool.map(partial(_tree_votes, x=x), self.trees))
+                result[columns, rows] = (votes / len(self.trees)).T.reshape(
+                    len(columns), -1, width)
+        return result
+
+
 def forest_probabilities(planes: Sequence[np.ndarray], labels: Sequence[np.ndarray],
-                         n_classes: int, seed: int = 0, threads: int = 1) -> list[np.ndarray]:
+                         n_classes: int, seed: int = 0, threads: int = 1
+                         ) -> tuple[PixelForest, list[np.ndarray]]:
     """Fit a forest on the painted pixels of ``planes`` and predict every pixel of them.
 
     Parameters
@@ -53,29 +193,10 @@ def forest_probabilities(planes: Sequence[np.ndarray], labels: Sequence[np.ndarr
 
     Returns
     -------
-    list of numpy.ndarray
+    forest : PixelForest
+        The fitted forest.
+    probabilities : list of numpy.ndarray
         ``(K, Y, X)`` float16 class probabilities per plane (0 for classes never painted).
     """
-    from sklearn.ensemble import RandomForestClassifier
-
-    x, y = [], []
-    for plane, lab in zip(planes, labels):
-        for rows, features in _feature_blocks(plane):
-            painted = lab[rows] > 0
-            x.append(features[painted])
-            y.append(lab[rows][painted])
-    x, y = np.concatenate(x), np.concatenate(y)
-    if len(y) > MAX_TRAINING_PIXELS:
-        keep = np.random.default_rng(seed).choice(len(y), MAX_TRAINING_PIXELS, replace=False)
-        x, y = x[keep], y[keep]
-    forest = RandomForestClassifier(n_estimators=50, max_depth=16, n_jobs=threads,
-                                    random_state=seed).fit(x, y)
-    columns = forest.classes_.astype(int) - 1
-    result = []
-    for plane in planes:
-        probabilities = np.zeros((n_classes, *plane.shape[-2:]), np.float16)
-        for rows, features in _feature_blocks(plane):
-            known = forest.predict_proba(features.reshape(-1, features.shape[-1]))
-            probabilities[columns, rows] = known.T.reshape(len(columns), -1, plane.shape[-1])
-        result.append(probabilities)
-    return result
+    forest = PixelForest.fit(planes, labels, n_classes, seed, threads)
+    return forest, [forest.predict(plane).astype(np.float16) for plane in planes]

@@ -19,11 +19,13 @@ from paintseg import __version__
 from paintseg.errors import FileFormatError, InputError, PaintsegError
 from paintseg.learn.classes import ClassInfo
 from paintseg.learn.device import Numerics, choose_numerics, pick_device
+from paintseg.learn.forest import PixelForest
 from paintseg.learn.unet import NORMS, UPSAMPLES, UNet
 
 FORMAT = "paintseg-model"
 FORMAT_VERSION = 1
 OPTIMIZER_PREFIX = "optimizer."  # optimiser state tensors (to_bytes only)
+FOREST_PREFIX = "forest."  # the random forest's arrays (learn/forest.py), when it has one
 
 # No normalisation layers: with sparse strokes, batch/group normalisation made the network
 # lean on context and generalise far worse (foreground Dice 0.3 against 0.9 on test data).
@@ -77,6 +79,9 @@ class ModelConfig:
     dice_weight: float = 0.5
     class_weight_power: float = 0.5  # loss weight of a class: its painted pixels ** -power
     forest_weight: float = 0.25  # weight of a random forest's soft targets on unpainted pixels
+    # Predictions are this share the random forest's (fitted on the strokes, kept in the
+    # model file) and the rest the network's; 0 = the network alone
+    forest_blend: float = 0.5
     edge_weight: float = 0.0  # weight of the edge-aware smoothness loss (learn/losses.py)
     # Self-training: halfway through the first training, the network's own predictions at
     # least this confident replace the forest's soft targets (0 = off)
@@ -129,6 +134,7 @@ class Segmenter:
         self.net = net.to(device)
         self.device = device
         self.optimizer: torch.optim.Optimizer | None = None
+        self.forest: PixelForest | None = None  # set by training; blended into predictions
         self._numerics: Numerics | None = None
         self._inference_numerics: Numerics | None = None
 
@@ -203,13 +209,22 @@ class Segmenter:
     @classmethod
     def _from_tensors(cls, parsed: tuple, device, source: str) -> Segmenter:
         config, tensors, optimizer_groups = parsed
-        weights = {k: v for k, v in tensors.items() if not k.startswith(OPTIMIZER_PREFIX)}
+        weights = {k: v for k, v in tensors.items()
+                   if not k.startswith((OPTIMIZER_PREFIX, FOREST_PREFIX))}
         net = _build_net(config)
         try:
             net.load_state_dict(weights, strict=True)
         except RuntimeError as error:
             raise _not_a_model(source, "its weights do not fit its architecture") from error
         model = cls(config, net, pick_device(device))
+        forest = {k[len(FOREST_PREFIX):]: v.numpy() for k, v in tensors.items()
+                  if k.startswith(FOREST_PREFIX)}
+        if forest:
+            try:
+                model.forest = PixelForest.from_arrays(forest, len(config.classes),
+                                                       threads=torch.get_num_threads())
+            except ValueError as error:
+                raise _not_a_model(source, f"its random forest is broken: {error}") from error
         if optimizer_groups is not None:
             model.optimizer = _restore_optimizer(model, tensors, optimizer_groups)
         return model
@@ -221,6 +236,9 @@ class Segmenter:
 
     def _tensors_and_metadata(self, with_optimizer: bool) -> tuple[dict, dict[str, str]]:
         tensors = {k: v.detach().cpu().contiguous() for k, v in self.net.state_dict().items()}
+        if self.forest is not None:
+            tensors.update({FOREST_PREFIX + k: torch.from_numpy(np.ascontiguousarray(v))
+                            for k, v in self.forest.to_arrays().items()})
         metadata = {
             "format": FORMAT,
             "format_version": str(FORMAT_VERSION),

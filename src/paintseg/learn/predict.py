@@ -6,6 +6,7 @@ probabilities are weighted by a window that is 1 in the middle and falls off as 
 over the overlap, and the weighted sums are divided by the summed weights. Tiles are read
 tile by tile, and output rows are written as soon as no later tile touches them, so memory is
 bounded by the tile batch and one row of tiles' probabilities, not by the plane or the image.
+Finished rows are blended with the model's random forest (``ModelConfig.forest_blend``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import torch
 
 from paintseg.errors import InputError
 from paintseg.learn.events import StopFlag, stop_requested
+from paintseg.learn.forest import MARGIN
 from paintseg.learn.sampling import as_channels
 from paintseg.memory import release_freed_memory
 
@@ -168,10 +170,12 @@ def _batched(items: Iterable, n: int) -> Iterator[list]:
         yield batch
 
 
-def _plane_rows(model, channels, plane: tuple, tile: int, overlap: int, batch_size: int
+def _plane_rows(model, channels, plane: tuple, tile: int, overlap: int, batch_size: int,
+                with_forest: bool = True
                 ) -> Generator[tuple[int, tuple[int, np.ndarray]], None, None]:
     """Predict one plane; after each tile batch yields ``(tiles in the batch, (first image
-    row, probabilities (K, h, X)))`` of the rows that are final by then (h may be 0)."""
+    row, probabilities (K, h, X)))`` of the rows that are final by then (h may be 0). With
+    ``with_forest``, the model's random forest is blended in (``ModelConfig.forest_blend``)."""
     ay, ax = _plan(model, channels[0].shape, tile, overlap)
     wy, wx = ay.window(overlap), ax.window(overlap)
     window = torch.from_numpy(np.outer(wy, wx)).to(model.device)
@@ -188,7 +192,23 @@ def _plane_rows(model, channels, plane: tuple, tile: int, overlap: int, batch_si
         done += len(batch)
         # Rows above the next tile are final.
         upto = row_of_tile[done] if done < len(row_of_tile) else ay.starts[-1] + ay.length
-        yield len(batch), _crop(*acc.pop(upto), ay, ax)
+        first, rows = _crop(*acc.pop(upto), ay, ax)
+        if with_forest:
+            rows = _blend_forest(model, channels, plane, first, rows)
+        yield len(batch), (first, rows)
+
+
+def _blend_forest(model, channels, plane: tuple, first: int, rows: np.ndarray) -> np.ndarray:
+    """The network's probabilities of image rows ``first...`` blended with the forest's,
+    which are computed with ``forest.MARGIN`` rows of context above and below."""
+    weight = model.config.forest_blend
+    if model.forest is None or weight <= 0 or rows.shape[1] == 0:
+        return rows
+    height = channels[0].shape[-2]
+    lo, hi = max(first - MARGIN, 0), min(first + rows.shape[1] + MARGIN, height)
+    raw = np.stack([np.asarray(c[plane + (slice(lo, hi), slice(None))]) for c in channels])
+    forest = model.forest.predict(model.normalize(raw))[:, first - lo:first - lo + rows.shape[1]]
+    return (1 - weight) * rows + weight * forest
 
 
 def _crop(first: int, rows: np.ndarray, ay: _Axis, ax: _Axis) -> tuple[int, np.ndarray]:
@@ -317,7 +337,8 @@ def _write(result: Prediction, plane: tuple, first: int, probs: np.ndarray,
 
 
 def predict_plane(model, image, plane: tuple = (), *, tile: int = 512, overlap: int = 32,
-                  batch_size: int = 4) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                  batch_size: int = 4, with_forest: bool = True
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Predict a single YX plane (e.g. the visible slice for a live preview).
 
     Parameters
@@ -328,6 +349,8 @@ def predict_plane(model, image, plane: tuple = (), *, tile: int = 512, overlap: 
         As for :func:`predict`.
     plane : tuple
         Leading indices of the plane, ``()`` for a 2D image.
+    with_forest : bool
+        Blend in the model's random forest (as :func:`predict` does); False: the network alone.
 
     Returns
     -------
@@ -342,6 +365,7 @@ def predict_plane(model, image, plane: tuple = (), *, tile: int = 512, overlap: 
     shape = tuple(channels[0].shape)
     (plane,) = _planes(shape[:-2], [plane])
     result = _outputs(None, shape[-2:], len(model.config.classes))
-    for _, (first, probs) in _plane_rows(model, channels, plane, tile, overlap, batch_size):
+    for _, (first, probs) in _plane_rows(model, channels, plane, tile, overlap, batch_size,
+                                         with_forest):
         _write(result, (), first, probs)
     return result.labels, result.probabilities, result.uncertainty

@@ -18,7 +18,7 @@ from skimage.measure import label, regionprops
 
 from paintseg.errors import InputError
 from paintseg.learn.events import StopFlag, stop_requested
-from paintseg.learn.forest import forest_probabilities
+from paintseg.learn.forest import PixelForest, forest_probabilities
 from paintseg.learn.losses import edge_aware_smoothness, edge_sigma
 from paintseg.learn.metrics import semantic_scores
 from paintseg.learn.model import Segmenter, scale_intensities
@@ -156,8 +156,9 @@ def train(
                                  lambda raw: scale_intensities(raw, low, high), pad,
                                  model.device, previous)
     config.norm_low, config.norm_high = low, high  # only once the input passed all checks
-    if config.forest_weight > 0:
-        _add_forest_targets(data, seed)
+    if config.forest_weight > 0 or config.forest_blend > 0:
+        forest = _fit_forest(data, seed, soft_targets=config.forest_weight > 0)
+        model.forest = forest if config.forest_blend > 0 else None
     sampler = PatchSampler(data, config.patch_size, seed)
     session = _Session(model, data, first_session)
     should_stop = partial(stop_requested, stop)
@@ -205,17 +206,22 @@ def train(
     return model
 
 
-def _add_forest_targets(data: TrainingData, seed: int) -> None:
-    """Soft targets for the unpainted pixels of every plane: a random forest's probabilities,
-    fitted on the training strokes (never the held-out ones)."""
+def _fit_forest(data: TrainingData, seed: int, soft_targets: bool = True) -> PixelForest:
+    """A random forest fitted on the training strokes (never the held-out ones); with
+    ``soft_targets``, its probabilities become the soft targets of every plane's unpainted
+    pixels."""
     unpadded = [(slice(None), slice(p.pad, -p.pad), slice(p.pad, -p.pad)) for p in data.planes]
-    probabilities = forest_probabilities(
-        [plane.data[window].cpu().numpy() for plane, window in zip(data.planes, unpadded)],
-        [plane.train_labels[window[1:]].cpu().numpy() for plane, window in
-         zip(data.planes, unpadded)],
-        data.n_classes, seed=seed, threads=torch.get_num_threads())
+    planes = [plane.data[window].cpu().numpy() for plane, window in zip(data.planes, unpadded)]
+    labels = [plane.train_labels[window[1:]].cpu().numpy()
+              for plane, window in zip(data.planes, unpadded)]
+    threads = torch.get_num_threads()
+    if not soft_targets:
+        return PixelForest.fit(planes, labels, data.n_classes, seed=seed, threads=threads)
+    forest, probabilities = forest_probabilities(planes, labels, data.n_classes, seed=seed,
+                                                 threads=threads)
     for plane, soft in zip(data.planes, probabilities):
         plane.soft = padded_tensor(soft, plane.pad, "constant", plane.data.device)
+    return forest
 
 
 def _add_pseudo_labels(model: Segmenter, channels: list[list[Any]], data: TrainingData,
@@ -227,7 +233,8 @@ def _add_pseudo_labels(model: Segmenter, channels: list[list[Any]], data: Traini
     for plane in data.planes:
         if stop():
             break
-        _, probabilities, _ = predict_plane(model, channels[plane.image_index], plane.plane)
+        _, probabilities, _ = predict_plane(model, channels[plane.image_index], plane.plane,
+                                            with_forest=False)
         p = plane.pad
         targets = plane.soft[:, p:-p, p:-p]
         best, classes = torch.as_tensor(np.asarray(probabilities, np.float32),
