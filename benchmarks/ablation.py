@@ -1,6 +1,7 @@
 """One lever at a time, on real images: train for a fixed number of steps with some
-``ModelConfig`` fields changed, then score the class map as predicted (the network blended
-with its random forest, ``forest_blend``) and with 4-view test-time augmentation.
+``ModelConfig`` fields changed, then score the class map as predicted (with ``--set
+forest_blend=0.5``, the network blended with its random forest) and with 4-view test-time
+augmentation.
 
 Fixed steps make the comparison independent of the machine's load. Prints JSON: mean
 foreground Dice and F1@0.5 (objects from the default split) per variant, over datasets, and

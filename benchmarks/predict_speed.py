@@ -6,8 +6,8 @@ Prints JSON:
   plane, and of the bare ``model.logits`` forward pass on tiles prepared in advance (same
   model, numerics, tile size and number of image pixels). Target ratio >= 0.8. The overlap
   alone costs ``tile_pixels_per_image_pixel`` (pixels the network sees per image pixel).
-  ``with_forest``: the same with a random forest blended in (``forest_blend``, the default
-  for a trained model), and its time against ``predict``'s without.
+  ``with_forest``: the same with a random forest blended in (``forest_blend=0.5``, an
+  option), and its time against ``predict``'s without.
 - ``memory``: peak RSS of a fresh process predicting a zarr volume into zarr (``out=``), for
   a volume and one 8x larger (8x the planes, and 8x the pixels of one plane). Target ratio
   < 1.2. ``peak_rss_before_predict_mb`` is the peak after loading torch and the model; on
@@ -42,10 +42,10 @@ CLASSES = [ClassInfo("background", role="background"), ClassInfo("nucleus"),
            ClassInfo("membrane", role="background")]
 
 
-def make_model(device: str = "auto") -> Segmenter:
+def make_model(device: str = "auto", **overrides) -> Segmenter:
     """A default-preset model for 2 channels (speed does not depend on the weights)."""
     return Segmenter.create(channels=["nuclei", "membrane"], classes=CLASSES, device=device,
-                            norm_low=[0.0, 0.0], norm_high=[1.0, 1.0])
+                            norm_low=[0.0, 0.0], norm_high=[1.0, 1.0], **overrides)
 
 
 def painted_rows(image: np.ndarray) -> np.ndarray:
@@ -89,7 +89,7 @@ def speed(size: int, tile: int, overlap: int, batch_size: int, repeats: int,
     def tiled():
         drain(predict(model, image, tile=tile, overlap=overlap, batch_size=batch_size))
 
-    with_forest = make_model(device)
+    with_forest = make_model(device, forest_blend=0.5)
     with_forest.forest = PixelForest.fit([image], [painted_rows(image)], len(CLASSES),
                                          threads=torch.get_num_threads())
 

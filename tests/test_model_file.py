@@ -24,7 +24,8 @@ def model():
     strokes = np.zeros((32, 32), np.uint8)
     strokes[8, 4:28], strokes[24, 4:28] = 1, 2
     classes = [ClassInfo("background", "#808080", "background"), ClassInfo("cell", "#ff0000")]
-    segmenter = Segmenter.create(["dapi", "actin"], classes, device="cpu", width=8)
+    segmenter = Segmenter.create(["dapi", "actin"], classes, device="cpu", width=8,
+                                 forest_blend=0.5)
     return drain(train(segmenter, [image], [strokes], steps=3))
 
 

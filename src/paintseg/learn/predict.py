@@ -6,7 +6,7 @@ probabilities are weighted by a window that is 1 in the middle and falls off as 
 over the overlap, and the weighted sums are divided by the summed weights. Tiles are read
 tile by tile, and output rows are written as soon as no later tile touches them, so memory is
 bounded by the tile batch and one row of tiles' probabilities, not by the plane or the image.
-Finished rows are blended with the model's random forest (``ModelConfig.forest_blend``).
+With ``ModelConfig.forest_blend`` > 0, finished rows are blended with the model's random forest.
 """
 
 from __future__ import annotations
