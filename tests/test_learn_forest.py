@@ -119,7 +119,7 @@ def test_forest_arrays_that_would_crash_or_loop_are_refused():
     image, _, strokes = disks(size=96)
     fitted, _ = forest_probabilities([image], [strokes], 2)
     arrays = fitted.to_arrays()
-    rebuilt = forest.PixelForest.from_arrays(arrays, 2)
+    rebuilt = forest.PixelForest.from_arrays(arrays, 2, n_channels=len(image))
     np.testing.assert_array_equal(rebuilt.predict(image), fitted.predict(image))
     loop = {**arrays, "left": np.zeros_like(arrays["left"])}  # every node its own child
     outside = {**arrays, "right": arrays["right"] + 10_000}
@@ -127,4 +127,4 @@ def test_forest_arrays_that_would_crash_or_loop_are_refused():
     short = {**arrays, "threshold": arrays["threshold"][:-1]}
     for broken in (loop, outside, feature, short, {k: arrays[k] for k in list(arrays)[1:]}):
         with pytest.raises(ValueError):
-            forest.PixelForest.from_arrays(broken, 2)
+            forest.PixelForest.from_arrays(broken, 2, n_channels=len(image))

@@ -59,12 +59,19 @@ def _sklearn_tree(left, right, feature, threshold, value, n_features: int):
 
 
 def _depth(left: np.ndarray, right: np.ndarray) -> int:
-    depth = np.zeros(len(left), np.int64)
-    for node in range(len(left)):  # children come after their parent
-        for child in (left[node], right[node]):
-            if child >= 0:
-                depth[child] = depth[node] + 1
-    return int(depth.max(initial=0))
+    """Levels below the root, one level of nodes at a time (children come after parents)."""
+    depth, frontier = 0, np.array([0])
+    while True:
+        children = np.concatenate([left[frontier], right[frontier]])
+        frontier = children[children >= 0]
+        if len(frontier) == 0:
+            return depth
+        depth += 1
+
+
+def features_per_pixel(n_channels: int) -> int:
+    """How many filters ``plane_features`` gives for an image of ``n_channels`` channels."""
+    return plane_features(np.zeros((n_channels, 4, 4), np.float32)).shape[-1]
 
 
 def _check_tree(left, right, feature, n_features: int) -> None:
@@ -141,16 +148,18 @@ class PixelForest:
         return dict(self.arrays)
 
     @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray], n_classes: int,
+    def from_arrays(cls, arrays: dict[str, np.ndarray], n_classes: int, n_channels: int,
                     threads: int = 1) -> PixelForest:
-        """Rebuild from :meth:`to_arrays`, checked first; ``ValueError`` when they do not fit."""
+        """Rebuild from :meth:`to_arrays`, checked first against K classes and the image's
+        channels; ``ValueError`` when they do not fit."""
         if set(arrays) != set(ARRAYS):
             raise ValueError(f"the forest arrays are {sorted(arrays)}, not {sorted(ARRAYS)}")
         a = {k: np.asarray(v) for k, v in arrays.items()}
         counts, classes = a["node_counts"].astype(np.int64), a["classes"]
         if (counts.ndim != 1 or len(counts) == 0 or (counts < 1).any() or a["value"].ndim != 2
                 or {len(a[k]) for k in NODE_ARRAYS} != {int(counts.sum())}
-                or a["value"].shape[1] != len(classes) or a["n_features"].shape != (1,)
+                or a["value"].shape[1] != len(classes)
+                or a["n_features"].tolist() != [features_per_pixel(n_channels)]
                 or not ((classes >= 1) & (classes <= n_classes)).all()):
             raise ValueError("the forest arrays do not fit together")
         ends = np.cumsum(counts)[:-1]
@@ -165,9 +174,6 @@ class PixelForest:
         columns = self.classes - 1
         with ThreadPoolExecutor(max(1, self.threads)) as pool:
             for rows, features in _feature_blocks(plane):
-                if features.shape[-1] != self.n_features:
-                    raise ValueError(f"the forest needs {self.n_features} features per pixel, "
-                                     f"the image gives {features.shape[-1]}")
                 x = np.ascontiguousarray(features.reshape(-1, features.shape[-1]))
                 votes = sum(pool.map(partial(_tree_votes, x=x), self.trees))
                 result[columns, rows] = (votes / len(self.trees)).T.reshape(

@@ -222,8 +222,9 @@ class Segmenter:
                   if k.startswith(FOREST_PREFIX)}
         if forest:
             try:
-                model.forest = PixelForest.from_arrays(forest, len(config.classes),
-                                                       threads=torch.get_num_threads())
+                model.forest = PixelForest.from_arrays(
+                    forest, len(config.classes), len(config.channels),
+                    threads=torch.get_num_threads())
             except ValueError as error:
                 raise _not_a_model(source, f"its random forest is broken: {error}") from error
         if optimizer_groups is not None:
