@@ -89,8 +89,9 @@ def continue_round(model, image, strokes, seconds, steps, seed):
     return model, (first[0] if first else None)
 
 
-def product_fit(image, seed, args):
+def product_fit(dataset, seed, args):
     """``fit(strokes, round) -> (classes, {name: instances}, extra)`` for the product."""
+    image = dataset.image
     state = {}
 
     def fit(strokes, round_):
@@ -103,7 +104,9 @@ def product_fit(image, seed, args):
             seconds = None if args.continue_steps else args.continue_seconds
             state["model"], extra["first_preview_seconds"] = continue_round(
                 state["model"], image, strokes, seconds, args.continue_steps, seed * 100 + round_)
-        classes, instances = product_segment(state["model"], image)
+        save = (None if args.save_probabilities is None else
+                args.save_probabilities / f"{dataset.name}_seed{seed}_round{round_}.npy")
+        classes, instances = product_segment(state["model"], image, save)
         return classes, {"product": instances}, extra
 
     return fit
@@ -163,7 +166,7 @@ def main() -> None:
         runs = []
         for seed in args.seeds:
             strokes = real_data.strokes_for(dataset.truth, seed, args)
-            fits = {"product": product_fit(dataset.image, seed, args),
+            fits = {"product": product_fit(dataset, seed, args),
                     "forest": forest_fit(dataset.image, seed, args)}
             runs.append({method: simulate_user(fit, dataset.truth, strokes, args.rounds, args.k,
                                                seed) for method, fit in fits.items()})

@@ -42,18 +42,23 @@ def product_train(image, strokes, seconds, steps, seed, model=None, overrides=No
                        steps=steps, seed=seed))
 
 
-def product_segment(model, image):
-    """Class map and objects as ``paintseg predict --objects`` makes them."""
+def product_segment(model, image, save_probability_to=None):
+    """Class map and objects as ``paintseg predict --objects`` makes them; P(nucleus) saved
+    to ``save_probability_to`` (a .npy path) when given."""
     prediction = drain(predict(model, image[None]))
+    if save_probability_to is not None:
+        save_probability_to.parent.mkdir(parents=True, exist_ok=True)
+        np.save(save_probability_to, np.asarray(prediction.probabilities[1], np.float16))
     instances, _ = find_objects(prediction.labels, model.config.classes,
-                                probabilities=prediction.probabilities)
+                                probabilities=prediction.probabilities, image=image)
     return np.asarray(prediction.labels), instances
 
 
-def run_product(dataset, strokes, seconds, steps, seed, overrides) -> dict:
+def run_product(dataset, strokes, seconds, steps, seed, overrides, save_to=None) -> dict:
     t0 = time.perf_counter()
     model = product_train(dataset.image, strokes, seconds, steps, seed, overrides=overrides)
-    labels, instances = product_segment(model, dataset.image)
+    save = None if save_to is None else save_to / f"{dataset.name}_seed{seed}.npy"
+    labels, instances = product_segment(model, dataset.image, save)
     row = real_data.scores(labels == real_data.NUCLEUS, instances, dataset.truth)
     row["seconds"] = round(time.perf_counter() - t0, 1)
     row["steps"] = sum(h["steps"] for h in model.config.history)
@@ -87,7 +92,7 @@ def main() -> None:
             strokes = real_data.strokes_for(dataset.truth, seed, args)
             rows.append({"seed": seed, "painted": round(float((strokes > 0).mean()), 4),
                          "product": run_product(dataset, strokes, seconds, args.steps, seed,
-                                                    overrides),
+                                                    overrides, args.save_probabilities),
                          "forest": run_forest(dataset, strokes, seed, args.threads)})
         summary = {method: real_data.mean_sd([r[method] for r in rows])
                    for method in ("product", "forest")}

@@ -54,6 +54,30 @@ def test_min_size_drops_specks():
     assert instances[26, 26] == 0
 
 
+def test_touching_objects_part_along_the_edge_the_image_shows():
+    labels = np.ones((60, 100), np.uint8)
+    labels[20:40, 20:80] = 2  # two 20 x 30 cells side by side: the mask has no neck
+    image = np.zeros(labels.shape, np.float32)
+    image[20:40, 20:49] = image[20:40, 51:80] = 1.0  # a dark seam where they meet
+    merged, _ = find_objects(labels, CLASSES)
+    split, table = find_objects(labels, CLASSES, image=image)
+    assert merged.max() == 1
+    assert len(table) == 2 and split[30, 30] != split[30, 70]
+    assert abs(table["area"].iloc[0] - table["area"].iloc[1]) <= 40  # parted at the seam
+
+
+def test_slivers_along_an_outline_are_dropped_small_round_objects_kept():
+    labels = np.ones((80, 120), np.uint8)
+    for center in [(20, 20), (20, 60), (60, 20), (60, 60)]:  # radius 10
+        labels[disk(center, 10, shape=labels.shape)] = 2
+    labels[disk((60, 100), 5, shape=labels.shape)] = 2  # a small nucleus: half as thick
+    labels[32, 10:40] = 2  # a one-pixel sliver below two nuclei, 30 px long
+    instances, table = find_objects(labels, CLASSES)
+    assert len(table) == 5 and instances[32, 25] == 0 and instances[60, 100] > 0
+    kept, _ = find_objects(labels, CLASSES, min_thickness=0)
+    assert kept.max() == 6 and kept[32, 25] > 0
+
+
 def test_table_columns_and_values():
     labels = np.ones((30, 40), np.uint8)
     labels[2:6, 3:8] = 2  # 4 x 5 rectangle

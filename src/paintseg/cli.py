@@ -170,6 +170,9 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
                         choices=["shape", "distance", "boundary", "none"],
                         help="how touching objects are separated (see find_objects)")
     parser.add_argument("--min-size", type=int, default=20, help="smallest object in pixels")
+    parser.add_argument("--min-thickness", type=float, default=None,
+                        help="drop objects nowhere thicker than this fraction of the typical "
+                             "object, slivers along outlines (default 0.25; 0 keeps them)")
 
 
 def _run(gen, desc: str, progress, postfix=None):
@@ -323,12 +326,13 @@ def _segment(model, image, args: argparse.Namespace, desc: str):
 
 
 def _objects(model, image, prediction, args: argparse.Namespace):
-    from paintseg.learn.objects import find_objects
+    from paintseg.learn.objects import MIN_THICKNESS, find_objects
 
+    thickness = MIN_THICKNESS if args.min_thickness is None else args.min_thickness
     return find_objects(prediction.labels, model.config.classes,
                         probabilities=prediction.probabilities, image=image.channels,
-                        split=args.split, min_size=args.min_size, spacing=image.scale,
-                        channel_names=image.channel_names)
+                        split=args.split, min_size=args.min_size, min_thickness=thickness,
+                        spacing=image.scale, channel_names=image.channel_names)
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:

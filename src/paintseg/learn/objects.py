@@ -69,7 +69,20 @@ SHAPE_H = 0.05  # seed height, as a fraction of the typical radius (benchmarks/s
 SHAPE_SMOOTH = 0.2  # smoothing of the distance map, as a fraction of the typical radius
 
 
+def edge_strength(channels: Sequence[np.ndarray], mask: np.ndarray,
+                  sigma: Sequence[float] | float) -> np.ndarray:
+    """Image edges at the scale ``sigma`` (pixels, per axis): each channel's Gaussian
+    gradient magnitude over its 90th percentile inside ``mask``, averaged over channels, so
+    that 1 is a typical edge whatever the channel's brightness."""
+    edges = np.zeros(mask.shape, np.float32)
+    for channel in channels:
+        gradient = ndi.gaussian_gradient_magnitude(np.asarray(channel, np.float32), sigma)
+        edges += gradient / max(float(np.percentile(gradient[mask], 90)), 1e-12)
+    return edges / len(channels)
+
+
 def split_by_shape(mask: np.ndarray, probability: np.ndarray | None = None, *,
+                   image: Sequence[np.ndarray] | None = None,
                    spacing: Sequence[float] | None = None, radius: float | None = None,
                    h: float = SHAPE_H, smooth: float = SHAPE_SMOOTH) -> np.ndarray:
     """Split touching blobs of ``mask`` with seeds scaled to the objects' own size.
@@ -78,7 +91,9 @@ def split_by_shape(mask: np.ndarray, probability: np.ndarray | None = None, *,
     where two objects meet) is smoothed by a Gaussian of ``smooth * radius`` and seeded at
     its h-maxima of height ``h * radius``, where ``radius`` is the typical object radius
     (:func:`typical_radius`). A neck narrower than the objects then splits two round
-    objects at any scale, while a bumpy outline does not.
+    objects at any scale, while a bumpy outline does not. With the ``image``, the map is also
+    lowered where the image has an edge at that scale (times ``exp(-edge)``,
+    :func:`edge_strength`), so touching objects part along their visible border.
 
     Parameters
     ----------
@@ -86,6 +101,8 @@ def split_by_shape(mask: np.ndarray, probability: np.ndarray | None = None, *,
         Boolean mask, 2D or 3D.
     probability : numpy.ndarray, optional
         The object class's probability, same shape.
+    image : sequence of numpy.ndarray, optional
+        The image's channels, each of the shape of ``mask``.
     spacing : sequence of float, optional
         Pixel (voxel) size per axis, for anisotropic stacks; default 1 on every axis.
     radius : float, optional
@@ -106,8 +123,11 @@ def split_by_shape(mask: np.ndarray, probability: np.ndarray | None = None, *,
     distance = ndi.distance_transform_edt(mask, sampling=spacing)
     if probability is not None:
         distance = distance * np.clip(np.asarray(probability, np.float32), 0, 1)
+    sigma = smooth * radius / spacing
+    if image is not None and mask.any():
+        distance = distance * np.exp(-edge_strength(image, mask, np.maximum(sigma, 0.7)))
     if smooth > 0:
-        distance = ndi.gaussian_filter(distance, smooth * radius / spacing)
+        distance = ndi.gaussian_filter(distance, sigma)
     seeds = connected_components(h_maxima(distance, max(h * radius, 0.5)) & mask)
     instances = watershed(-distance, seeds, mask=mask).astype(np.int32)
     unseeded = connected_components(mask & (instances == 0))
@@ -124,7 +144,8 @@ def split_by_boundary(mask: np.ndarray, boundary: np.ndarray) -> np.ndarray:
 
 def _instances_of_class(mask: np.ndarray, boundary: np.ndarray | None, split: str,
                         min_distance: float, per_plane: bool, probability: np.ndarray | None,
-                        spacing: Sequence[float] | None) -> np.ndarray:
+                        spacing: Sequence[float] | None,
+                        image: Sequence[np.ndarray] | None) -> np.ndarray:
     """Instances of one class's mask, plane by plane when ``per_plane``."""
     if per_plane and mask.ndim > 2:
         out = np.zeros(mask.shape, np.int32)
@@ -132,13 +153,14 @@ def _instances_of_class(mask: np.ndarray, boundary: np.ndarray | None, split: st
         for plane in np.ndindex(mask.shape[:-2]):
             b = None if boundary is None else boundary[plane]
             p = None if probability is None else probability[plane]
+            channels = None if image is None else [channel[plane] for channel in image]
             inst = _instances_of_class(mask[plane], b, split, min_distance, False, p,
-                                       None if spacing is None else spacing[-2:])
+                                       None if spacing is None else spacing[-2:], channels)
             out[plane] = np.where(inst > 0, inst + offset, 0)
             offset = max(offset, int(out[plane].max()))
         return out
     if split == "shape":
-        return split_by_shape(mask, probability, spacing=spacing)
+        return split_by_shape(mask, probability, image=image, spacing=spacing)
     if split == "distance":
         return split_by_distance(mask, min_distance)
     if split == "boundary":
@@ -154,19 +176,40 @@ def _drop_small(instances: np.ndarray, min_size: int) -> np.ndarray:
     return relabel_sequential(instances)[0].astype(np.int32)
 
 
-def _channel_stack(image, shape: tuple[int, ...]) -> np.ndarray:
-    """Image channels as one channel-last numpy array of spatial shape ``shape``."""
+MIN_THICKNESS = 0.25  # fraction of the typical radius (benchmarks/results/thin_objects.json)
+
+
+def _drop_thin(instances: np.ndarray, min_thickness: float,
+               spacing: Sequence[float] | None) -> np.ndarray:
+    """Remove objects nowhere thicker than ``min_thickness`` times the typical object radius
+    (their largest distance to the background below it) and renumber 1..n.
+
+    Such objects are slivers along the outline of a real one, not objects of their own."""
+    n = int(instances.max())
+    if n == 0 or min_thickness <= 0:
+        return instances
+    distance = ndi.distance_transform_edt(instances > 0, sampling=spacing)
+    thickness = ndi.maximum(distance, instances, index=np.arange(1, n + 1))
+    radius = float(np.median(thickness))
+    thin = np.flatnonzero(np.asarray(thickness) < min_thickness * radius) + 1
+    instances = np.where(np.isin(instances, thin), 0, instances)
+    return relabel_sequential(instances)[0].astype(np.int32)
+
+
+def _channels(image, shape: tuple[int, ...]) -> list[np.ndarray]:
+    """The image's channels as float32 numpy arrays of spatial shape ``shape``."""
     channels = [np.asarray(c, dtype=np.float32) for c in as_channels(image)]
     if any(c.shape != shape for c in channels):
         raise InputError(f"The image has shape {channels[0].shape}, the labels {shape}.")
-    return np.stack(channels, axis=-1)
+    return channels
 
 
 def object_table(instances: np.ndarray, class_of: dict[int, int],
                  classes: Sequence[ClassInfo], probabilities=None, image=None,
                  channel_names: Sequence[str] | None = None) -> pd.DataFrame:
     """Per-object measurements (see :func:`find_objects`)."""
-    intensity = None if image is None else _channel_stack(image, instances.shape)
+    intensity = (None if image is None
+                 else np.stack(_channels(image, instances.shape), axis=-1))
     properties = ["label", "area", "centroid", "bbox"]
     if intensity is not None:
         properties.append("intensity_mean")
@@ -191,7 +234,8 @@ def object_table(instances: np.ndarray, class_of: dict[int, int],
 
 def find_objects(labels, classes: Sequence[ClassInfo], *, probabilities=None, image=None,
                  object_classes: Sequence[str | int] | None = None, split: str = "shape",
-                 min_size: int = 20, min_distance: float = 1.0, per_plane: bool = False,
+                 min_size: int = 20, min_thickness: float = MIN_THICKNESS,
+                 min_distance: float = 1.0, per_plane: bool = False,
                  spacing: Sequence[float] | None = None,
                  channel_names: Sequence[str] | None = None) -> tuple[np.ndarray, pd.DataFrame]:
     """Turn a class map into objects (instances) and a table of per-object measurements.
@@ -219,6 +263,10 @@ def find_objects(labels, classes: Sequence[ClassInfo], *, probabilities=None, im
         given to the nearest object; ``"none"`` plain connected components.
     min_size : int
         Objects with fewer pixels (voxels) are dropped.
+    min_thickness : float
+        Objects nowhere thicker than this fraction of the class's typical object (the median
+        over its objects of their largest distance to the background) are dropped: slivers
+        along an outline. 0 keeps them.
     min_distance : float
         Distance-split sensitivity: the height (in pixels) a distance maximum must rise
         above its surroundings to seed its own object.
@@ -249,17 +297,18 @@ def find_objects(labels, classes: Sequence[ClassInfo], *, probabilities=None, im
         if not boundary_labels:
             raise InputError("Splitting by boundary needs a class with the role 'boundary'.")
         boundary = np.isin(labels, boundary_labels)
+    channels = None if image is None else _channels(image, labels.shape)
     instances = np.zeros(labels.shape, np.int32)
     class_of: dict[int, int] = {}
     for value in _object_labels(classes, object_classes):
         probability = None if probabilities is None else np.asarray(probabilities[value - 1])
         inst = _instances_of_class(labels == value, boundary, split, min_distance, per_plane,
-                                   probability, spacing)
-        inst = _drop_small(inst, min_size)
+                                   probability, spacing, channels)
+        inst = _drop_thin(_drop_small(inst, min_size), min_thickness, spacing)
         offset = len(class_of)
         n = int(inst.max())
         free = instances == 0
         instances[free & (inst > 0)] = inst[free & (inst > 0)] + offset
         class_of.update({offset + i: value for i in range(1, n + 1)})
-    table = object_table(instances, class_of, classes, probabilities, image, channel_names)
+    table = object_table(instances, class_of, classes, probabilities, channels, channel_names)
     return instances, table
