@@ -57,12 +57,20 @@ def split_by_distance(mask: np.ndarray, min_distance: float = 1.0) -> np.ndarray
 def typical_radius(mask: np.ndarray, spacing: Sequence[float] | None = None) -> float:
     """The typical object radius in ``mask``: the median over its blobs of the largest
     distance from a blob pixel to the background, in the units of ``spacing`` (pixel sizes
-    per axis; default 1), or 0 for an empty mask."""
+    per axis; default 1), or 0 for an empty mask. Blobs one pixel thin (specks, slivers along
+    outlines) are left out unless there is nothing else, so a noisy mask keeps its scale."""
     blobs, n = ndi.label(mask)
     if n == 0:
         return 0.0
     distance = ndi.distance_transform_edt(mask, sampling=spacing)
-    return float(np.median(ndi.maximum(distance, blobs, index=np.arange(1, n + 1))))
+    return _typical(ndi.maximum(distance, blobs, index=np.arange(1, n + 1)), spacing)
+
+
+def _typical(thickness, spacing: Sequence[float] | None) -> float:
+    """The median of the ``thickness`` values above one pixel, or of all if none is."""
+    thickness = np.asarray(thickness, float)
+    thick = thickness[thickness > (1.0 if spacing is None else float(np.min(spacing)))]
+    return float(np.median(thick if thick.size else thickness))
 
 
 SHAPE_H = 0.05  # seed height, as a fraction of the typical radius (benchmarks/split_ablation.py)
@@ -182,16 +190,16 @@ MIN_THICKNESS = 0.25  # fraction of the typical radius (benchmarks/results/thin_
 def _drop_thin(instances: np.ndarray, min_thickness: float,
                spacing: Sequence[float] | None) -> np.ndarray:
     """Remove objects nowhere thicker than ``min_thickness`` times the typical object radius
-    (their largest distance to the background below it) and renumber 1..n.
+    (their largest distance to the background below it; :func:`typical_radius`) and renumber
+    1..n.
 
     Such objects are slivers along the outline of a real one, not objects of their own."""
     n = int(instances.max())
     if n == 0 or min_thickness <= 0:
         return instances
     distance = ndi.distance_transform_edt(instances > 0, sampling=spacing)
-    thickness = ndi.maximum(distance, instances, index=np.arange(1, n + 1))
-    radius = float(np.median(thickness))
-    thin = np.flatnonzero(np.asarray(thickness) < min_thickness * radius) + 1
+    thickness = np.asarray(ndi.maximum(distance, instances, index=np.arange(1, n + 1)))
+    thin = np.flatnonzero(thickness < min_thickness * _typical(thickness, spacing)) + 1
     instances = np.where(np.isin(instances, thin), 0, instances)
     return relabel_sequential(instances)[0].astype(np.int32)
 
