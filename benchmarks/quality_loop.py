@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 import real_data
@@ -105,7 +106,7 @@ def product_fit(dataset, seed, args):
             state["model"], extra["first_preview_seconds"] = continue_round(
                 state["model"], image, strokes, seconds, args.continue_steps, seed * 100 + round_)
         save = (None if args.save_probabilities is None else
-                args.save_probabilities / f"{dataset.name}_seed{seed}_round{round_}.npy")
+                Path(args.save_probabilities, f"{dataset.name}_seed{seed}_round{round_}.npy"))
         classes, instances = product_segment(state["model"], image, save)
         return classes, {"product": instances}, extra
 

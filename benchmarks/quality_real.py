@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 import real_data
@@ -57,7 +58,7 @@ def product_segment(model, image, save_probability_to=None):
 def run_product(dataset, strokes, seconds, steps, seed, overrides, save_to=None) -> dict:
     t0 = time.perf_counter()
     model = product_train(dataset.image, strokes, seconds, steps, seed, overrides=overrides)
-    save = None if save_to is None else save_to / f"{dataset.name}_seed{seed}.npy"
+    save = None if save_to is None else Path(save_to, f"{dataset.name}_seed{seed}.npy")
     labels, instances = product_segment(model, dataset.image, save)
     row = real_data.scores(labels == real_data.NUCLEUS, instances, dataset.truth)
     row["seconds"] = round(time.perf_counter() - t0, 1)

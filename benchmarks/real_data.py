@@ -48,7 +48,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
                         help="ModelConfig fields to change for the product, as JSON values, "
                              "e.g. pseudo_label_confidence=0")
-    parser.add_argument("--save-probabilities", type=Path, default=None, metavar="DIR",
+    parser.add_argument("--save-probabilities", default=None, metavar="DIR",
                         help="keep the product's P(nucleus) of every prediction here, as "
                              "DATASET_seedS[_roundR].npy, for benchmarks/rescore_objects.py")
 
