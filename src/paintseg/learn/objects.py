@@ -184,7 +184,7 @@ def _drop_small(instances: np.ndarray, min_size: int) -> np.ndarray:
     return relabel_sequential(instances)[0].astype(np.int32)
 
 
-MIN_THICKNESS = 0.25  # fraction of the typical radius (benchmarks/results/thin_objects.json)
+MIN_THICKNESS = 0.25  # of the typical radius (benchmarks/results/rescore_objects_*.json)
 
 
 def _drop_thin(instances: np.ndarray, min_thickness: float,
