@@ -81,11 +81,14 @@ def edge_strength(channels: Sequence[np.ndarray], mask: np.ndarray,
                   sigma: Sequence[float] | float) -> np.ndarray:
     """Image edges at the scale ``sigma`` (pixels, per axis): each channel's Gaussian
     gradient magnitude over its 90th percentile inside ``mask``, averaged over channels, so
-    that 1 is a typical edge whatever the channel's brightness."""
+    that 1 is a typical edge whatever the channel's brightness. A channel flat over most of
+    the mask (90th percentile 0, or not finite) adds no edges."""
     edges = np.zeros(mask.shape, np.float32)
     for channel in channels:
         gradient = ndi.gaussian_gradient_magnitude(np.asarray(channel, np.float32), sigma)
-        edges += gradient / max(float(np.percentile(gradient[mask], 90)), 1e-12)
+        typical = float(np.percentile(gradient[mask], 90))
+        if typical > 0 and np.isfinite(typical):
+            edges += gradient / typical
     return edges / len(channels)
 
 
@@ -259,7 +262,8 @@ def find_objects(labels, classes: Sequence[ClassInfo], *, probabilities=None, im
         Class probabilities ``(K, [Z|T...], Y, X)``; adds ``mean_probability`` (mean
         probability of the object's own class).
     image : array-like or list of arrays, optional
-        The image ``(C, [Z|T...], Y, X)`` or its channels; adds ``mean_intensity_<name>``.
+        The image ``(C, [Z|T...], Y, X)`` or its channels; adds ``mean_intensity_<name>``,
+        and the ``"shape"`` split follows its edges.
     object_classes : sequence of str or int, optional
         Classes (names or label values) that become objects; default: role ``"object"``.
     split : {"shape", "distance", "boundary", "none"}
@@ -273,8 +277,8 @@ def find_objects(labels, classes: Sequence[ClassInfo], *, probabilities=None, im
         Objects with fewer pixels (voxels) are dropped.
     min_thickness : float
         Objects nowhere thicker than this fraction of the class's typical object (the median
-        over its objects of their largest distance to the background) are dropped: slivers
-        along an outline. 0 keeps them.
+        over its objects, one-pixel-thin ones left out, of their largest distance to the
+        background) are dropped: slivers along an outline. 0 keeps them.
     min_distance : float
         Distance-split sensitivity: the height (in pixels) a distance maximum must rise
         above its surroundings to seed its own object.
