@@ -27,6 +27,20 @@ def test_forest_finds_the_unpainted_disks(monkeypatch):
     np.testing.assert_allclose(blocked, whole, atol=1e-3)
 
 
+@pytest.mark.parametrize("planes_kept", [2, 1])
+def test_features_kept_from_fitting_give_each_plane_its_own_prediction(monkeypatch,
+                                                                        planes_kept):
+    image, _, strokes = disks(size=96)
+    planes = [image, np.ascontiguousarray(image[:, ::-1])]
+    labels = [strokes, np.ascontiguousarray(strokes[::-1])]
+    one_plane = forest.plane_features(image).nbytes
+    monkeypatch.setattr(forest, "KEPT_FEATURE_BYTES", planes_kept * one_plane)
+    fitted, probabilities = forest_probabilities(planes, labels, 2)
+    for plane, kept in zip(planes, probabilities):
+        np.testing.assert_allclose(kept, fitted.predict(plane), atol=1e-3)
+    assert not np.allclose(probabilities[0], probabilities[1], atol=1e-3)
+
+
 def test_soft_targets_never_change_the_loss_on_painted_pixels():
     image, _, strokes = disks()
     model = new_model()

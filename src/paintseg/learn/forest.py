@@ -17,6 +17,7 @@ import numpy as np
 MAX_TRAINING_PIXELS = 60_000  # painted pixels the forest is fitted on, at most (subsampled)
 FEATURE_SIGMAS = {"sigma_min": 1, "sigma_max": 16}
 BLOCK_PIXELS = 4_000_000  # features are computed this many pixels at a time, at most
+KEPT_FEATURE_BYTES = 256 * 2**20  # features kept from fitting for predicting, at most
 MARGIN = 64  # rows of context around a block (4 x the largest sigma)
 N_TREES = 50
 NODE_ARRAYS = ("left", "right", "feature", "threshold", "value")  # per node, trees one after another
@@ -111,16 +112,28 @@ class PixelForest:
 
     @classmethod
     def fit(cls, planes: Sequence[np.ndarray], labels: Sequence[np.ndarray], n_classes: int,
-            seed: int = 0, threads: int = 1) -> PixelForest:
-        """Fit on the painted pixels (label > 0) of ``planes`` with their ``(Y, X)`` labels."""
+            seed: int = 0, threads: int = 1, kept: list | None = None) -> PixelForest:
+        """Fit on the painted pixels (label > 0) of ``planes`` with their ``(Y, X)`` labels.
+
+        ``kept``, when given, gets each plane's features for :meth:`predict` to use instead
+        of computing them again: None for a plane computed in several blocks, and once the
+        features kept would pass ``KEPT_FEATURE_BYTES`` in all."""
         from sklearn.ensemble import RandomForestClassifier
 
         x, y = [], []
+        kept_bytes = 0
         for plane, lab in zip(planes, labels):
+            whole = None  # the plane's features, when one block holds them all
             for rows, features in _feature_blocks(plane):
                 painted = lab[rows] > 0
                 x.append(features[painted])
                 y.append(lab[rows][painted])
+                if rows.stop - rows.start == plane.shape[-2]:
+                    whole = features
+            if kept is not None:
+                fits = whole is not None and kept_bytes + whole.nbytes <= KEPT_FEATURE_BYTES
+                kept.append(whole if fits else None)
+                kept_bytes += whole.nbytes if fits else 0
         x, y = np.concatenate(x), np.concatenate(y)
         if len(y) > MAX_TRAINING_PIXELS:
             keep = np.random.default_rng(seed).choice(len(y), MAX_TRAINING_PIXELS, replace=False)
@@ -167,14 +180,16 @@ class PixelForest:
             _check_tree(left, right, feature, int(a["n_features"][0]))
         return cls(a, n_classes, threads)
 
-    def predict(self, plane: np.ndarray) -> np.ndarray:
-        """``(K, Y, X)`` float32 class probabilities of a normalised ``(C, Y, X)`` plane."""
+    def predict(self, plane: np.ndarray, features: np.ndarray | None = None) -> np.ndarray:
+        """``(K, Y, X)`` float32 class probabilities of a normalised ``(C, Y, X)`` plane
+        (``features``: its ``plane_features``, when already computed)."""
         height, width = plane.shape[-2:]
         result = np.zeros((self.n_classes, height, width), np.float32)
         columns = self.classes - 1
+        blocks = _feature_blocks(plane) if features is None else [(slice(None), features)]
         with ThreadPoolExecutor(max(1, self.threads)) as pool:
-            for rows, features in _feature_blocks(plane):
-                x = np.ascontiguousarray(features.reshape(-1, features.shape[-1]))
+            for rows, block in blocks:
+                x = np.ascontiguousarray(block.reshape(-1, block.shape[-1]))
                 votes = sum(pool.map(partial(_tree_votes, x=x), self.trees))
                 result[columns, rows] = (votes / len(self.trees)).T.reshape(
                     len(columns), -1, width)
@@ -204,5 +219,10 @@ def forest_probabilities(planes: Sequence[np.ndarray], labels: Sequence[np.ndarr
     probabilities : list of numpy.ndarray
         ``(K, Y, X)`` float16 class probabilities per plane (0 for classes never painted).
     """
-    forest = PixelForest.fit(planes, labels, n_classes, seed, threads)
-    return forest, [forest.predict(plane).astype(np.float16) for plane in planes]
+    kept: list = []
+    forest = PixelForest.fit(planes, labels, n_classes, seed, threads, kept=kept)
+    probabilities = []
+    for i, plane in enumerate(planes):
+        probabilities.append(forest.predict(plane, kept[i]).astype(np.float16))
+        kept[i] = None  # freed as soon as used
+    return forest, probabilities

@@ -50,8 +50,34 @@ def split_by_distance(mask: np.ndarray, min_distance: float = 1.0) -> np.ndarray
         int32 instance labels inside ``mask``.
     """
     distance = ndi.distance_transform_edt(mask)
-    seeds = connected_components(h_maxima(distance, min_distance) & mask)
+    seeds = connected_components(_h_maxima_per_blob(distance, mask, min_distance))
     return watershed(-distance, seeds, mask=mask).astype(np.int32)
+
+
+def _maximum_per_label(values: np.ndarray, labels: np.ndarray, n: int) -> np.ndarray:
+    """The largest value of each label 1..n (``ndi.maximum`` over the labelled pixels only,
+    which it would otherwise sort all of)."""
+    inside = labels > 0
+    return np.asarray(ndi.maximum(values[inside], labels[inside], index=np.arange(1, n + 1)),
+                      float)
+
+
+def _h_maxima_per_blob(values: np.ndarray, mask: np.ndarray, h: float) -> np.ndarray:
+    """The h-maxima of ``values`` inside ``mask``, found blob by blob in each blob's bounding
+    box with the rest set to 0, so a large sparse plane costs its blobs' pixels, not its own
+    (skimage sorts every pixel it is given). A blob whose values stay below ``h`` has none."""
+    blobs, n = ndi.label(mask)
+    seeds = np.zeros(mask.shape, bool)
+    if n == 0:
+        return seeds
+    peaks = _maximum_per_label(values, blobs, n)
+    for i, box in enumerate(ndi.find_objects(blobs), 1):
+        if peaks[i - 1] < h:
+            continue
+        box = tuple(slice(max(s.start - 1, 0), s.stop + 1) for s in box)
+        inside = blobs[box] == i
+        seeds[box] |= h_maxima(np.where(inside, values[box], 0), h).astype(bool) & inside
+    return seeds
 
 
 def typical_radius(mask: np.ndarray, spacing: Sequence[float] | None = None) -> float:
@@ -59,11 +85,15 @@ def typical_radius(mask: np.ndarray, spacing: Sequence[float] | None = None) -> 
     distance from a blob pixel to the background, in the units of ``spacing`` (pixel sizes
     per axis; default 1), or 0 for an empty mask. Blobs one pixel thin (specks, slivers along
     outlines) are left out unless there is nothing else, so a noisy mask keeps its scale."""
+    return _radius(ndi.distance_transform_edt(mask, sampling=spacing), mask, spacing)
+
+
+def _radius(distance: np.ndarray, mask: np.ndarray, spacing: Sequence[float] | None) -> float:
+    """:func:`typical_radius` from the mask's distance transform."""
     blobs, n = ndi.label(mask)
     if n == 0:
         return 0.0
-    distance = ndi.distance_transform_edt(mask, sampling=spacing)
-    return _typical(ndi.maximum(distance, blobs, index=np.arange(1, n + 1)), spacing)
+    return _typical(_maximum_per_label(distance, blobs, n), spacing)
 
 
 def _typical(thickness, spacing: Sequence[float] | None) -> float:
@@ -128,10 +158,10 @@ def split_by_shape(mask: np.ndarray, probability: np.ndarray | None = None, *,
     """
     mask = np.asarray(mask, bool)
     spacing = np.ones(mask.ndim) if spacing is None else np.asarray(spacing, float)
-    radius = typical_radius(mask, spacing) if radius is None else radius
+    distance = ndi.distance_transform_edt(mask, sampling=spacing)
+    radius = _radius(distance, mask, spacing) if radius is None else radius
     if radius <= 0:
         return connected_components(mask).astype(np.int32)
-    distance = ndi.distance_transform_edt(mask, sampling=spacing)
     if probability is not None:
         distance = distance * np.clip(np.asarray(probability, np.float32), 0, 1)
     sigma = smooth * radius / spacing
@@ -139,7 +169,7 @@ def split_by_shape(mask: np.ndarray, probability: np.ndarray | None = None, *,
         distance = distance * np.exp(-edge_strength(image, mask, np.maximum(sigma, 0.7)))
     if smooth > 0:
         distance = ndi.gaussian_filter(distance, sigma)
-    seeds = connected_components(h_maxima(distance, max(h * radius, 0.5)) & mask)
+    seeds = connected_components(_h_maxima_per_blob(distance, mask, max(h * radius, 0.5)))
     instances = watershed(-distance, seeds, mask=mask).astype(np.int32)
     unseeded = connected_components(mask & (instances == 0))
     return np.where(unseeded > 0, unseeded + instances.max(), instances).astype(np.int32)
@@ -201,7 +231,7 @@ def _drop_thin(instances: np.ndarray, min_thickness: float,
     if n == 0 or min_thickness <= 0:
         return instances
     distance = ndi.distance_transform_edt(instances > 0, sampling=spacing)
-    thickness = np.asarray(ndi.maximum(distance, instances, index=np.arange(1, n + 1)))
+    thickness = _maximum_per_label(distance, instances, n)
     thin = np.flatnonzero(thickness < min_thickness * _typical(thickness, spacing)) + 1
     instances = np.where(np.isin(instances, thin), 0, instances)
     return relabel_sequential(instances)[0].astype(np.int32)
