@@ -102,7 +102,7 @@ def test_predictions_blend_the_network_and_the_forest_fitted_on_the_strokes():
     from paintseg.learn import drain, predict, predict_plane
 
     image, _, strokes = disks(size=96)
-    model = new_model(forest_blend=0.5)
+    model = new_model()  # blended by default
     drain(train_for(model, image, strokes))
     assert model.forest is not None
     blended = drain(predict(model, image)).probabilities.astype(np.float32)
@@ -124,7 +124,7 @@ def test_no_forest_is_kept_when_predictions_do_not_blend_one():
     from paintseg.learn import drain
 
     image, _, strokes = disks(size=96)
-    model = new_model()  # the default: the network alone
+    model = new_model(forest_blend=0.0)  # the network alone
     drain(train_for(model, image, strokes, steps=2))
     assert model.forest is None
 

@@ -80,9 +80,8 @@ class ModelConfig:
     class_weight_power: float = 0.5  # loss weight of a class: its painted pixels ** -power
     forest_weight: float = 0.25  # weight of a random forest's soft targets on unpainted pixels
     # Predictions are this share the random forest's (fitted on the strokes, kept in the
-    # model file) and the rest the network's; 0 = the network alone. Off by default: it
-    # helped one-shot masks but merged nuclei in the correct-and-retrain loop (README)
-    forest_blend: float = 0.0
+    # model file) and the rest the network's; 0 = the network alone (README: forest blend)
+    forest_blend: float = 0.5
     edge_weight: float = 0.0  # weight of the edge-aware smoothness loss (learn/losses.py)
     # Self-training: halfway through the first training, the network's own predictions at
     # least this confident replace the forest's soft targets (0 = off)
