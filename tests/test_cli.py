@@ -77,6 +77,23 @@ def test_predict_folder_writes_one_output_per_input(files, tmp_path):
     assert written == ["a.tif", "a_uncertainty.tif", "b.tif", "b_uncertainty.tif"]
 
 
+def test_forest_blend_is_chosen_at_prediction_and_refused_outside_0_to_1(files, tmp_path,
+                                                                        capsys):
+    probabilities = {}
+    for blend in ("0", "1"):  # the network alone, the forest alone
+        code = main(["predict", "--model", str(files["model"]), "--input", str(files["image"]),
+                     "--output", str(tmp_path / f"b{blend}.tif"), "--probabilities",
+                     "--forest-blend", blend])
+        assert code == 0
+        probabilities[blend] = tifffile.imread(tmp_path / f"b{blend}_probabilities.tif")
+    assert np.abs(probabilities["0"].astype(float) - probabilities["1"]).max() > 0.05
+    with pytest.raises(SystemExit) as exit_info:  # argparse's own one-line error
+        main(["predict", "--model", str(files["model"]), "--input", str(files["image"]),
+              "--output", str(tmp_path / "bad.tif"), "--forest-blend", "2"])
+    assert exit_info.value.code == 2 and "must be from 0 to 1" in capsys.readouterr().err
+    assert not (tmp_path / "bad.tif").exists()
+
+
 def test_evaluate_prints_metrics_json(files, capsys):
     code = main(["evaluate", "--model", str(files["model"]), "--image", str(files["image"]),
                  "--truth", str(files["truth"])])

@@ -69,6 +69,8 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--preset", default="auto", help="model size preset (default: auto)")
     train.add_argument("--classes", nargs="+",
                        help="class names in label order, if the label file has no class table")
+    train.add_argument("--forest-blend", type=_share, default=None,
+                       help=FOREST_BLEND_HELP + "; default 0.5, or the model's own")
     train.add_argument("--seed", type=_seed, default=0,
                        help=f"random seed, 0 to {MAX_SEED} (default 0)")
     _add_threads(train)
@@ -85,6 +87,8 @@ def _parser() -> argparse.ArgumentParser:
                          "(_objects.csv)")
     predict.add_argument("--probabilities", action="store_true",
                          help="also write class probabilities (_probabilities.tif)")
+    predict.add_argument("--forest-blend", type=_share, default=None,
+                         help=FOREST_BLEND_HELP + "; default: the model's own")
     _add_common(predict)
 
     evaluate = sub.add_parser("evaluate", help="score a model against a truth class map")
@@ -115,6 +119,21 @@ def _above(kind: type, low: int):
 
     parse.__name__ = kind.__name__
     return parse
+
+
+def _share(text: str) -> float:
+    """An argparse type: a number from 0 to 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{text} must be from 0 to 1")
+    return value
+
+
+FOREST_BLEND_HELP = ("share of the random forest fitted on the strokes in the predictions, "
+                     "0 to 1 (0: the network alone, faster)")
 
 
 def _seed(text: str) -> int:
@@ -258,6 +277,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         classes = _class_table(table, args.classes, n_classes)
         model = Segmenter.create(channels=channel_names, classes=classes,
                                  preset=args.preset, device=args.device)
+    if args.forest_blend is not None:
+        model.config.forest_blend = args.forest_blend
     seconds = args.seconds if args.seconds is not None or args.steps else 60.0
 
     gen = train(model, images=images, annotations=annotations,
@@ -340,6 +361,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from paintseg.io.labels import atomic_file, write_labels
 
     model = open_model(args.model, args.device, "--model")
+    if args.forest_blend is not None:
+        model.config.forest_blend = args.forest_blend
     targets = _output_targets(Path(args.input), Path(args.output))
     for source, target in targets:
         if target.absolute() == source.absolute():
