@@ -109,10 +109,7 @@ def _above(kind: type, low: int):
     """An argparse type: a finite number of ``kind`` above ``low`` (else an argument error,
     status 2)."""
     def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        value = _number(kind, text)
         if not (value > low and math.isfinite(value)):
             raise argparse.ArgumentTypeError(f"{text} must be a number above {low}")
         return value
@@ -121,12 +118,17 @@ def _above(kind: type, low: int):
     return parse
 
 
-def _share(text: str) -> float:
-    """An argparse type: a number from 0 to 1."""
+def _number(kind: type, text: str):
+    """``text`` as a ``kind``, else an argument error."""
     try:
-        value = float(text)
+        return kind(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+
+
+def _share(text: str) -> float:
+    """An argparse type: a number from 0 to 1."""
+    value = _number(float, text)
     if not 0 <= value <= 1:
         raise argparse.ArgumentTypeError(f"{text} must be from 0 to 1")
     return value
