@@ -12,7 +12,9 @@ For each dataset (``real_data.datasets``) and stroke seed:
 
 Prints JSON: per dataset, method and round the mean and sd over seeds of F1@0.5, foreground
 Dice, AP@0.5, the percentage of pixels painted, the seconds of the round (training, prediction
-and objects) and, for the product's continue rounds, the seconds until the first preview;
+and objects) and, for the product's continue rounds, the seconds until the first preview
+and until the last preview (``continue_seconds``: the GUI's Continue, done when its final
+preview is on screen);
 per dataset each method's worst round-to-round drop of mean F1 and final F1; the mean final F1
 and Dice over datasets. Run:
 ``.venv/bin/python benchmarks/quality_loop.py [--rounds 5] [--k 5] [--seconds 60]
@@ -39,7 +41,8 @@ from paintseg.learn.events import drain
 from paintseg.learn.train import CONTINUE_SECONDS, train
 
 METHODS = ("product", "forest")
-KEYS = ("f1", "dice", "ap", "painted_percent", "seconds", "first_preview_seconds")
+KEYS = ("f1", "dice", "ap", "painted_percent", "seconds", "first_preview_seconds",
+        "continue_seconds")
 
 
 def correction_strokes(predicted_classes, truth, annotation, k, rng) -> np.ndarray:
@@ -77,8 +80,9 @@ def correction_strokes(predicted_classes, truth, annotation, k, rng) -> np.ndarr
 
 def continue_round(model, image, strokes, seconds, steps, seed):
     """Continue ``model`` as ``product_train`` does, with a live preview every second:
-    (the model, seconds until the first preview)."""
+    (the model, seconds until the first preview, seconds until the last one)."""
     first = []
+    start = time.perf_counter()
 
     def note(event):
         if event.preview is not None and not first:
@@ -87,7 +91,7 @@ def continue_round(model, image, strokes, seconds, steps, seed):
     model = drain(train(model, images=[image[None]], annotations=[strokes], seconds=seconds,
                         steps=steps, seed=seed, preview=lambda: (0, ()), preview_every=1.0),
                   note)
-    return model, (first[0] if first else None)
+    return model, (first[0] if first else None), round(time.perf_counter() - start, 2)
 
 
 def product_fit(dataset, seed, args):
@@ -103,8 +107,9 @@ def product_fit(dataset, seed, args):
                                            overrides=real_data.config_overrides(args))
         else:
             seconds = None if args.continue_steps else args.continue_seconds
-            state["model"], extra["first_preview_seconds"] = continue_round(
-                state["model"], image, strokes, seconds, args.continue_steps, seed * 100 + round_)
+            state["model"], extra["first_preview_seconds"], extra["continue_seconds"] = \
+                continue_round(state["model"], image, strokes, seconds, args.continue_steps,
+                               seed * 100 + round_)
         save = (None if args.save_probabilities is None else
                 Path(args.save_probabilities, f"{dataset.name}_seed{seed}_round{round_}.npy"))
         classes, instances = product_segment(state["model"], image, save)

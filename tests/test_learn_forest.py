@@ -120,6 +120,26 @@ def train_for(model, image, strokes, steps=30):
     return train(model, [image], [strokes], steps=steps)
 
 
+def test_planes_trained_on_are_predicted_again_from_the_forest_probabilities_kept(
+        monkeypatch):
+    from paintseg.learn import drain, predict
+
+    image, _, strokes = disks(size=96)
+    model = new_model()
+    drain(train_for(model, image, strokes, steps=2))
+    computed_planes = []
+    compute = forest.PixelForest.predict
+    monkeypatch.setattr(forest.PixelForest, "predict", lambda self, plane, *rest: (
+        computed_planes.append(plane.shape), compute(self, plane, *rest))[1])
+    kept = drain(predict(model, image)).probabilities.astype(np.float32)
+    assert computed_planes == []  # the plane trained on: no filters, no trees
+    drain(predict(model, np.ascontiguousarray(image[:, :, ::-1])))
+    assert computed_planes  # a plane never seen: computed
+    model.forest_known = None  # as after loading the model from its file
+    again = drain(predict(model, image)).probabilities.astype(np.float32)
+    np.testing.assert_allclose(kept, again, atol=2e-3)
+
+
 def test_no_forest_is_kept_when_predictions_do_not_blend_one():
     from paintseg.learn import drain
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
+from hashlib import blake2b
 
 import numpy as np
 
@@ -194,6 +195,35 @@ class PixelForest:
                 result[columns, rows] = (votes / len(self.trees)).T.reshape(
                     len(columns), -1, width)
         return result
+
+
+class KnownPlanes:
+    """The forest's probabilities of the planes it was fitted on, found again by their
+    content: predicting a training plane again (a live preview, the prediction after a
+    Continue) then costs no filters and no trees. Up to ``max_bytes`` of probabilities."""
+
+    def __init__(self, max_bytes: int = KEPT_FEATURE_BYTES):
+        self.max_bytes, self.bytes = max_bytes, 0
+        self.entries: dict[tuple, np.ndarray] = {}
+
+    @staticmethod
+    def _key(plane: np.ndarray) -> tuple:
+        plane = np.ascontiguousarray(plane, np.float32)
+        return plane.shape, blake2b(plane.view(np.uint8), digest_size=16).digest()
+
+    def add(self, plane: np.ndarray, probabilities: np.ndarray) -> None:
+        """Keep ``probabilities`` (K, Y, X) of the normalised ``(C, Y, X)`` ``plane``."""
+        if self.bytes + probabilities.nbytes <= self.max_bytes:
+            self.entries[self._key(plane)] = probabilities
+            self.bytes += probabilities.nbytes
+
+    def may_hold(self, shape: tuple) -> bool:
+        """Whether a plane of this ``(C, Y, X)`` shape may be known (cheap: no hashing)."""
+        return any(key[0] == tuple(shape) for key in self.entries)
+
+    def get(self, plane: np.ndarray) -> np.ndarray | None:
+        """The kept probabilities of a plane with exactly this content, or None."""
+        return self.entries.get(self._key(plane)) if self.may_hold(plane.shape) else None
 
 
 def forest_probabilities(planes: Sequence[np.ndarray], labels: Sequence[np.ndarray],

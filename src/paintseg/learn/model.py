@@ -19,7 +19,7 @@ from paintseg import __version__
 from paintseg.errors import FileFormatError, InputError, PaintsegError
 from paintseg.learn.classes import ClassInfo
 from paintseg.learn.device import Numerics, choose_numerics, pick_device
-from paintseg.learn.forest import PixelForest
+from paintseg.learn.forest import KnownPlanes, PixelForest
 from paintseg.learn.unet import NORMS, UPSAMPLES, UNet
 
 FORMAT = "paintseg-model"
@@ -135,6 +135,7 @@ class Segmenter:
         self.device = device
         self.optimizer: torch.optim.Optimizer | None = None
         self.forest: PixelForest | None = None  # set by training; blended into predictions
+        self.forest_known: KnownPlanes | None = None  # its predictions of the training planes
         self._numerics: Numerics | None = None
         self._inference_numerics: Numerics | None = None
 

@@ -183,6 +183,7 @@ def _plane_rows(model, channels, plane: tuple, tile: int, overlap: int, batch_si
     acc = _StripAccumulator(len(model.config.classes), rows_per_batch * ay.length,
                             ax.starts[-1] + ax.length, ay.weight_sum(wy), ax.weight_sum(wx))
     row_of_tile = [ys for ys in ay.starts for _ in ax.starts]
+    known = _known_forest(model, channels, plane) if with_forest else None
     done = 0
     for batch in _batched(_tiles(model, channels, plane, ay, ax), batch_size):
         x = torch.from_numpy(np.stack([tile for _, _, tile in batch])).to(model.device)
@@ -194,16 +195,30 @@ def _plane_rows(model, channels, plane: tuple, tile: int, overlap: int, batch_si
         upto = row_of_tile[done] if done < len(row_of_tile) else ay.starts[-1] + ay.length
         first, rows = _crop(*acc.pop(upto), ay, ax)
         if with_forest:
-            rows = _blend_forest(model, channels, plane, first, rows)
+            rows = _blend_forest(model, channels, plane, first, rows, known)
         yield len(batch), (first, rows)
 
 
-def _blend_forest(model, channels, plane: tuple, first: int, rows: np.ndarray) -> np.ndarray:
-    """The network's probabilities of image rows ``first...`` blended with the forest's,
-    which are computed with ``forest.MARGIN`` rows of context above and below."""
+def _known_forest(model, channels, plane: tuple) -> np.ndarray | None:
+    """The forest's probabilities of ``plane`` kept from training on it, or None."""
+    known = model.forest_known
+    shape = (len(channels), *channels[0].shape[-2:])
+    if model.forest is None or model.config.forest_blend <= 0 or known is None \
+            or not known.may_hold(shape):
+        return None
+    return known.get(model.normalize(np.stack([np.asarray(c[plane]) for c in channels])))
+
+
+def _blend_forest(model, channels, plane: tuple, first: int, rows: np.ndarray,
+                  known: np.ndarray | None = None) -> np.ndarray:
+    """The network's probabilities of image rows ``first...`` blended with the forest's:
+    ``known`` ones of the whole plane, or computed with ``forest.MARGIN`` rows of context
+    above and below."""
     weight = model.config.forest_blend
     if model.forest is None or weight <= 0 or rows.shape[1] == 0:
         return rows
+    if known is not None:
+        return (1 - weight) * rows + weight * known[:, first:first + rows.shape[1]]
     height = channels[0].shape[-2]
     lo, hi = max(first - MARGIN, 0), min(first + rows.shape[1] + MARGIN, height)
     raw = np.stack([np.asarray(c[plane + (slice(lo, hi), slice(None))]) for c in channels])

@@ -18,7 +18,7 @@ from skimage.measure import label, regionprops
 
 from paintseg.errors import InputError
 from paintseg.learn.events import StopFlag, stop_requested
-from paintseg.learn.forest import PixelForest, forest_probabilities
+from paintseg.learn.forest import KnownPlanes, PixelForest, forest_probabilities
 from paintseg.learn.losses import edge_aware_smoothness, edge_sigma
 from paintseg.learn.metrics import semantic_scores
 from paintseg.learn.model import Segmenter, scale_intensities
@@ -157,8 +157,8 @@ def train(
                                  model.device, previous)
     config.norm_low, config.norm_high = low, high  # only once the input passed all checks
     if config.forest_weight > 0 or config.forest_blend > 0:
-        forest = _fit_forest(data, seed, soft_targets=config.forest_weight > 0)
-        model.forest = forest if config.forest_blend > 0 else None
+        forest, known = _fit_forest(data, seed, soft_targets=config.forest_weight > 0)
+        model.forest, model.forest_known = (forest, known) if config.forest_blend > 0 else (None, None)
     sampler = PatchSampler(data, config.patch_size, seed)
     session = _Session(model, data, first_session)
     should_stop = partial(stop_requested, stop)
@@ -206,22 +206,25 @@ def train(
     return model
 
 
-def _fit_forest(data: TrainingData, seed: int, soft_targets: bool = True) -> PixelForest:
+def _fit_forest(data: TrainingData, seed: int, soft_targets: bool = True
+                ) -> tuple[PixelForest, KnownPlanes | None]:
     """A random forest fitted on the training strokes (never the held-out ones); with
     ``soft_targets``, its probabilities become the soft targets of every plane's unpainted
-    pixels."""
+    pixels, and are kept for predicting those planes again."""
     unpadded = [(slice(None), slice(p.pad, -p.pad), slice(p.pad, -p.pad)) for p in data.planes]
     planes = [plane.data[window].cpu().numpy() for plane, window in zip(data.planes, unpadded)]
     labels = [plane.train_labels[window[1:]].cpu().numpy()
               for plane, window in zip(data.planes, unpadded)]
     threads = torch.get_num_threads()
     if not soft_targets:
-        return PixelForest.fit(planes, labels, data.n_classes, seed=seed, threads=threads)
+        return PixelForest.fit(planes, labels, data.n_classes, seed=seed, threads=threads), None
     forest, probabilities = forest_probabilities(planes, labels, data.n_classes, seed=seed,
                                                  threads=threads)
-    for plane, soft in zip(data.planes, probabilities):
+    known = KnownPlanes()
+    for plane, normalized, soft in zip(data.planes, planes, probabilities):
         plane.soft = padded_tensor(soft, plane.pad, "constant", plane.data.device)
-    return forest
+        known.add(normalized, soft)
+    return forest, known
 
 
 def _add_pseudo_labels(model: Segmenter, channels: list[list[Any]], data: TrainingData,
