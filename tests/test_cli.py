@@ -94,6 +94,20 @@ def test_forest_blend_is_chosen_at_prediction_and_refused_outside_0_to_1(files, 
     assert not (tmp_path / "bad.tif").exists()
 
 
+def test_a_blend_asked_of_a_model_without_a_forest_says_it_predicts_with_the_network(
+        files, tmp_path, capsys):
+    from paintseg.learn.model import Segmenter
+
+    old = Segmenter.load(files["model"], device="cpu")
+    old.forest = None  # as in a file from before the blend
+    old.save(tmp_path / "old.safetensors")
+    code = main(["predict", "--model", str(tmp_path / "old.safetensors"), "--input",
+                 str(files["image"]), "--output", str(tmp_path / "old.tif"),
+                 "--forest-blend", "0.5"])
+    assert code == 0 and (tmp_path / "old.tif").exists()
+    assert "keeps no random forest" in capsys.readouterr().err
+
+
 def test_evaluate_prints_metrics_json(files, capsys):
     code = main(["evaluate", "--model", str(files["model"]), "--image", str(files["image"]),
                  "--truth", str(files["truth"])])

@@ -365,6 +365,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     model = open_model(args.model, args.device, "--model")
     if args.forest_blend is not None:
         model.config.forest_blend = args.forest_blend
+        if model.forest is None and args.forest_blend > 0:
+            print(f"note: {args.model} keeps no random forest (trained before the blend, or "
+                  "with --forest-blend 0): predicting with the network alone", file=sys.stderr)
     targets = _output_targets(Path(args.input), Path(args.output))
     for source, target in targets:
         if target.absolute() == source.absolute():
