@@ -43,15 +43,21 @@ def product_train(image, strokes, seconds, steps, seed, model=None, overrides=No
                        steps=steps, seed=seed))
 
 
+def product_prediction(model, image):
+    """The ``Prediction`` and the objects, as ``paintseg predict --objects`` makes them."""
+    prediction = drain(predict(model, image[None]))
+    instances, _ = find_objects(prediction.labels, model.config.classes,
+                                probabilities=prediction.probabilities, image=image)
+    return prediction, instances
+
+
 def product_segment(model, image, save_probability_to=None):
     """Class map and objects as ``paintseg predict --objects`` makes them; P(nucleus) saved
     to ``save_probability_to`` (a .npy path) when given."""
-    prediction = drain(predict(model, image[None]))
+    prediction, instances = product_prediction(model, image)
     if save_probability_to is not None:
         save_probability_to.parent.mkdir(parents=True, exist_ok=True)
         np.save(save_probability_to, np.asarray(prediction.probabilities[1], np.float16))
-    instances, _ = find_objects(prediction.labels, model.config.classes,
-                                probabilities=prediction.probabilities, image=image)
     return np.asarray(prediction.labels), instances
 
 

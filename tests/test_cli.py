@@ -108,6 +108,28 @@ def test_a_blend_asked_of_a_model_without_a_forest_says_it_predicts_with_the_net
     assert "keeps no random forest" in capsys.readouterr().err
 
 
+def test_predict_lists_the_places_to_paint_next_away_from_the_strokes(files, tmp_path,
+                                                                      capsys):
+    out = tmp_path / "guided.tif"
+    code = main(["predict", "--model", str(files["model"]), "--input", str(files["image"]),
+                 "--output", str(out), "--places", "4", "--labels", str(files["strokes"])])
+    assert code == 0
+    places = pd.read_csv(tmp_path / "guided_places.csv")
+    assert list(places.columns) == ["rank", "y", "x", "score", "reason"]
+    assert 1 <= len(places) <= 4 and list(places["rank"]) == list(range(1, len(places) + 1))
+    assert places["score"].is_monotonic_decreasing
+    strokes, _ = read_labels(files["strokes"])
+    assert not strokes[places["y"], places["x"]].any()
+    small = tmp_path / "small.tif"
+    tifffile.imwrite(small, np.zeros((8, 8), np.uint8))  # strokes of another image
+    capsys.readouterr()
+    code = main(["predict", "--model", str(files["model"]), "--input", str(files["image"]),
+                 "--output", str(tmp_path / "wrong.tif"), "--places", "4", "--labels",
+                 str(small)])
+    assert code == 2 and "--labels has shape (8, 8)" in capsys.readouterr().err
+    assert not (tmp_path / "wrong.tif").exists()
+
+
 def test_evaluate_prints_metrics_json(files, capsys):
     code = main(["evaluate", "--model", str(files["model"]), "--image", str(files["image"]),
                  "--truth", str(files["truth"])])

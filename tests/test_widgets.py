@@ -137,6 +137,25 @@ def test_whole_loop_classes_train_preview_predict_correct_continue(
     csv = widget.export_objects(str(tmp_path / "objects.csv"))
     assert len(pd.read_csv(csv)) == len(ids)
 
+    # where to paint next: numbered places come with the prediction; Next centres the view on
+    # each, on its slice, zoomed in, and says why; never on a painted pixel
+    places = viewer.layers["nuclei where to paint next"]
+    assert 2 <= len(places.data) == len(widget.suggestions) <= 10
+    scale = np.asarray(small_cells["scale"])
+    viewer.dims.set_point(0, 0)
+    zoom = viewer.camera.zoom
+    clicks = [(widget.next_place_button, 0), (widget.next_place_button, 1),
+              (widget.previous_place_button, 0)]
+    for button, index in clicks:
+        qtbot.mouseClick(button, Qt.LeftButton)
+        place = widget.suggestions[index]
+        assert viewer.dims.current_step[0] == place.plane[0]
+        np.testing.assert_allclose(viewer.camera.center[-2:],
+                                   np.multiply((place.y, place.x), scale[-2:]), atol=1e-3)
+        assert viewer.camera.zoom > zoom
+        assert place.reason in widget.place_label.text()
+        assert strokes[(*place.plane, place.y, place.x)] == 0
+
     # predict a folder of files (one 2-channel TIFF cut from the sample) into class maps
     folder, out_dir = tmp_path / "in", tmp_path / "out"
     folder.mkdir(), out_dir.mkdir()

@@ -89,6 +89,12 @@ def _parser() -> argparse.ArgumentParser:
                          help="also write class probabilities (_probabilities.tif)")
     predict.add_argument("--forest-blend", type=_share, default=None,
                          help=FOREST_BLEND_HELP + "; default: the model's own")
+    predict.add_argument("--places", type=_above(int, 0), default=None, metavar="N",
+                         help="also write the N places where a stroke would likely help most "
+                         "(_places.csv: rank, plane, y, x, score, reason)")
+    predict.add_argument("--labels", type=_path, default=None,
+                         help="the image's strokes, so that --places keeps away from them "
+                         "(one input image only)")
     _add_common(predict)
 
     evaluate = sub.add_parser("evaluate", help="score a model against a truth class map")
@@ -369,6 +375,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             print(f"note: {args.model} keeps no random forest (trained before the blend, or "
                   "with --forest-blend 0): predicting with the network alone", file=sys.stderr)
     targets = _output_targets(Path(args.input), Path(args.output))
+    strokes = _strokes_for_places(args, len(targets))
     for source, target in targets:
         if target.absolute() == source.absolute():
             raise InputError(f"--output would write over the input image {source}: "
@@ -378,6 +385,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             _check_output(path, "--output", make_folder=True)
     for source, target in targets:
         image = read_image(source)
+        shape = tuple(image.channels[0].shape)
+        if strokes is not None and tuple(strokes.shape) != shape:
+            raise InputError(f"--labels has shape {tuple(strokes.shape)}; the image is {shape}.")
         prediction = _segment(model, image, args, source.name)
         target.parent.mkdir(parents=True, exist_ok=True)
         write_labels(target, prediction.labels, model.config.classes, scale=image.scale)
@@ -390,8 +400,39 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                          scale=image.scale)
             atomic_file(_beside(target, "_objects.csv"),
                         lambda tmp, table=table: table.to_csv(tmp, index=False))
+        if args.places:
+            places = _places_table(model, image, prediction, strokes, args.places)
+            atomic_file(_beside(target, "_places.csv"),
+                        lambda tmp, places=places: places.to_csv(tmp, index=False))
         print(f"{source} -> {target}", file=sys.stderr)
     return 0
+
+
+def _strokes_for_places(args: argparse.Namespace, n_images: int) -> np.ndarray | None:
+    """The ``--labels`` strokes for ``--places`` (read once, before any prediction)."""
+    if args.labels is None:
+        return None
+    if not args.places or n_images != 1:
+        raise InputError("--labels goes with --places and one input image.")
+    from paintseg.io.labels import read_labels
+
+    return read_labels(args.labels)[0]
+
+
+def _places_table(model, image, prediction, strokes, n: int):
+    """The places to paint next as a table: rank, one column per plane axis, y, x, score,
+    reason."""
+    import pandas as pd
+
+    from paintseg.learn.suggest import suggest_places
+
+    places = suggest_places(np.asarray(prediction.probabilities), strokes,
+                            model.config.classes, n=n)
+    axes = [a.lower() for a in image.axes[:-2]]
+    return pd.DataFrame([{"rank": i, **dict(zip(axes, p.plane)), "y": p.y, "x": p.x,
+                          "score": p.score, "reason": p.reason}
+                         for i, p in enumerate(places, 1)],
+                        columns=["rank", *axes, "y", "x", "score", "reason"])
 
 
 def _json_safe(value: Any) -> Any:

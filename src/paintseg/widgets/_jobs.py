@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Callable, Generator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -32,6 +32,7 @@ from paintseg.learn import (
     predict_plane,
 )
 from paintseg.learn.device import choose_threads
+from paintseg.learn.suggest import Suggestion, suggest_places
 from paintseg.learn.train import Preview, TrainEvent, train
 from paintseg.widgets._layers import object_features, object_points
 
@@ -171,13 +172,16 @@ class PredictResult:
     table: pd.DataFrame
     features: pd.DataFrame
     points: tuple[np.ndarray, pd.DataFrame] | None
+    suggestions: list[Suggestion] = field(default_factory=list)  # where to paint next
 
 
 def _result(
     model: Segmenter, plane: tuple[int, ...] | None, labels, probabilities, uncertainty,
-    channels: Sequence[Any], ndim: int,
+    channels: Sequence[Any], ndim: int, strokes=None,
 ) -> PredictResult:
-    """Find the objects and prepare every array and table the layers need (worker side)."""
+    """Find the objects and the places to paint next (``strokes``: the painted labels of
+    the same planes, or None) and prepare every array and table the layers need (worker
+    side)."""
     objects, table = find_objects(
         labels,
         model.config.classes,
@@ -186,6 +190,8 @@ def _result(
         channel_names=model.config.channels,
     )
     points = None if table.empty else object_points(table, plane or (), ndim)
+    suggestions = [replace(s, plane=(*(plane or ()), *s.plane))
+                   for s in suggest_places(probabilities, strokes, model.config.classes)]
     return PredictResult(
         plane,
         np.asarray(labels),
@@ -194,6 +200,7 @@ def _result(
         table,
         object_features(table),
         points,
+        suggestions,
     )
 
 
@@ -204,8 +211,10 @@ def predict_job(
     plane: tuple[int, ...] | None,
     stop: StopFlag,
     threads: int | None = None,
+    strokes=None,
 ) -> Generator[PredictEvent, None, PredictResult | None]:
-    """Predict one plane (``plane`` given) or the whole image, then find objects.
+    """Predict one plane (``plane`` given) or the whole image, then find objects and the
+    places to paint next (``strokes``: the annotation array of the image, or None).
 
     Returns ``None`` when stopped before the end.
     """
@@ -216,12 +225,12 @@ def predict_job(
             yield PredictEvent(done=1, total=1, elapsed=0.0)
             plane_channels = [np.asarray(c[plane]) for c in channels]
             return _result(model, plane, labels, probabilities, uncertainty, plane_channels,
-                           ndim)
+                           ndim, None if strokes is None else np.asarray(strokes[plane]))
         prediction = yield from predict(model, channels, stop=stop.is_set)
         if stop.is_set():
             return None
         return _result(model, None, prediction.labels, prediction.probabilities,
-                       prediction.uncertainty, channels, ndim)
+                       prediction.uncertainty, channels, ndim, strokes)
 
 
 def image_files(folder: str | os.PathLike) -> list[Path]:

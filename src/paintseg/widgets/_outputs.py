@@ -1,7 +1,8 @@
 """Layers the widget makes from engine results (GUI thread only).
 
 Output layers are named after the image: ``"<image> classes"``, ``"<image> uncertainty"``,
-``"<image> objects"``, ``"<image> object names"`` and ``"<image> prediction preview"``.
+``"<image> objects"``, ``"<image> object names"``, ``"<image> where to paint next"`` and
+``"<image> prediction preview"``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from napari.utils.colormaps import DirectLabelColormap
 
 from paintseg.io.napari_reader import label_colors
 from paintseg.learn.classes import ClassInfo
+from paintseg.learn.suggest import Suggestion
 from paintseg.widgets._jobs import PredictResult
 from paintseg.widgets._layers import (
     CLASSES_KEY,
@@ -24,6 +26,7 @@ from paintseg.widgets._layers import (
     classes_to_metadata,
 )
 
+PLACE_SIZE_PX = 24  # the rings of the places to paint next, in image pixels
 OUTPUT_KEY = "paintseg_output"
 """``layer.metadata`` key marking the layers the widget makes (not inputs, not annotations)."""
 
@@ -188,7 +191,7 @@ def prediction_steps(
     """The steps that make or update the layers of a prediction, one layer each.
 
     Each step stores its layer in ``layers`` (keys ``classes``, ``uncertainty``, ``objects``,
-    ``names``). A single-plane result writes its plane into the class and uncertainty layers
+    ``names``, ``places``). A single-plane result writes its plane into the class and uncertainty layers
     (other planes keep earlier predictions); the objects layers then hold that plane's objects.
     """
     makers = {
@@ -196,6 +199,7 @@ def prediction_steps(
         "uncertainty": lambda: show_uncertainty(viewer, geometry, result),
         "objects": lambda: show_objects(viewer, geometry, result),
         "names": lambda: show_object_names(viewer, geometry, result.points),
+        "places": lambda: show_places(viewer, geometry, result.suggestions),
     }
     return [functools.partial(_store, layers, key, make) for key, make in makers.items()]
 
@@ -247,4 +251,31 @@ def show_object_names(
     layer.data = coords
     if features is not None:
         layer.features = features
+    return layer
+
+
+def show_places(viewer, geometry: Geometry, suggestions: Sequence[Suggestion]) -> Points:
+    """The places to paint next as numbered rings (``"<image> where to paint next"``), each
+    with its score and reason as features; an existing layer is updated in place."""
+    name = f"{geometry.name} where to paint next"
+    ndim = len(geometry.shape)
+    coords = np.array([(*s.plane, s.y, s.x) for s in suggestions], float).reshape(-1, ndim)
+    features = pd.DataFrame({"rank": np.arange(1, len(suggestions) + 1),
+                             "score": [s.score for s in suggestions],
+                             "reason": [s.reason for s in suggestions]})
+    layer = _find(viewer, name, Points)
+    if layer is not None and layer.ndim != ndim:
+        viewer.layers.remove(layer)
+        layer = None
+    if layer is None:
+        return viewer.add_points(
+            coords, name=name, features=features, size=PLACE_SIZE_PX * min(geometry.scale[-2:]),
+            scale=geometry.scale, translate=geometry.translate, symbol="ring",
+            face_color="#ffd60a", border_width=0, metadata={OUTPUT_KEY: True},
+            text={"string": "{rank}", "color": "#ffd60a", "size": 12,
+                  "translation": [0] * (ndim - 2) + [-PLACE_SIZE_PX, 0]},
+        )
+    layer.scale, layer.translate = geometry.scale, geometry.translate
+    layer.data = coords
+    layer.features = features
     return layer

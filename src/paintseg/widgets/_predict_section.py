@@ -1,4 +1,5 @@
-"""Dock section "3. Predict and correct": predict, accept into annotations, export objects."""
+"""Dock section "3. Predict and correct": predict, go to the places to paint next, accept
+into annotations, export objects."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from qtpy.QtWidgets import (
     QFileDialog,
     QGroupBox,
     QHBoxLayout,
+    QLabel,
     QProgressBar,
     QPushButton,
     QVBoxLayout,
@@ -23,13 +25,19 @@ from paintseg.widgets._layers import merge_into_annotations
 from paintseg.widgets._progress import set_progress
 from paintseg.widgets._run import report_error
 
+CLOSE_UP = 4  # going to a place zooms in to at least this many times the whole-image view
+
 
 class PredictSection:
     """Mixin of :class:`PaintSegWidget`: predict the slice, the image or a folder; correct.
 
     Needs ``model``, ``inputs``, ``annotation_layer``, ``visible_plane``, ``class_table``,
-    ``_start`` and ``_run``; sets ``objects_table``.
+    ``_start`` and ``_run``; sets ``objects_table`` and ``suggestions`` (the places to paint
+    next of the last prediction).
     """
+
+    suggestions: list = []
+    _place_index = -1
 
     def _build_predict(self) -> QGroupBox:
         box = QGroupBox("3. Predict and correct")
@@ -48,6 +56,18 @@ class PredictSection:
         self.predict_progress = QProgressBar()
         self.predict_progress.setTextVisible(False)
         layout.addWidget(self.predict_progress)
+        self.previous_place_button = QPushButton("◀ Previous place")
+        self.next_place_button = QPushButton("Next place to paint ▶")
+        self.next_place_button.setToolTip(
+            "Go to where the last prediction is least sure, away from your strokes: "
+            "a stroke there likely helps most")
+        row = QHBoxLayout()
+        row.addWidget(self.previous_place_button)
+        row.addWidget(self.next_place_button)
+        layout.addLayout(row)
+        self.place_label = QLabel("")
+        self.place_label.setWordWrap(True)
+        layout.addWidget(self.place_label)
         self.accept_button = QPushButton("Accept prediction of this slice into annotations")
         self.accept_button.setToolTip(
             "Copy the predicted classes of the slice on screen into its unannotated pixels; "
@@ -64,6 +84,8 @@ class PredictSection:
         self.predict_stack_button.clicked.connect(lambda: self.predict(whole=True))
         self.predict_folder_button.clicked.connect(lambda: self.predict_folder())
         self.accept_button.clicked.connect(self.accept_prediction)
+        self.next_place_button.clicked.connect(lambda: self.go_to_place(1))
+        self.previous_place_button.clicked.connect(lambda: self.go_to_place(-1))
         self.export_button.clicked.connect(lambda: self.export_objects())
 
     def _predict_inputs(self) -> Inputs:
@@ -88,11 +110,14 @@ class PredictSection:
             report_error(error, "Prediction")
             return False
         plane = None if whole else self.visible_plane()
+        layer = self.annotation_layer()
+        strokes = layer.data if layer is not None and \
+            tuple(layer.data.shape) == inputs.geometry.shape else None
         self.predict_progress.setRange(0, 0)
         self._start("predict", _jobs.predict_job, self.model, inputs.channels, plane,
                     on_yielded=self._on_predict_event,
                     on_returned=lambda result: self._on_predicted(inputs.geometry, result),
-                    threads=_jobs.gui_threads())
+                    threads=_jobs.gui_threads(), strokes=strokes)
         return True
 
     def _on_predict_event(self, event) -> None:
@@ -108,9 +133,47 @@ class PredictSection:
         steps = _outputs.prediction_steps(self.viewer, geometry, self.model.config.classes,
                                           result, layers)
         steps.append(lambda: setattr(self, "objects_table", layers["objects"].features))
+        steps.append(lambda: self._list_places(result.suggestions, geometry))
         if result.plane is None:  # a whole image: an image set keeps it
             steps.append(lambda: self._project_predicted(result.labels, geometry.scale))
         self._run.run_steps(steps, after=self._when_idle)
+
+    def _list_places(self, suggestions: list, geometry: _outputs.Geometry) -> None:
+        self.suggestions, self._place_index, self._places_geometry = suggestions, -1, geometry
+        self.place_label.setText(
+            f"{len(suggestions)} places to paint next: press Next." if suggestions else
+            "No unsure place left away from your strokes.")
+
+    def go_to_place(self, step: int = 1) -> bool:
+        """Centre the view on the next (``step`` 1) or previous (-1) place to paint, on its
+        slice, close enough to paint; its reason goes under the buttons."""
+        if not self.suggestions:
+            report_error(InputError("Predict first: the places to paint next come with a "
+                                    "prediction."), "Where to paint next")
+            return False
+        self._place_index = (self._place_index + step) % len(self.suggestions)
+        place = self.suggestions[self._place_index]
+        geometry = self._places_geometry
+        world = np.add(np.multiply((*place.plane, place.y, place.x), geometry.scale),
+                       geometry.translate)
+        first_axis = self.viewer.dims.ndim - len(world)
+        for axis, value in enumerate(world[:-2]):
+            self.viewer.dims.set_point(first_axis + axis, value)
+        camera = self.viewer.camera
+        zoom = max(camera.zoom, CLOSE_UP * self._whole_image_zoom())
+        camera.center, camera.zoom = tuple(world[-2:]), zoom
+        self.place_label.setText(f"{self._place_index + 1} of {len(self.suggestions)}: "
+                                 f"{place.reason}")
+        return True
+
+    def _whole_image_zoom(self) -> float:
+        """The zoom that shows the whole image (napari's home view), the camera unchanged."""
+        camera = self.viewer.camera
+        center, zoom = camera.center, camera.zoom
+        self.viewer.reset_view()
+        whole = camera.zoom
+        camera.center, camera.zoom = center, zoom
+        return whole
 
     def predict_folder(self, folder: str | None = None, out_dir: str | None = None) -> bool:
         """Predict every image in ``folder`` into class maps in ``out_dir`` (dialogs if None)."""
