@@ -5,8 +5,9 @@
 Opens the DSB2018 fluorescent nuclei image (benchmarks/data, CC0), paints the simulated first
 strokes, trains (30 s), predicts, paints 5 corrections where the prediction is wrong (as the
 loop benchmark's user does), presses Continue, predicts again. Prints the object F1@0.5 after
-each prediction and writes docs/screenshot_real_training.png, docs/screenshot_real_objects.png
-and docs/screenshot_real_corrected.png.
+each prediction and writes docs/screenshot_real_training.png, docs/screenshot_real_objects.png,
+docs/screenshot_real_places.png (Next place to paint, after the first prediction) and
+docs/screenshot_real_corrected.png.
 """
 
 from __future__ import annotations
@@ -69,6 +70,10 @@ def main() -> None:
     before = predicted(viewer, widget, dataset.truth)
     viewer.layers["nuclei classes"].visible = False
     save(viewer, "screenshot_real_objects.png")
+    click(widget, widget.next_place_button)  # where to paint next: the first place, close up
+    print(f"place 1: {widget.place_label.text()}")
+    save(viewer, "screenshot_real_places.png")
+    viewer.reset_view()
 
     classes = np.asarray(viewer.layers["nuclei classes"].data)
     layer.data = correction_strokes(classes, dataset.truth, np.asarray(layer.data), 5,

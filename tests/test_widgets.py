@@ -87,6 +87,8 @@ def test_whole_loop_classes_train_preview_predict_correct_continue(
     assert len(first_run) > 5 and np.mean(first_run[-3:]) < np.mean(first_run[:3])
     assert widget.last_scores and "nucleus" in widget.last_scores
     assert "nucleus" in widget.scores_label.text()
+    assert widget.suggestions and all(s.plane == (1,) for s in widget.suggestions)  # on screen
+    assert len(viewer.layers["nuclei where to paint next"].data) == len(widget.suggestions)
 
     # 4. the live preview of the visible slice beats a Dice threshold
     preview = viewer.layers["nuclei prediction preview"]

@@ -48,12 +48,14 @@ PSEUDO_LABELS_AT = 0.5  # share of the budget after which self-training's target
 
 @dataclass
 class Preview:
-    """A prediction of one plane made during training."""
+    """A prediction of one plane made during training (the last one may list the places to
+    paint next, ``learn.suggest.Suggestion``)."""
 
     image_index: int
     plane: tuple[int, ...]
     labels: np.ndarray  # (Y, X) class map, label i + 1 = class i
     confidence: np.ndarray  # (Y, X) probability of the predicted class
+    suggestions: tuple = ()
 
 
 @dataclass

@@ -125,7 +125,8 @@ def train_job(
     """Create the model if needed, then train it; returns the model.
 
     Yields the engine's ``TrainEvent``s, then a last ``Preview`` of the plane on screen made
-    with the final weights (so the preview layer ends up showing the trained model).
+    with the final weights (so the preview layer ends up showing the trained model), with
+    the places to paint next on that plane.
     """
     with gui_friendly(threads):
         model = request.model
@@ -151,8 +152,11 @@ def train_job(
         if model.is_trained and where is not None:
             image_index, plane = where
             labels, probabilities, _ = predict_plane(model, request.images[image_index], plane)
+            strokes = np.asarray(request.annotations[image_index][plane])
+            places = tuple(replace(s, plane=(*plane, *s.plane)) for s in
+                           suggest_places(probabilities, strokes, model.config.classes))
             yield Preview(image_index, plane, np.asarray(labels),
-                          np.asarray(probabilities).max(axis=0))
+                          np.asarray(probabilities).max(axis=0), places)
         return model
 
 

@@ -36,7 +36,7 @@ class PredictSection:
     next of the last prediction).
     """
 
-    suggestions: list = []
+    suggestions: tuple = ()
     _place_index = -1
 
     def _build_predict(self) -> QGroupBox:
@@ -139,7 +139,8 @@ class PredictSection:
         self._run.run_steps(steps, after=self._when_idle)
 
     def _list_places(self, suggestions: list, geometry: _outputs.Geometry) -> None:
-        self.suggestions, self._place_index, self._places_geometry = suggestions, -1, geometry
+        self.suggestions, self._place_index = tuple(suggestions), -1
+        self._places_geometry = geometry
         self.place_label.setText(
             f"{len(suggestions)} places to paint next: press Next." if suggestions else
             "No unsure place left away from your strokes.")
