@@ -157,6 +157,7 @@ def test_whole_loop_classes_train_preview_predict_correct_continue(
         assert viewer.camera.zoom > zoom
         assert place.reason in widget.place_label.text()
         assert strokes[(*place.plane, place.y, place.x)] == 0
+    viewer.dims.set_point(0, 1 * small_cells["scale"][0])  # back to slice 1
 
     # predict a folder of files (one 2-channel TIFF cut from the sample) into class maps
     folder, out_dir = tmp_path / "in", tmp_path / "out"
