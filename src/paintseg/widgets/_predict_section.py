@@ -152,7 +152,9 @@ class PredictSection:
             report_error(InputError("Predict first: the places to paint next come with a "
                                     "prediction."), "Where to paint next")
             return False
-        self._place_index = (self._place_index + step) % len(self.suggestions)
+        n = len(self.suggestions)
+        self._place_index = (self._place_index + step) % n if self._place_index >= 0 \
+            else (0 if step > 0 else n - 1)  # the first press: the first, or the last
         place = self.suggestions[self._place_index]
         geometry = self._places_geometry
         world = np.add(np.multiply((*place.plane, place.y, place.x), geometry.scale),
@@ -163,7 +165,7 @@ class PredictSection:
         camera = self.viewer.camera
         zoom = max(camera.zoom, CLOSE_UP * self._whole_image_zoom())
         camera.center, camera.zoom = tuple(world[-2:]), zoom
-        self.place_label.setText(f"{self._place_index + 1} of {len(self.suggestions)}: "
+        self.place_label.setText(f"{self._place_index + 1} of {n}: "
                                  f"{place.reason}")
         return True
 
