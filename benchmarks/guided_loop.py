@@ -4,7 +4,8 @@ against the oracle (the largest actual errors, ``quality_loop.correction_strokes
 
 For each dataset (``real_data.datasets``) and stroke seed, round 0 trains once on the
 simulated first strokes (``--steps``); each way then starts from a copy of that model and,
-for ``--rounds`` rounds, adds ``--k`` short strokes and continues (``--continue-steps``):
+for ``--rounds`` rounds, adds ``--k`` short strokes and continues (``--continue-steps``, as
+Continue does, without live previews since only the weights matter here):
 
 - suggested: at each of the top ``k`` suggestions, a short stroke of the true class at that
   place (the ground truth there only: the user knows what they see there, and no more);
@@ -30,12 +31,14 @@ import time
 import numpy as np
 import real_data
 import torch
-from quality_loop import continue_round, correction_strokes
+from quality_loop import correction_strokes
 from quality_real import product_prediction, product_train
 from scipy import ndimage as ndi
 from skimage.draw import line
 
+from paintseg.learn.events import drain
 from paintseg.learn.suggest import suggest_places
+from paintseg.learn.train import train
 
 WAYS = ("suggested", "random", "oracle")
 
@@ -94,8 +97,8 @@ def run(dataset, seed: int, args, timings: list) -> dict:
         for round_ in range(1, args.rounds + 1):
             annotation = places(way, now, model.config.classes, truth, annotation, args.k, rng,
                                 timings)
-            model, _, _ = continue_round(model, image, annotation, None, args.continue_steps,
-                                         seed * 100 + round_)
+            model = drain(train(model, images=[image[None]], annotations=[annotation],
+                                steps=args.continue_steps, seed=seed * 100 + round_))
             now, instances = product_prediction(model, image)
             rows.append(real_data.scores(np.asarray(now.labels) == real_data.NUCLEUS, instances,
                                          truth))
