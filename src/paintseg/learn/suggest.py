@@ -9,7 +9,7 @@ Places are at least two object radii apart, so the list spreads over the image.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,7 +37,7 @@ class Suggestion:
 
 
 def suggest_places(probabilities, strokes=None, classes: Sequence[ClassInfo] | None = None,
-                   *, n: int = 10) -> list[Suggestion]:
+                   *, n: int = 10, stop: Callable[[], bool] | None = None) -> list[Suggestion]:
     """The ``n`` places, over all planes, where a stroke would likely help most.
 
     Parameters
@@ -50,6 +50,8 @@ def suggest_places(probabilities, strokes=None, classes: Sequence[ClassInfo] | N
         The class table, for the class names in the reasons and which classes are objects.
     n : int
         How many places, at most.
+    stop : callable, optional
+        Checked between planes: when it returns True, the places found so far are ranked.
 
     Returns
     -------
@@ -65,6 +67,8 @@ def suggest_places(probabilities, strokes=None, classes: Sequence[ClassInfo] | N
     objects = [i for i, c in enumerate(classes or []) if c.role == "object"]
     found: list[Suggestion] = []
     for plane in np.ndindex(*leading):
+        if stop is not None and stop():
+            break
         p = np.asarray(probabilities[(slice(None), *plane)], np.float32)
         painted = None if strokes is None else np.asarray(strokes[plane]) > 0
         found += _plane_places(plane, p, painted, names, objects, n)

@@ -181,11 +181,11 @@ class PredictResult:
 
 def _result(
     model: Segmenter, plane: tuple[int, ...] | None, labels, probabilities, uncertainty,
-    channels: Sequence[Any], ndim: int, strokes=None,
+    channels: Sequence[Any], ndim: int, strokes=None, stop: StopFlag | None = None,
 ) -> PredictResult:
     """Find the objects and the places to paint next (``strokes``: the painted labels of
-    the same planes, or None) and prepare every array and table the layers need (worker
-    side)."""
+    the same planes, or None; a ``stop`` keeps the places found so far and the whole
+    prediction) and prepare every array and table the layers need (worker side)."""
     objects, table = find_objects(
         labels,
         model.config.classes,
@@ -195,7 +195,8 @@ def _result(
     )
     points = None if table.empty else object_points(table, plane or (), ndim)
     suggestions = [replace(s, plane=(*(plane or ()), *s.plane))
-                   for s in suggest_places(probabilities, strokes, model.config.classes)]
+                   for s in suggest_places(probabilities, strokes, model.config.classes,
+                                           stop=None if stop is None else stop.is_set)]
     return PredictResult(
         plane,
         np.asarray(labels),
@@ -234,7 +235,7 @@ def predict_job(
         if stop.is_set():
             return None
         return _result(model, None, prediction.labels, prediction.probabilities,
-                       prediction.uncertainty, channels, ndim, strokes)
+                       prediction.uncertainty, channels, ndim, strokes, stop)
 
 
 def image_files(folder: str | os.PathLike) -> list[Path]:

@@ -191,7 +191,7 @@ def prediction_steps(
     """The steps that make or update the layers of a prediction, one layer each.
 
     Each step stores its layer in ``layers`` (keys ``classes``, ``uncertainty``, ``objects``,
-    ``names``, ``places``). A single-plane result writes its plane into the class and uncertainty layers
+    ``names``). A single-plane result writes its plane into the class and uncertainty layers
     (other planes keep earlier predictions); the objects layers then hold that plane's objects.
     """
     makers = {
@@ -199,7 +199,6 @@ def prediction_steps(
         "uncertainty": lambda: show_uncertainty(viewer, geometry, result),
         "objects": lambda: show_objects(viewer, geometry, result),
         "names": lambda: show_object_names(viewer, geometry, result.points),
-        "places": lambda: show_places(viewer, geometry, result.suggestions),
     }
     return [functools.partial(_store, layers, key, make) for key, make in makers.items()]
 

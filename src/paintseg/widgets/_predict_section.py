@@ -139,6 +139,9 @@ class PredictSection:
         self._run.run_steps(steps, after=self._when_idle)
 
     def _list_places(self, suggestions: list, geometry: _outputs.Geometry) -> None:
+        """Show the places to paint next (after a prediction or a training round) and start
+        Next / Previous from the first."""
+        _outputs.show_places(self.viewer, geometry, suggestions)
         self.suggestions, self._place_index = tuple(suggestions), -1
         self._places_geometry = geometry
         self.place_label.setText(

@@ -232,7 +232,6 @@ class TrainSection:
         _outputs.show_preview(self.viewer, geometry, self._run_classes,
                               tuple(preview.plane), preview.labels, last)
         if last and preview.suggestions:  # where to paint next, after each training round
-            _outputs.show_places(self.viewer, geometry, preview.suggestions)
             self._list_places(preview.suggestions, geometry)
 
     def _paint_training(self) -> None:
