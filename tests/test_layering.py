@@ -8,7 +8,9 @@ import pytest
 FORBIDDEN = ("qtpy", "PyQt5", "PyQt6", "PySide2", "PySide6", "napari", "magicgui", "vispy")
 
 
-@pytest.mark.parametrize("package", ["paintseg.io", "paintseg.learn", "paintseg.cli"])
+@pytest.mark.parametrize("package", ["paintseg.io", "paintseg.learn", "paintseg.cli",
+                                     "paintseg.bioimageio", "paintseg.batch",
+                                     "paintseg.predict_files"])
 def test_engine_imports_no_gui(package):
     code = (
         "import importlib, pkgutil, sys\n"

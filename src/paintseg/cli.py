@@ -28,7 +28,6 @@ from paintseg.errors import InputError, PaintsegError, describe_os_error
 from paintseg.memory import use_one_malloc_arena
 from paintseg.model_files import open_model
 
-IMAGE_SUFFIXES = (".tif", ".tiff", ".zarr")
 OVERLAP = 32  # the overlap of prediction tiles (predict's default)
 MAX_SEED = 2**32 - 1  # numpy's and scikit-learn's largest seed
 
@@ -80,7 +79,8 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--input", type=_path, required=True,
                          help="image file, zarr, or folder of them")
     predict.add_argument("--output", type=_path, required=True,
-                         help="class map .tif (or OME-Zarr .zarr) for one input, else an "
+                         help="class map .tif (or OME-Zarr labels .zarr; or .ome.zarr: class map, "
+                         "probabilities and uncertainty in one OME-Zarr) for one input, else an "
                          "output folder")
     predict.add_argument("--objects", action="store_true",
                          help="also write object ids (_objects.tif / .zarr) and a table "
@@ -95,6 +95,13 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--labels", type=_path, default=None,
                          help="the image's strokes, so that --places keeps away from them "
                          "(one input image only)")
+    cluster = predict.add_mutually_exclusive_group()
+    cluster.add_argument("--workers", type=_above(int, 0), default=None, metavar="N",
+                         help="predict on a dask cluster of N local worker processes: files of "
+                         "a folder, or bands of planes of one large image (--output x.ome.zarr)")
+    cluster.add_argument("--scheduler", type=_path, default=None, metavar="ADDRESS",
+                         help="predict on a running dask cluster (e.g. tcp://host:8786); its "
+                         "workers must see the input and output paths")
     _add_common(predict)
 
     evaluate = sub.add_parser("evaluate", help="score a model against a truth class map")
@@ -108,6 +115,20 @@ def _parser() -> argparse.ArgumentParser:
 
     gui = sub.add_parser("gui", help="open napari with the PaintSeg widget")
     gui.add_argument("--sample", default="none", choices=["synthetic", "real", "none"])
+
+    export = sub.add_parser("export", help="export a model file to another format")
+    export.add_argument("model", type=_path, help="paintseg model file (.safetensors)")
+    export.add_argument("--bioimageio", type=_path, required=True, metavar="OUT.zip",
+                        help="write a BioImage Model Zoo package (format 0.5)")
+    export.add_argument("--author", action="append", default=[],
+                        help="author name (repeatable; default: your user name)")
+    export.add_argument("--license", default="CC-BY-4.0",
+                        help="SPDX licence identifier (default CC-BY-4.0)")
+    export.add_argument("--name", help="package name (default: from the classes)")
+    export.add_argument("--image", type=_path,
+                        help="image whose centre is the package's test tile (default: "
+                        "synthetic cells)")
+    _add_threads(export)
     return parser
 
 
@@ -166,9 +187,11 @@ def _check_output(path: str | os.PathLike, option: str, make_folder: bool = Fals
     """Fail before any work if ``path`` is a folder, or its folder is missing (unless it can
     be made: ``make_folder``) or not writable."""
     from paintseg.io.labels import is_label_store
+    from paintseg.io.prediction_store import is_prediction_store
 
     path = Path(path).absolute()
-    if path.is_dir() and not is_label_store(path):  # a label store may be replaced
+    if path.is_dir() and not (is_label_store(path) or is_prediction_store(path)):
+        # paintseg's own outputs may be replaced
         raise InputError(f"{path} is a folder (not labels written by paintseg): give "
                          f"{option} a file name.")
     folder = path.parent
@@ -298,125 +321,102 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _is_image_path(path: Path) -> bool:
-    return path.name.lower().endswith(IMAGE_SUFFIXES)
-
-
-def _output_targets(inp: Path, output: Path) -> list[tuple[Path, Path]]:
-    """(input, class map path) pairs for a file or a folder of images."""
-    from paintseg.io.images import image_name
-
-    if inp.is_dir() and not _is_image_path(inp):
-        inputs = sorted(p for p in inp.iterdir() if _is_image_path(p))
-        if not inputs:
-            raise InputError(f"The folder {inp} holds no .tif, .tiff or .zarr images.")
-    elif inp.exists():
-        inputs = [inp]
-    else:
-        raise InputError(f"--input {inp} does not exist.")
-    if len(inputs) == 1 and _is_image_path(output):
-        return [(inputs[0], output)]
-    if output.exists() and not output.is_dir():
-        raise InputError(f"The output {output} is a file; for several inputs give --output "
-                         "a folder.")
-    return [(p, output / f"{image_name(p)}.tif") for p in inputs]
-
-
-def _beside(target: Path, suffix: str) -> Path:
-    """The path of another output beside the class map ``target``: ``suffix`` replaces
-    its .tif, .tiff or .zarr."""
-    stem = target.name
-    for ext in IMAGE_SUFFIXES:
-        if stem.lower().endswith(ext):
-            stem = stem[: -len(ext)]
-    return target.with_name(stem + suffix)
-
-
-def _suffix(target: Path) -> str:
-    """The label format of a class map path: ``.zarr`` (OME-Zarr) or ``.tif``."""
-    return ".zarr" if target.name.lower().endswith(".zarr") else ".tif"
-
-
-def _write_tiff(path: Path, array: np.ndarray) -> None:
-    """Write a TIFF atomically (temporary file beside it, then rename)."""
-    import tifffile
-
-    from paintseg.io.labels import atomic_file
-
-    atomic_file(path, lambda tmp: tifffile.imwrite(tmp, array, compression="zlib"))
-
-
-def _segment(model, image, args: argparse.Namespace, desc: str):
-    """Prediction of one image, with a progress bar."""
-    from paintseg.learn.predict import predict
-
-    return _run(predict(model, image.channels, tile=args.tile), desc,
-                lambda e: (e.done, e.total))
-
-
-def _objects(model, image, prediction, args: argparse.Namespace):
-    from paintseg.learn.objects import MIN_THICKNESS, find_objects
-
-    thickness = MIN_THICKNESS if args.min_thickness is None else args.min_thickness
-    return find_objects(prediction.labels, model.config.classes,
-                        probabilities=prediction.probabilities, image=image.channels,
-                        split=args.split, min_size=args.min_size, min_thickness=thickness,
-                        spacing=image.scale, channel_names=image.channel_names)
-
-
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from paintseg.io.images import read_image
-    from paintseg.io.labels import atomic_file, write_labels
+    from paintseg.io.labels import atomic_file
+    from paintseg.predict_files import beside, output_targets, predict_file
 
+    outputs = _outputs(args)
+    if args.workers or args.scheduler:
+        return _predict_on_cluster(args, outputs)
     model = open_model(args.model, args.device, "--model")
-    if args.forest_blend is not None:
-        model.config.forest_blend = args.forest_blend
-        if model.forest is None and args.forest_blend > 0:
-            print(f"note: {args.model} keeps no random forest (trained before the blend, or "
-                  "with --forest-blend 0): predicting with the network alone", file=sys.stderr)
-    targets = _output_targets(Path(args.input), Path(args.output))
-    strokes = _strokes_for_places(args, len(targets))
+    _use_forest_blend(model, args)
+    targets = output_targets(Path(args.input), Path(args.output))
+    strokes = _strokes_for_places(args, targets)
+    _check_targets(targets, outputs)
     for source, target in targets:
-        if target.absolute() == source.absolute():
-            raise InputError(f"--output would write over the input image {source}: "
-                             "choose another name or folder.")
-        objects = [_beside(target, f"_objects{_suffix(target)}")] if args.objects else []
-        for path in [target, *objects]:
-            _check_output(path, "--output", make_folder=True)
-    for source, target in targets:
-        image = read_image(source)
-        shape = tuple(image.channels[0].shape)
-        if strokes is not None and tuple(strokes.shape) != shape:
-            raise InputError(f"--labels has shape {tuple(strokes.shape)}; the image is {shape}.")
-        prediction = _segment(model, image, args, source.name)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        write_labels(target, prediction.labels, model.config.classes, scale=image.scale)
-        _write_tiff(_beside(target, "_uncertainty.tif"), prediction.uncertainty)
-        if args.probabilities:
-            _write_tiff(_beside(target, "_probabilities.tif"), prediction.probabilities)
-        if args.objects:
-            instances, table = _objects(model, image, prediction, args)
-            write_labels(_beside(target, f"_objects{_suffix(target)}"), instances,
-                         scale=image.scale)
-            atomic_file(_beside(target, "_objects.csv"),
-                        lambda tmp, table=table: table.to_csv(tmp, index=False))
+        image, prediction = predict_file(model, source, target, outputs, _predict_bar)
         if args.places:
             places = _places_table(model, image, prediction, strokes, args.places)
-            atomic_file(_beside(target, "_places.csv"),
+            atomic_file(beside(target, "_places.csv"),
                         lambda tmp, places=places: places.to_csv(tmp, index=False))
         print(f"{source} -> {target}", file=sys.stderr)
     return 0
 
 
-def _strokes_for_places(args: argparse.Namespace, n_images: int) -> np.ndarray | None:
+def _outputs(args: argparse.Namespace):
+    from paintseg.predict_files import Outputs
+
+    return Outputs(objects=getattr(args, "objects", False),
+                   probabilities=getattr(args, "probabilities", False), tile=args.tile,
+                   split=args.split, min_size=args.min_size, min_thickness=args.min_thickness)
+
+
+def _use_forest_blend(model, args: argparse.Namespace) -> None:
+    """Apply ``--forest-blend``, with a note when the model has no forest to blend."""
+    if args.forest_blend is None:
+        return
+    model.config.forest_blend = args.forest_blend
+    if model.forest is None and args.forest_blend > 0:
+        print(f"note: {args.model} keeps no random forest (trained before the blend, or "
+              "with --forest-blend 0): predicting with the network alone", file=sys.stderr)
+
+
+def _check_targets(targets, outputs) -> None:
+    """Fail before any work on an output that would overwrite an input or cannot be written."""
+    from paintseg.predict_files import written_paths
+
+    for source, target in targets:
+        if target.absolute() == source.absolute():
+            raise InputError(f"--output would write over the input image {source}: "
+                             "choose another name or folder.")
+        for path in written_paths(target, outputs):
+            _check_output(path, "--output", make_folder=True)
+
+
+def _predict_bar(gen, desc: str):
+    """Drain a prediction, with a progress bar."""
+    return _run(gen, desc, lambda e: (e.done, e.total))
+
+
+def _predict_on_cluster(args: argparse.Namespace, outputs) -> int:
+    """``predict --workers N`` / ``--scheduler ADDRESS``: `paintseg.batch` on dask."""
+    from paintseg import batch
+    from paintseg.predict_files import is_image_path, is_store_path
+
+    if args.places or args.labels:
+        raise InputError("--places works in one process: leave out --workers / --scheduler.")
+    open_model(args.model, "cpu", "--model")  # a clear error now rather than on each worker
+    model_bytes = Path(args.model).read_bytes()
+    if is_store_path(Path(args.output)) and is_image_path(Path(args.input)):
+        _check_output(args.output, "--output", make_folder=True)
+    plan = batch.plan(Path(args.input), Path(args.output), outputs, model_bytes,
+                      forest_blend=args.forest_blend)
+    if plan.store is None:
+        _check_targets([(u.source, u.target) for u in plan.units], outputs)
+    with batch.cluster(args.workers, args.scheduler, args.threads) as (client, threads):
+        link = batch.dashboard_link(client)
+        print(f"dask: {len(client.scheduler_info()['workers'])} workers; "
+              f"dashboard: {link or 'pip install bokeh to see it'}", file=sys.stderr)
+        report = _run(batch.run(plan, client, threads), "predicting",
+                      lambda e: (e.done, e.total))
+    print(report.summary(), file=sys.stderr)
+    return 1 if report.failed else 0
+
+
+def _strokes_for_places(args: argparse.Namespace, targets) -> np.ndarray | None:
     """The ``--labels`` strokes for ``--places`` (read once, before any prediction)."""
     if args.labels is None:
         return None
-    if not args.places or n_images != 1:
+    if not args.places or len(targets) != 1:
         raise InputError("--labels goes with --places and one input image.")
+    from paintseg.io.images import read_image
     from paintseg.io.labels import read_labels
 
-    return read_labels(args.labels)[0]
+    strokes = read_labels(args.labels)[0]
+    shape = tuple(read_image(targets[0][0]).channels[0].shape)
+    if tuple(strokes.shape) != shape:
+        raise InputError(f"--labels has shape {tuple(strokes.shape)}; the image is {shape}.")
+    return strokes
 
 
 def _places_table(model, image, prediction, strokes, n: int):
@@ -457,8 +457,10 @@ def evaluation(model, image, truth: np.ndarray, args: argparse.Namespace,
     from skimage.measure import label as connected_components
 
     from paintseg.learn.metrics import foreground_dice, matching, semantic_scores
+    from paintseg.learn.predict import predict
+    from paintseg.predict_files import find_image_objects
 
-    prediction = _segment(model, image, args, "predicting")
+    prediction = _predict_bar(predict(model, image.channels, tile=args.tile), "predicting")
     pred = np.asarray(prediction.labels)
     if truth.shape != pred.shape:
         names = [Path(getattr(args, key, key)).name for key in ("truth", "image")]
@@ -478,7 +480,7 @@ def evaluation(model, image, truth: np.ndarray, args: argparse.Namespace,
             for value in object_values:
                 cc = connected_components(truth == value)
                 truth_objects = np.where(cc > 0, cc + truth_objects.max(), truth_objects)
-        instances, _ = _objects(model, image, prediction, args)
+        instances, _ = find_image_objects(model, image, prediction, _outputs(args))
         result["objects"] = matching(truth_objects, instances, thresh=0.5)
     return _json_safe(result)
 
@@ -503,6 +505,19 @@ def _cmd_gui(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from paintseg.bioimageio import export_bioimageio
+    from paintseg.io.images import read_image
+
+    model = open_model(args.model, "cpu", "the model")
+    _check_output(args.bioimageio, "--bioimageio")
+    image = read_image(args.image).channels if args.image else None
+    export_bioimageio(model, args.bioimageio, authors=args.author or None,
+                      license=args.license, name=args.name, image=image)
+    print(f"saved {args.bioimageio}", file=sys.stderr)
+    return 0
+
+
 def _set_threads(threads: int | None) -> None:
     import torch
 
@@ -519,7 +534,7 @@ def _message(error: PaintsegError | OSError) -> str:
 
 
 COMMANDS = {"train": _cmd_train, "predict": _cmd_predict, "evaluate": _cmd_evaluate,
-            "gui": _cmd_gui}
+            "gui": _cmd_gui, "export": _cmd_export}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

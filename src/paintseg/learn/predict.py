@@ -153,8 +153,9 @@ def _read_tile(model, channels: Sequence, plane: tuple, ys: int, xs: int, ay: _A
     return np.pad(tile, ((0, 0), pad_y, pad_x), mode=mode)
 
 
-def _tiles(model, channels, plane, ay: _Axis, ax: _Axis) -> Iterator[tuple[int, int, np.ndarray]]:
-    for ys in ay.starts:
+def _tiles(model, channels, plane, tile_rows: Sequence[int], ay: _Axis, ax: _Axis
+           ) -> Iterator[tuple[int, int, np.ndarray]]:
+    for ys in tile_rows:
         for xs in ax.starts:
             yield ys, xs, _read_tile(model, channels, plane, ys, xs, ay, ax)
 
@@ -171,32 +172,46 @@ def _batched(items: Iterable, n: int) -> Iterator[list]:
 
 
 def _plane_rows(model, channels, plane: tuple, tile: int, overlap: int, batch_size: int,
-                with_forest: bool = True
+                with_forest: bool = True, rows: tuple[int, int] | None = None
                 ) -> Generator[tuple[int, tuple[int, np.ndarray]], None, None]:
     """Predict one plane; after each tile batch yields ``(tiles in the batch, (first image
     row, probabilities (K, h, X)))`` of the rows that are final by then (h may be 0). With
-    ``with_forest``, the model's random forest is blended in (``ModelConfig.forest_blend``)."""
+    ``with_forest``, the model's random forest is blended in (``ModelConfig.forest_blend``).
+    With ``rows=(y0, y1)``, only the tiles that touch image rows y0..y1-1 run (the band and
+    its halo): those rows come out as they do in the whole plane's prediction."""
     ay, ax = _plan(model, channels[0].shape, tile, overlap)
     wy, wx = ay.window(overlap), ax.window(overlap)
     window = torch.from_numpy(np.outer(wy, wx)).to(model.device)
     rows_per_batch = -(-batch_size // len(ax.starts)) + 1
     acc = _StripAccumulator(len(model.config.classes), rows_per_batch * ay.length,
                             ax.starts[-1] + ax.length, ay.weight_sum(wy), ax.weight_sum(wx))
-    row_of_tile = [ys for ys in ay.starts for _ in ax.starts]
+    tile_rows = ay.starts if rows is None else tuple(
+        ys for ys in ay.starts
+        if ys < rows[1] + ay.margin and ys + ay.length > rows[0] + ay.margin)
+    acc.y0 = tile_rows[0]
+    row_of_tile = [ys for ys in tile_rows for _ in ax.starts]
     known = _known_forest(model, channels, plane) if with_forest else None
     done = 0
-    for batch in _batched(_tiles(model, channels, plane, ay, ax), batch_size):
+    for batch in _batched(_tiles(model, channels, plane, tile_rows, ay, ax), batch_size):
         x = torch.from_numpy(np.stack([tile for _, _, tile in batch])).to(model.device)
         probs = (torch.softmax(model.logits(x).float(), dim=1) * window).cpu().numpy()
         for (ys, xs, _), p in zip(batch, probs):
             acc.add(ys, xs, p)
         done += len(batch)
         # Rows above the next tile are final.
-        upto = row_of_tile[done] if done < len(row_of_tile) else ay.starts[-1] + ay.length
-        first, rows = _crop(*acc.pop(upto), ay, ax)
+        upto = row_of_tile[done] if done < len(row_of_tile) else tile_rows[-1] + ay.length
+        first, rows_done = _crop(*acc.pop(upto), ay, ax)
+        if rows is not None:
+            first, rows_done = _within(first, rows_done, rows)
         if with_forest:
-            rows = _blend_forest(model, channels, plane, first, rows, known)
-        yield len(batch), (first, rows)
+            rows_done = _blend_forest(model, channels, plane, first, rows_done, known)
+        yield len(batch), (first, rows_done)
+
+
+def _within(first: int, probs: np.ndarray, rows: tuple[int, int]) -> tuple[int, np.ndarray]:
+    """The part of image rows ``first...`` (probabilities ``probs``) inside ``rows``."""
+    lo, hi = max(first, rows[0]), min(first + probs.shape[1], rows[1])
+    return lo, probs[:, lo - first:max(hi, lo) - first]
 
 
 def _known_forest(model, channels, plane: tuple) -> np.ndarray | None:
@@ -384,3 +399,30 @@ def predict_plane(model, image, plane: tuple = (), *, tile: int = 512, overlap: 
                                          with_forest):
         _write(result, (), first, probs)
     return result.labels, result.probabilities, result.uncertainty
+
+
+def predict_rows(model, image, plane: tuple, rows: tuple[int, int], *, tile: int = 512,
+                 overlap: int = 32, batch_size: int = 4) -> Prediction:
+    """Predict image rows ``rows[0]`` to ``rows[1] - 1`` of one plane, as :func:`predict`
+    predicts them in the whole plane (the tiles of the band and of its halo run).
+
+    One work unit of a distributed prediction (`paintseg.batch`): several processes predict
+    disjoint bands of a plane too large for one, and the bands add up to :func:`predict`'s
+    result.
+
+    Returns
+    -------
+    Prediction
+        Of the band: labels ``(h, X)``, probabilities ``(K, h, X)``, uncertainty ``(h, X)``.
+    """
+    channels = _check_image(model, image)
+    shape = tuple(channels[0].shape)
+    (plane,) = _planes(shape[:-2], [plane])
+    y0, y1 = rows
+    if not 0 <= y0 < y1 <= shape[-2]:
+        raise InputError(f"Rows {y0} to {y1} are not in a plane of {shape[-2]} rows.")
+    result = _outputs(None, (y1 - y0, shape[-1]), len(model.config.classes))
+    for _, (first, probs) in _plane_rows(model, channels, plane, tile, overlap, batch_size,
+                                         rows=(y0, y1)):
+        _write(result, (), first - y0, probs)
+    return result

@@ -1,0 +1,137 @@
+"""Throughput of folder prediction: one local process against a dask LocalCluster of 1 and
+of 2 workers (`paintseg.batch`), each arm in a fresh process; prints JSON.
+
+- ``local``: ``predict_file`` on each image in this process, torch using every core;
+- ``cluster_1`` / ``cluster_2``: ``batch.run`` on a LocalCluster of 1 / 2 worker processes,
+  the cores shared out (torch threads per worker = cores / workers).
+
+Each arm predicts the same folder (``--images`` synthetic 2-channel images of ``--size``²)
+with the same model, ``--repeats`` times; its time is the median. ``overhead_1`` is the
+local time over the 1-worker cluster's (target ≥ 0.9), ``speedup_2`` the local time over the
+2-worker cluster's. ``*_with_start`` counts the cluster's start (worker processes importing
+torch). ``client_peak_mib`` is the peak RSS of the arm's process: for a cluster, the client
+alone (the workers are other processes). The cluster arms check that their class maps equal
+the local ones.
+
+``.venv/bin/python benchmarks/distributed_predict.py [--images 8] [--size 1024]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def make_data(folder: Path, n_images: int, size: int) -> Path:
+    import tifffile
+
+    from paintseg.io.samples import draw_strokes, synthetic_cells
+    from paintseg.learn import Segmenter, drain, train
+
+    images = folder / "images"
+    images.mkdir()
+    for i in range(n_images):
+        data = synthetic_cells(shape=(1, size, size), seed=i)
+        tifffile.imwrite(images / f"field{i:02d}.tif", data["image"][:, 0],
+                         metadata={"axes": "CYX"})
+    data = synthetic_cells(shape=(1, 256, 256), seed=99)
+    model = Segmenter.create(["nuclei", "membrane"], data["classes"], device="cpu", seed=0)
+    strokes = draw_strokes(data["semantic"][0], coverage=0.03, seed=1)
+    model = drain(train(model, [data["image"][:, 0]], [strokes], steps=20, seed=0))
+    model.save(folder / "model.safetensors")
+    return folder
+
+
+def run_arm(folder: Path, arm: str, repeats: int) -> dict:
+    """One arm, in this (fresh) process."""
+    import shutil
+
+    from paintseg import batch
+    from paintseg.learn import Segmenter
+    from paintseg.learn.events import drain
+    from paintseg.predict_files import Outputs, output_targets, predict_file
+
+    model_path, images = folder / "model.safetensors", folder / "images"
+    times, start = [], 0.0
+    for r in range(repeats):
+        out = folder / f"out_{arm}"
+        shutil.rmtree(out, ignore_errors=True)
+        if arm == "local":
+            import torch
+
+            torch.set_num_threads(batch.cores())
+            t0 = time.perf_counter()
+            model = Segmenter.load(model_path, device="cpu")
+            for source, target in output_targets(images, out):
+                predict_file(model, source, target, Outputs())
+            times.append(time.perf_counter() - t0)
+            continue
+        workers = int(arm.split("_")[1])
+        t_start = time.perf_counter()
+        with batch.cluster(workers=workers) as (client, threads):
+            start = time.perf_counter() - t_start if r == 0 else start
+            t0 = time.perf_counter()
+            plan = batch.plan(images, out, Outputs(), model_path.read_bytes())
+            report = drain(batch.run(plan, client, threads))
+            times.append(time.perf_counter() - t0)
+        assert not report.failed, report.summary()
+    return {"seconds": float(np.median(times)), "runs": times, "cluster_start_s": start,
+            "client_peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def same_class_maps(folder: Path, arm: str) -> bool:
+    import tifffile
+
+    local = sorted((folder / "out_local").glob("field??.tif"))
+    return all(np.array_equal(tifffile.imread(p), tifffile.imread(folder / f"out_{arm}" / p.name))
+               for p in local)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=8)
+    parser.add_argument("--size", type=int, default=1024)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--arm", help=argparse.SUPPRESS)
+    parser.add_argument("--folder", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    os.environ.setdefault("PAINTSEG_NUMERICS", "fp32")  # the same numerics in every arm
+    if args.arm:
+        print(json.dumps(run_arm(Path(args.folder), args.arm, args.repeats)))
+        return
+    from paintseg import batch
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = make_data(Path(tmp), args.images, args.size)
+        arms = {}
+        for arm in ("local", "cluster_1", "cluster_2"):
+            out = subprocess.run([sys.executable, __file__, "--arm", arm, "--folder", tmp,
+                                  "--repeats", str(args.repeats)],
+                                 check=True, capture_output=True, text=True).stdout
+            arms[arm] = json.loads(out.strip().splitlines()[-1])
+            if arm != "local":
+                arms[arm]["same_class_maps_as_local"] = same_class_maps(folder, arm)
+    local = arms["local"]["seconds"]
+    for arm in arms.values():
+        arm["images_per_s"] = args.images / arm["seconds"]
+    print(json.dumps({
+        "images": args.images, "size": args.size, "cores": batch.cores(),
+        "load_1min_at_end": os.getloadavg()[0], "arms": arms,
+        "overhead_1": local / arms["cluster_1"]["seconds"],
+        "speedup_2": local / arms["cluster_2"]["seconds"],
+        "overhead_1_with_start": local / (arms["cluster_1"]["seconds"]
+                                          + arms["cluster_1"]["cluster_start_s"]),
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    main()
