@@ -77,6 +77,31 @@ def test_predict_folder_writes_one_output_per_input(files, tmp_path):
     assert written == ["a.tif", "a_uncertainty.tif", "b.tif", "b_uncertainty.tif"]
 
 
+def test_predict_into_one_ome_zarr_that_napari_opens_as_layers(files, tmp_path):
+    """``--output x.ome.zarr``: class map, probabilities, uncertainty and objects in one
+    NGFF store, equal to the TIFF outputs; the plugin's reader opens it as layers."""
+    from paintseg.io.napari_reader import read_layers
+    from paintseg.io.prediction_store import open_prediction
+
+    common = ["predict", "--model", str(files["model"]), "--input", str(files["image"]),
+              "--objects", "--probabilities"]
+    assert main([*common, "--output", str(tmp_path / "r.tif")]) == 0
+    assert main([*common, "--output", str(tmp_path / "r.ome.zarr")]) == 0
+    store = open_prediction(tmp_path / "r.ome.zarr")
+    assert np.array_equal(np.asarray(store.labels[0]), tifffile.imread(tmp_path / "r.tif"))
+    assert np.array_equal(np.asarray(store.probabilities[0]),
+                          tifffile.imread(tmp_path / "r_probabilities.tif").astype(np.float32))
+    objects, _ = read_labels(tmp_path / "r.ome.zarr" / "labels" / "objects")
+    assert np.array_equal(objects, tifffile.imread(tmp_path / "r_objects.tif"))
+    assert len(pd.read_csv(tmp_path / "r_objects.csv")) == objects.max()
+    layers = read_layers(str(tmp_path / "r.ome.zarr"))
+    _, meta, kind = layers[-1]
+    assert kind == "labels" and meta["multiscale"] and meta["colormap"][2] == \
+        store.classes[1]["color"]
+    assert [m["name"] for _, m, _ in layers[:-1]] == [
+        "r p(background)", "r p(nucleus)", "r p(membrane)", "r uncertainty"]
+
+
 def test_forest_blend_is_chosen_at_prediction_and_refused_outside_0_to_1(files, tmp_path,
                                                                         capsys):
     probabilities = {}

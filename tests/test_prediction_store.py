@@ -20,9 +20,9 @@ from paintseg.io.prediction_store import (
 )
 
 ome_zarr = pytest.importorskip("ome_zarr")
-from ome_zarr.format import FormatV04  # noqa: E402
-from ome_zarr.io import parse_url  # noqa: E402
-from ome_zarr.reader import Reader  # noqa: E402
+from ome_zarr.format import FormatV04
+from ome_zarr.io import parse_url
+from ome_zarr.reader import Reader
 
 CLASSES = [{"name": "background", "color": "#000000"}, {"name": "cell", "color": "#ff0000"},
            {"name": "edge", "color": "#00ff00"}]

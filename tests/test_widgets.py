@@ -166,8 +166,14 @@ def test_whole_loop_classes_train_preview_predict_correct_continue(
                      imagej=True, metadata={"axes": "CYX"})
     assert widget.predict_folder(str(folder), str(out_dir))
     wait_idle(qtbot, widget)
-    written, _ = read_labels(out_dir / "plane_classes.tif")
+    written, _ = read_labels(out_dir / "plane.tif")
     assert dice(written, truth[1, :64, :64], NUCLEUS) > 0.6
+    widget.folder_format.setCurrentText("as OME-Zarr")  # the same, in one OME-Zarr per image
+    assert widget.predict_folder(str(folder), str(out_dir))
+    wait_idle(qtbot, widget)
+    np.testing.assert_array_equal(read_labels(out_dir / "plane.ome.zarr/labels/classes")[0],
+                                  written)
+    assert not widget.predict_folder(str(folder), str(folder))  # would write over the images
 
     # save and reload the model: it predicts at once
     path = widget.save_model(str(tmp_path / "cells.paintseg.safetensors"))

@@ -23,8 +23,14 @@ from pathlib import Path
 
 from paintseg.errors import InputError
 from paintseg.learn.events import StopFlag, stop_requested
-from paintseg.predict_files import (Outputs, is_image_path, is_store_path, output_targets,
-                                    predict_file, written_paths)
+from paintseg.predict_files import (
+    Outputs,
+    is_image_path,
+    is_store_path,
+    output_targets,
+    predict_file,
+    written_paths,
+)
 
 BAND_ROWS = 8192  # rows of a plane per unit: each band recomputes about one tile row (halo)
 MARKERS = ".paintseg-done"  # the folder of markers of finished units, in the output

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from paintseg.errors import InputError
-from paintseg.learn.events import drain
+from paintseg.learn.events import StopFlag, drain
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".zarr")
 STORE_SUFFIX = ".ome.zarr"  # one OME-Zarr with the class map, probabilities and uncertainty
@@ -117,17 +117,20 @@ Runner = Callable[[Generator, str], Any]  # drains a predict generator (a progre
 
 
 def predict_file(model, source: Path, target: Path, outputs: Outputs,
-                 run: Runner = lambda gen, desc: drain(gen)):
+                 run: Runner = lambda gen, desc: drain(gen), stop: StopFlag = None):
     """Predict the image ``source`` and write the class map ``target`` and its other outputs.
 
-    Returns ``(image, prediction)``.
+    Returns ``(image, prediction)``; when ``stop`` is set before the end, nothing is written
+    and ``prediction.complete`` is False.
     """
     from paintseg.io.images import read_image
     from paintseg.io.labels import atomic_file, write_labels
     from paintseg.learn.predict import predict
 
     image = read_image(source)
-    prediction = run(predict(model, image.channels, tile=outputs.tile), source.name)
+    prediction = run(predict(model, image.channels, tile=outputs.tile, stop=stop), source.name)
+    if not prediction.complete:
+        return image, prediction
     target.parent.mkdir(parents=True, exist_ok=True)
     instances, table = (find_image_objects(model, image, prediction, outputs)
                         if outputs.objects else (None, None))

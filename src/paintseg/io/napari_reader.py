@@ -11,6 +11,7 @@ from typing import Any
 
 from paintseg.io.images import ImageData, is_tiff_path, is_zarr_path, read_image
 from paintseg.io.labels import LabelsData, open_labels
+from paintseg.io.prediction_store import is_prediction_store, open_prediction
 
 LayerData = tuple[Any, dict[str, Any], str]
 PathOrPaths = str | os.PathLike | Sequence[str | os.PathLike]
@@ -41,6 +42,9 @@ def read_layers(path: PathOrPaths) -> list[LayerData]:
     """
     layers: list[LayerData] = []
     for one in _as_paths(path):
+        if is_prediction_store(one):
+            layers.extend(prediction_layers(one))
+            continue
         labels = open_labels(one)
         if labels is not None:
             layers.append(labels_layer(labels, str(one)))
@@ -87,6 +91,25 @@ def labels_layer(labels: LabelsData, source: str, name: str | None = None) -> La
     if labels.classes:
         meta["colormap"] = label_colors(labels.classes)
     return (labels.data, meta, "labels")
+
+
+def prediction_layers(path: str | os.PathLike) -> list[LayerData]:
+    """A prediction store (``paintseg predict --output x.ome.zarr``): the class map as labels,
+    the uncertainty, and each class's probability (hidden), all multiscale."""
+    pred = open_prediction(path)
+    common = {"scale": pred.scale, "multiscale": True}
+    labels = (pred.labels, {**common, "name": f"{pred.name} classes",
+                            "colormap": label_colors(pred.classes),
+                            "metadata": {"paintseg_classes": pred.classes,
+                                         "paintseg_source": str(path)}}, "labels")
+    uncertainty = (pred.uncertainty, {**common, "name": f"{pred.name} uncertainty",
+                                      "colormap": "inferno", "contrast_limits": (0.0, 1.0),
+                                      "visible": False}, "image")
+    probabilities = [([level[k] for level in pred.probabilities],
+                      {**common, "name": f"{pred.name} p({c['name']})", "visible": False,
+                       "contrast_limits": (0.0, 1.0), "colormap": "gray"}, "image")
+                     for k, c in enumerate(pred.classes)]
+    return [*probabilities, uncertainty, labels]
 
 
 def label_colors(classes: Sequence[dict[str, Any]]) -> dict[int | None, str]:

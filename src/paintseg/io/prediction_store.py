@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -142,7 +143,7 @@ def _meta(path: Path) -> dict[str, Any] | None:
     """Our metadata, or None for anything that is not a prediction store."""
     try:
         meta = dict(zarr.open_group(str(path), mode="r").attrs).get(KEY)
-    except Exception:  # not a zarr group, or damaged metadata
+    except Exception:  # noqa: BLE001 (not a zarr group, or damaged metadata)
         return None
     return meta if isinstance(meta, dict) and "shape" in meta else None
 
@@ -292,3 +293,35 @@ def write_prediction(path: str | os.PathLike, *, labels: Any, probabilities: Any
 
     _atomic_dir(path, write)
     return [str(path)]
+
+
+@dataclass
+class PredictionData:
+    """A finished store, opened lazily: pyramids (largest level first) of dask arrays."""
+
+    labels: list[da.Array]  # the class map, ``([T|Z...], Y, X)``
+    probabilities: list[da.Array]  # ``(K, [T|Z...], Y, X)``
+    uncertainty: list[da.Array]
+    classes: list[dict[str, Any]]
+    scale: tuple[float, ...]
+    name: str
+
+
+def open_prediction(path: str | os.PathLike) -> PredictionData:
+    """Open a finished prediction store without reading its pixels.
+
+    Raises
+    ------
+    InputError
+        If ``path`` is not a finished prediction store.
+    """
+    meta, _ = _open(Path(path), complete=True)
+    root = zarr.open_group(str(path), mode="r")
+    levels = len(root.attrs["multiscales"][0]["datasets"])
+    images = [da.moveaxis(da.from_zarr(root[str(i)]), _c_axis(meta), 0) for i in range(levels)]
+    k = len(meta["classes"])
+    return PredictionData(
+        labels=[da.from_zarr(root[f"labels/classes/{i}"]) for i in range(levels)],
+        probabilities=[image[:k] for image in images],
+        uncertainty=[image[k] for image in images],
+        classes=meta["classes"], scale=tuple(meta["scale"]), name=meta["name"])

@@ -20,13 +20,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from paintseg.io.images import read_image
-from paintseg.io.labels import write_labels
+from paintseg.io.images import image_name
 from paintseg.learn import (
     ClassInfo,
     PredictEvent,
     Segmenter,
-    drain,
     find_objects,
     predict,
     predict_plane,
@@ -34,9 +32,8 @@ from paintseg.learn import (
 from paintseg.learn.device import choose_threads
 from paintseg.learn.suggest import Suggestion, suggest_places
 from paintseg.learn.train import Preview, TrainEvent, train
+from paintseg.predict_files import Outputs, is_image_path, predict_file
 from paintseg.widgets._layers import object_features, object_points
-
-IMAGE_SUFFIXES = (".tif", ".tiff", ".zarr")
 
 
 class StopFlag(Protocol):
@@ -240,9 +237,7 @@ def predict_job(
 
 def image_files(folder: str | os.PathLike) -> list[Path]:
     """Images in ``folder`` that ``paintseg.io`` reads, sorted by name."""
-    return sorted(
-        p for p in Path(folder).iterdir() if p.name.lower().endswith(IMAGE_SUFFIXES)
-    )
+    return sorted(p for p in Path(folder).iterdir() if is_image_path(p))
 
 
 @dataclass
@@ -261,24 +256,22 @@ def folder_job(
     out_dir: str | os.PathLike,
     stop: StopFlag,
     threads: int | None = None,
+    suffix: str = ".tif",
 ) -> Generator[FolderEvent, None, list[Path]]:
-    """Predict every file of ``inputs`` and write its class map into ``out_dir``.
+    """Predict every file of ``inputs`` into ``out_dir``, as ``paintseg predict`` does: the
+    class map ``<name><suffix>`` (``.tif``, or ``.ome.zarr`` with probabilities and
+    uncertainty) and beside it what goes with it.
 
-    Returns the written files (fewer than the inputs when stopped).
+    Returns the written class maps (fewer than the inputs when stopped).
     """
     written: list[Path] = []
-    out_dir = Path(out_dir)
     with gui_friendly(threads):
         yield FolderEvent(0, len(inputs), None)
         for path in inputs:
-            if stop.is_set():
+            target = Path(out_dir) / f"{image_name(path)}{suffix}"
+            _, prediction = predict_file(model, path, target, Outputs(), stop=stop.is_set)
+            if not prediction.complete or stop.is_set():
                 break
-            image = read_image(path)
-            prediction = drain(predict(model, image.channels, stop=stop.is_set))
-            if stop.is_set():
-                break
-            target = out_dir / f"{image.name}_classes.tif"
-            write_labels(target, prediction.labels, model.config.classes)
             written.append(target)
             yield FolderEvent(len(written), len(inputs), target)
     return written

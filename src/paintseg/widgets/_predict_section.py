@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 from napari.utils.notifications import show_info
 from qtpy.QtWidgets import (
+    QComboBox,
     QFileDialog,
     QGroupBox,
     QHBoxLayout,
@@ -25,6 +26,7 @@ from paintseg.widgets._layers import merge_into_annotations
 from paintseg.widgets._progress import set_progress
 from paintseg.widgets._run import report_error
 
+FOLDER_FORMATS = {"as TIFF": ".tif", "as OME-Zarr": ".ome.zarr"}  # folder results: suffix
 CLOSE_UP = 4  # going to a place zooms in to at least this many times the whole-image view
 
 
@@ -47,10 +49,16 @@ class PredictSection:
         self.predict_stack_button = QPushButton("Whole image")
         self.predict_folder_button = QPushButton("Folder…")
         self.predict_folder_button.setToolTip("Predict every image of a folder into files")
+        self.folder_format = QComboBox()
+        self.folder_format.addItems(list(FOLDER_FORMATS))
+        self.folder_format.setToolTip(
+            "TIFF: a class map and its uncertainty per image. OME-Zarr: one store per image "
+            "with the class map (classes and colours), the probabilities and the uncertainty, "
+            "as a pyramid that napari opens at once")
         self.cancel_button = QPushButton("Cancel")
         row = QHBoxLayout()
         for button in (self.predict_slice_button, self.predict_stack_button,
-                       self.predict_folder_button, self.cancel_button):
+                       self.predict_folder_button, self.folder_format, self.cancel_button):
             row.addWidget(button)
         layout.addLayout(row)
         self.predict_progress = QProgressBar()
@@ -198,12 +206,17 @@ class PredictSection:
         if not files:
             report_error(InputError(f"No TIFF or zarr images in {folder}."), "Prediction")
             return False
+        if Path(folder).resolve() == Path(out_dir).resolve():
+            report_error(InputError("Choose another folder for the results: they would "
+                                    "write over the images."), "Prediction")
+            return False
         self.predict_progress.setRange(0, len(files))
         self._start("predict", _jobs.folder_job, self.model, files, out_dir,
                     on_yielded=self._on_predict_event,
                     on_returned=lambda written: show_info(
-                        f"Wrote {len(written)} of {len(files)} class maps to {out_dir}."),
-                    threads=_jobs.gui_threads())
+                        f"Wrote {len(written)} of {len(files)} results to {out_dir}."),
+                    threads=_jobs.gui_threads(),
+                    suffix=FOLDER_FORMATS[self.folder_format.currentText()])
         return True
 
     def accept_prediction(self) -> int:

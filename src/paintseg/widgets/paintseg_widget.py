@@ -80,6 +80,7 @@ class PaintSegWidget(ProjectSection, InputSection, TrainSection, PredictSection,
         has_model = self.model is not None
         self.continue_button.setEnabled(idle and has_model)
         self.save_button.setEnabled(idle and has_model)
+        self.zoo_button.setEnabled(idle and has_model)
         self.stop_button.setEnabled(kind == "train")
         self.cancel_button.setEnabled(kind == "predict")
         has_set = self.project is not None

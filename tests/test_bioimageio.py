@@ -1,0 +1,197 @@
+"""BioImage Model Zoo export and import: a valid package, offline, runnable by a zoo runtime,
+and a lossless round trip."""
+
+import importlib.util
+import os
+import socket
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from paintseg.bioimageio import MODEL_FILE, export_bioimageio, import_bioimageio
+from paintseg.cli import main
+from paintseg.errors import FileFormatError, InputError
+from paintseg.learn import ClassInfo, Segmenter, drain, train
+from paintseg.learn.predict import predict_plane
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture(scope="module")
+def model():
+    """A model trained for a few steps on random pixels with two painted lines."""
+    rng = np.random.default_rng(0)
+    image = rng.normal(size=(2, 32, 32)).astype(np.float32)
+    strokes = np.zeros((32, 32), np.uint8)
+    strokes[8, 4:28], strokes[24, 4:28] = 1, 2
+    classes = [ClassInfo("background", "#808080", "background"), ClassInfo("cell", "#ff0000")]
+    segmenter = Segmenter.create(["dapi", "actin"], classes, device="cpu", width=8)
+    return drain(train(segmenter, [image], [strokes], steps=3))
+
+
+def _refuse_network(monkeypatch) -> None:
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"network access attempted: {args}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    """Any attempt to reach the network fails the test."""
+    _refuse_network(monkeypatch)
+
+
+@pytest.fixture(scope="module")
+def package(model, tmp_path_factory):
+    """The model exported (offline) with the default, synthetic, test tile."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _refuse_network(monkeypatch)
+        return export_bioimageio(model, tmp_path_factory.mktemp("zoo") / "cells.zip",
+                                 authors=["Ada Lovelace", "Alan Turing"], license="MIT")
+
+
+def _rdf(package) -> dict:
+    with zipfile.ZipFile(package) as archive:
+        return yaml.safe_load(archive.read("rdf.yaml"))
+
+
+def test_package_validates_offline(package, offline):
+    from bioimageio.spec import InvalidDescr, load_description
+
+    descr = load_description(package, perform_io_checks=True)
+    assert not isinstance(descr, InvalidDescr), descr.get_reason()
+    assert descr.validation_summary.status in ("passed", "valid-format")
+    assert descr.format_version.startswith("0.5.")
+    rdf = _rdf(package)
+    assert [a["name"] for a in rdf["authors"]] == ["Ada Lovelace", "Alan Turing"]
+    assert rdf["license"] == "MIT"
+    assert rdf["config"]["paintseg"]["channels"] == ["dapi", "actin"]
+    assert rdf["attachments"][0]["source"] == MODEL_FILE
+    (tensor,) = rdf["inputs"]
+    assert [a.get("id", a["type"]) for a in tensor["axes"]] == ["batch", "channel", "y", "x"]
+    assert tensor["axes"][2]["size"] == {"min": 8, "step": 8}
+    assert rdf["outputs"][0]["axes"][1]["channel_names"] == ["background", "cell"]
+
+
+def test_a_zoo_runtime_reproduces_the_test_output(package, tmp_path):
+    """The state dict with the architecture file, and the TorchScript, loaded the way a zoo
+    runtime does (importing the .py here, in the test only)."""
+    with zipfile.ZipFile(package) as archive:
+        archive.extractall(tmp_path)
+    rdf = _rdf(package)
+    weights = rdf["weights"]["pytorch_state_dict"]
+    spec = importlib.util.spec_from_file_location("zoo_arch", tmp_path / weights["architecture"]
+                                                  ["source"])
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    net = getattr(module, weights["architecture"]["callable"])(**weights["architecture"]["kwargs"])
+    net.load_state_dict(torch.load(tmp_path / weights["source"], weights_only=True))
+    net.eval()
+    x = np.load(tmp_path / rdf["inputs"][0]["test_tensor"]["source"])
+    expected = np.load(tmp_path / rdf["outputs"][0]["test_tensor"]["source"])
+    scale = next(p for p in rdf["inputs"][0]["preprocessing"] if p["id"] == "scale_linear")
+    gain, offset = (np.float32(scale["kwargs"][k])[:, None, None] for k in ("gain", "offset"))
+    x = torch.from_numpy((x.astype(np.float32) * gain + offset).astype(np.float32))
+    torchscript = torch.jit.load(tmp_path / rdf["weights"]["torchscript"]["source"])
+    with torch.no_grad():
+        for runtime in (net, torchscript):
+            np.testing.assert_allclose(runtime(x).numpy(), expected, atol=1e-4)
+    assert expected.shape == (1, 2, 256, 256)
+    np.testing.assert_allclose(expected.sum(axis=1), 1, atol=1e-5)
+
+
+def test_import_round_trip_predicts_the_same(model, package, offline):
+    loaded = import_bioimageio(package, device="cpu")
+    assert loaded.config.to_dict() == model.config.to_dict()
+    assert loaded.forest is not None
+    image = np.random.default_rng(1).normal(size=(2, 40, 48)).astype(np.float32)
+    for ours, theirs in zip(predict_plane(model, image), predict_plane(loaded, image),
+                            strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+
+
+def test_import_without_the_model_file_gives_the_network(model, package, tmp_path):
+    """A package whose attachment was dropped: config.paintseg and the state dict."""
+    from bioimageio.spec import load_description, save_bioimageio_package
+
+    descr = load_description(package)
+    descr.attachments = []
+    network_only = save_bioimageio_package(descr, output_path=tmp_path / "net.zip")
+    loaded = import_bioimageio(network_only, device="cpu")
+    assert loaded.forest is None and loaded.config.to_dict() == model.config.to_dict()
+    image = np.random.default_rng(2).normal(size=(2, 32, 32)).astype(np.float32)
+    np.testing.assert_array_equal(predict_plane(model, image, with_forest=False)[1],
+                                  predict_plane(loaded, image)[1])
+
+
+def test_test_tile_from_the_users_image(model, tmp_path):
+    image = np.random.default_rng(3).normal(size=(2, 3, 50, 70)).astype(np.float32)
+    path = export_bioimageio(model, tmp_path / "own.zip", image=image, name="my cells (v1)")
+    with zipfile.ZipFile(path) as archive:
+        archive.extract("test_input.npy", tmp_path)
+    tile = np.load(tmp_path / "test_input.npy")
+    np.testing.assert_array_equal(tile[0], image[:, 0, 1:49, 3:67])  # the centre, 48 x 64
+    assert _rdf(path)["name"] == "my cells (v1)"
+
+
+def test_clear_errors(model, tmp_path):
+    untrained = Segmenter.create(["dapi"], ["a", "b"], device="cpu", width=8)
+    with pytest.raises(InputError, match="not been trained"):
+        export_bioimageio(untrained, tmp_path / "x.zip")
+    with pytest.raises(InputError, match="SPDX"):
+        export_bioimageio(model, tmp_path / "x.zip", license="no licence")
+    with pytest.raises(InputError, match="the image has 3"):
+        export_bioimageio(model, tmp_path / "x.zip", image=np.zeros((3, 32, 32)))
+    assert not (tmp_path / "x.zip").exists()
+    other = tmp_path / "other.zip"
+    with zipfile.ZipFile(other, "w") as archive:
+        archive.writestr("notes.txt", "not a model")
+    (tmp_path / "text.zip").write_text("hello")
+    for path in (other, tmp_path / "text.zip"):
+        with pytest.raises(FileFormatError, match="not a paintseg BioImage Model Zoo package"):
+            import_bioimageio(path)
+
+
+def test_cli_export(model, tmp_path, capsys):
+    model_file = model.save(tmp_path / "m.paintseg.safetensors")
+    out = tmp_path / "m.zip"
+    assert main(["export", "--bioimageio", str(out), str(model_file), "--author", "A B",
+                 "--author", "C D", "--threads", "1"]) == 0
+    rdf = _rdf(out)
+    assert [a["name"] for a in rdf["authors"]] == ["A B", "C D"]
+    assert rdf["license"] == "CC-BY-4.0"
+    assert main(["export", "--bioimageio", str(out), str(tmp_path / "missing.safetensors")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_bioimageio_core_test_model(package):
+    """The zoo's own test (weights reproduce the test output), where bioimageio.core is."""
+    core = pytest.importorskip("bioimageio.core")
+    summary = core.test_model(package)
+    assert summary.status == "passed", summary.display() or summary
+
+
+@pytest.mark.skipif(not os.environ.get("DISPLAY"), reason="the dock needs a display (xvfb)")
+def test_dock_exports_and_loads_a_package(paintseg_viewer, model, tmp_path, monkeypatch,
+                                          notifications):
+    from qtpy.QtWidgets import QFileDialog
+
+    _, widget = paintseg_viewer
+    widget.model = model  # two channels, as the sample's: the tile comes from the screen
+    widget._set_busy("")  # as after a training or a load: the buttons of a model enabled
+    out = tmp_path / "dock.zip"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *args, **kw: (str(out), ""))
+    widget.zoo_button.click()
+    assert any("BioImage Model Zoo package saved" in m for m in notifications())
+    with zipfile.ZipFile(out) as archive:
+        archive.extract("test_input.npy", tmp_path)
+    assert np.load(tmp_path / "test_input.npy").shape == (1, 2, 128, 128)  # the sample's plane
+    assert widget.load_model(str(out)).config.to_dict() == model.config.to_dict()
+    widget.model = None
+    widget.export_bioimageio(str(tmp_path / "none.zip"))
+    assert "There is no model to export yet." in notifications()[-1]
