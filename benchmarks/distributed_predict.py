@@ -6,7 +6,8 @@ of 2 workers (`paintseg.batch`), each arm in a fresh process; prints JSON.
   the cores shared out (torch threads per worker = cores / workers).
 
 Each arm predicts the same folder (``--images`` synthetic 2-channel images of ``--size``²)
-with the same model, ``--repeats`` times; its time is the median. ``overhead_1`` is the
+with the same model, ``--repeats`` times, each run a fresh process and the arms interleaved;
+an arm's time is the median. ``overhead_1`` is the
 local time over the 1-worker cluster's (target ≥ 0.9), ``speedup_2`` the local time over the
 2-worker cluster's. ``*_with_start`` counts the cluster's start (worker processes importing
 torch). ``client_peak_mib`` is the peak RSS of the arm's process: for a cluster, the client
@@ -51,8 +52,8 @@ def make_data(folder: Path, n_images: int, size: int) -> Path:
     return folder
 
 
-def run_arm(folder: Path, arm: str, repeats: int) -> dict:
-    """One arm, in this (fresh) process."""
+def run_arm(folder: Path, arm: str) -> dict:
+    """One run of one arm, in this (fresh) process, as a fresh ``paintseg predict`` is."""
     import shutil
 
     from paintseg import batch
@@ -61,30 +62,28 @@ def run_arm(folder: Path, arm: str, repeats: int) -> dict:
     from paintseg.predict_files import Outputs, output_targets, predict_file
 
     model_path, images = folder / "model.safetensors", folder / "images"
-    times, start = [], 0.0
-    for r in range(repeats):
-        out = folder / f"out_{arm}"
-        shutil.rmtree(out, ignore_errors=True)
-        if arm == "local":
-            import torch
+    out = folder / f"out_{arm}"
+    shutil.rmtree(out, ignore_errors=True)
+    start = 0.0
+    if arm == "local":
+        import torch
 
-            torch.set_num_threads(batch.cores())
-            t0 = time.perf_counter()
-            model = Segmenter.load(model_path, device="cpu")
-            for source, target in output_targets(images, out):
-                predict_file(model, source, target, Outputs())
-            times.append(time.perf_counter() - t0)
-            continue
-        workers = int(arm.split("_")[1])
+        torch.set_num_threads(batch.cores())
+        t0 = time.perf_counter()
+        model = Segmenter.load(model_path, device="cpu")
+        for source, target in output_targets(images, out):
+            predict_file(model, source, target, Outputs())
+        seconds = time.perf_counter() - t0
+    else:
         t_start = time.perf_counter()
-        with batch.cluster(workers=workers) as (client, threads):
-            start = time.perf_counter() - t_start if r == 0 else start
+        with batch.cluster(workers=int(arm.split("_")[1])) as (client, threads):
+            start = time.perf_counter() - t_start
             t0 = time.perf_counter()
             plan = batch.plan(images, out, Outputs(), model_path.read_bytes())
             report = drain(batch.run(plan, client, threads))
-            times.append(time.perf_counter() - t0)
+            seconds = time.perf_counter() - t0
         assert not report.failed, report.summary()
-    return {"seconds": float(np.median(times)), "runs": times, "cluster_start_s": start,
+    return {"seconds": seconds, "cluster_start_s": start,
             "client_peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
@@ -106,23 +105,30 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("PAINTSEG_NUMERICS", "fp32")  # the same numerics in every arm
     if args.arm:
-        print(json.dumps(run_arm(Path(args.folder), args.arm, args.repeats)))
+        print(json.dumps(run_arm(Path(args.folder), args.arm)))
         return
     from paintseg import batch
 
+    names = ("local", "cluster_1", "cluster_2")
+    runs: dict[str, list[dict]] = {name: [] for name in names}
     with tempfile.TemporaryDirectory() as tmp:
         folder = make_data(Path(tmp), args.images, args.size)
-        arms = {}
-        for arm in ("local", "cluster_1", "cluster_2"):
-            out = subprocess.run([sys.executable, __file__, "--arm", arm, "--folder", tmp,
-                                  "--repeats", str(args.repeats)],
-                                 check=True, capture_output=True, text=True).stdout
-            arms[arm] = json.loads(out.strip().splitlines()[-1])
-            if arm != "local":
-                arms[arm]["same_class_maps_as_local"] = same_class_maps(folder, arm)
+        for _ in range(args.repeats):  # the arms interleaved: drifting load hits all alike
+            for name in names:
+                out = subprocess.run([sys.executable, __file__, "--arm", name, "--folder", tmp],
+                                     check=True, capture_output=True, text=True).stdout
+                runs[name].append(json.loads(out.strip().splitlines()[-1]))
+        same = {name: same_class_maps(folder, name) for name in names[1:]}
+    arms = {}
+    for name, done in runs.items():
+        seconds = float(np.median([r["seconds"] for r in done]))
+        arms[name] = {"seconds": seconds, "runs": [r["seconds"] for r in done],
+                      "images_per_s": args.images / seconds,
+                      "cluster_start_s": float(np.median([r["cluster_start_s"] for r in done])),
+                      "client_peak_mib": max(r["client_peak_mib"] for r in done)}
+        if name in same:
+            arms[name]["same_class_maps_as_local"] = same[name]
     local = arms["local"]["seconds"]
-    for arm in arms.values():
-        arm["images_per_s"] = args.images / arm["seconds"]
     print(json.dumps({
         "images": args.images, "size": args.size, "cores": batch.cores(),
         "load_1min_at_end": os.getloadavg()[0], "arms": arms,

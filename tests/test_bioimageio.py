@@ -10,26 +10,15 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from test_model_file import model  # noqa: F401  (a model trained for a few steps)
 
 from paintseg.bioimageio import MODEL_FILE, export_bioimageio, import_bioimageio
 from paintseg.cli import main
 from paintseg.errors import FileFormatError, InputError
-from paintseg.learn import ClassInfo, Segmenter, drain, train
+from paintseg.learn import Segmenter
 from paintseg.learn.predict import predict_plane
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-@pytest.fixture(scope="module")
-def model():
-    """A model trained for a few steps on random pixels with two painted lines."""
-    rng = np.random.default_rng(0)
-    image = rng.normal(size=(2, 32, 32)).astype(np.float32)
-    strokes = np.zeros((32, 32), np.uint8)
-    strokes[8, 4:28], strokes[24, 4:28] = 1, 2
-    classes = [ClassInfo("background", "#808080", "background"), ClassInfo("cell", "#ff0000")]
-    segmenter = Segmenter.create(["dapi", "actin"], classes, device="cpu", width=8)
-    return drain(train(segmenter, [image], [strokes], steps=3))
 
 
 def _refuse_network(monkeypatch) -> None:

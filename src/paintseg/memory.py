@@ -49,3 +49,26 @@ def release_freed_memory() -> None:
     libc = _glibc()
     if libc is not None:
         libc.malloc_trim(0)
+
+
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # mallopt's parameter numbers (malloc.h)
+KEEP_FREED = 128 << 20  # freed memory kept for reuse before it goes back to the system
+LARGEST_HEAP_BLOCK = 32 << 20  # blocks up to this size come from the heap, not from mmap
+
+
+def reuse_large_buffers() -> bool:
+    """Let freed tile buffers be reused instead of unmapped and mapped again (glibc only).
+
+    A dask worker starts with ``MALLOC_TRIM_THRESHOLD_=65536`` (dask's default), which also
+    turns off glibc's dynamic mmap threshold: every buffer over 128 KiB is then mapped and
+    unmapped, and tiled prediction ran 1.5x slower. `release_freed_memory` still hands the
+    pages back after each prediction.
+
+    Returns
+    -------
+    bool
+        Whether the settings took effect.
+    """
+    libc = _glibc()
+    return bool(libc and libc.mallopt(M_TRIM_THRESHOLD, KEEP_FREED)
+                and libc.mallopt(M_MMAP_THRESHOLD, LARGEST_HEAP_BLOCK))
