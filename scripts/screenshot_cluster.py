@@ -64,6 +64,7 @@ def main() -> None:
     print(f"exported {package} ({package.stat().st_size / 1e6:.1f} MB)")
     viewer.layers.selection.active = classes
     assert np.asarray(classes.data[0]).max() == len(real_data.CLASSES)
+    run_until(lambda: False, 2)  # let the dock lay itself out
     save(viewer, "screenshot_ome_zarr.png")
     viewer.close()
 

@@ -16,6 +16,9 @@ from paintseg.io.prediction_store import is_prediction_store, open_prediction
 LayerData = tuple[Any, dict[str, Any], str]
 PathOrPaths = str | os.PathLike | Sequence[str | os.PathLike]
 CHANNEL_COLORMAPS = ("green", "magenta", "cyan", "yellow", "red", "blue")
+OUTPUT_KEY = "paintseg_output"
+"""``layer.metadata`` key marking results (predictions, previews, uncertainty, objects): the
+dock offers them neither as channels nor as annotations."""
 
 
 def get_reader(path: PathOrPaths) -> Callable[[PathOrPaths], list[LayerData]] | None:
@@ -97,10 +100,10 @@ def prediction_layers(path: str | os.PathLike) -> list[LayerData]:
     """A prediction store (``paintseg predict --output x.ome.zarr``): the class map as labels,
     the uncertainty, and each class's probability (hidden), all multiscale."""
     pred = open_prediction(path)
-    common = {"scale": pred.scale, "multiscale": True}
+    common = {"scale": pred.scale, "multiscale": True, "metadata": {OUTPUT_KEY: True}}
     labels = (pred.labels, {**common, "name": f"{pred.name} classes",
                             "colormap": label_colors(pred.classes),
-                            "metadata": {"paintseg_classes": pred.classes,
+                            "metadata": {OUTPUT_KEY: True, "paintseg_classes": pred.classes,
                                          "paintseg_source": str(path)}}, "labels")
     uncertainty = (pred.uncertainty, {**common, "name": f"{pred.name} uncertainty",
                                       "colormap": "inferno", "contrast_limits": (0.0, 1.0),

@@ -16,7 +16,7 @@ import pandas as pd
 from napari.layers import Image, Labels, Layer, Points
 from napari.utils.colormaps import DirectLabelColormap
 
-from paintseg.io.napari_reader import label_colors
+from paintseg.io.napari_reader import OUTPUT_KEY, label_colors
 from paintseg.learn.classes import ClassInfo
 from paintseg.learn.suggest import Suggestion
 from paintseg.widgets._jobs import PredictResult
@@ -27,12 +27,11 @@ from paintseg.widgets._layers import (
 )
 
 PLACE_SIZE_PX = 24  # the rings of the places to paint next, in image pixels
-OUTPUT_KEY = "paintseg_output"
-"""``layer.metadata`` key marking the layers the widget makes (not inputs, not annotations)."""
 
 
 def is_output(layer: Layer) -> bool:
-    """Whether the widget made this layer (prediction, preview, uncertainty, objects)."""
+    """Whether the widget (or the reader, from a saved prediction) made this layer:
+    prediction, preview, uncertainty, objects; not an input, not an annotation."""
     return bool(layer.metadata.get(OUTPUT_KEY))
 
 
