@@ -23,6 +23,18 @@ def test_a_folder_adds_matching_images_and_says_why_others_were_not(image_files,
     assert Project.open(tmp_path / "set").images == project.images
 
 
+def test_places_to_paint_next_of_every_image_come_back_best_first(image_files, tmp_path):
+    project = Project.create(tmp_path / "set")
+    project.add_folder(image_files)
+    place = {"plane": [], "y": 5, "x": 7, "reason": "class A vs B"}
+    project.save_places(project.images[0], [{**place, "score": 0.4}])
+    project.save_places(project.images[2], [{**place, "score": 0.9}, {**place, "score": 0.1}])
+    again = Project.open(project.folder)
+    assert [(i, p["score"]) for i, p in again.places()] == [(2, 0.9), (0, 0.4), (2, 0.1)]
+    again.places_path(again.images[2]).write_text("{damaged")  # that image has none now
+    assert [(i, p["score"]) for i, p in again.places()] == [(0, 0.4)]
+
+
 def test_strokes_are_saved_and_restored_with_their_count(image_files, tmp_path, small_cells):
     project = Project.create(tmp_path / "set")
     project.add_folder(image_files)

@@ -62,6 +62,24 @@ def test_train_on_a_set_move_on_correct_and_continue_on_all_images(
     assert (classes == 2).mean() > 0.05  # nuclei found on an image with no strokes
     assert "predicted" in widget.project_list.item(2).text()
 
+    # where to paint next spans the set: images 2 and 3 were predicted as they were shown;
+    # Next goes through the places of both, best first, and moves to the other image
+    assert {image for image, _ in widget.places} == {1, 2}
+    assert widget.project.places_path(widget.project.images[1]).exists()
+    scores = [place.score for _, place in widget.places]
+    assert scores == sorted(scores, reverse=True)
+    target = next(i for i, (image, _) in enumerate(widget.places) if image == 1)
+    for _ in range(target + 1):
+        assert widget.go_to_place(1)
+        wait_idle(qtbot, widget)  # arriving on the other image predicts it
+    image, place = widget.places[widget._place_index]
+    assert image == 1 and widget.current_image_name() == "cells1"
+    np.testing.assert_allclose(viewer.camera.center[-2:], np.multiply(
+        (place.y, place.x), widget.inputs().geometry.scale[-2:]), atol=1e-3)
+    assert "(cells1)" in widget.place_label.text() and place.reason in widget.place_label.text()
+    widget.move_image(1)
+    wait_idle(qtbot, widget)
+
     # correct image 3 and Continue: the strokes of all three images are used
     widget.annotation_layer().data = small_cells["strokes"][2].copy()
     widget.continue_spin.setValue(10)

@@ -3,6 +3,7 @@
 The folder holds ``paintseg-project.json`` (plain JSON: no pickles, paths relative to the
 folder where they can be), ``annotations/<image>.tif`` (the strokes, written atomically with
 the class table by :func:`paintseg.io.labels.write_labels`), ``predictions/<image>.tif``,
+``places/<image>.json`` (its places to paint next, from its last prediction),
 ``images/`` (copies of images that had no file, e.g. layers made in napari) and the model.
 The user's image files are only read, never written. The dock and ``paintseg train
 --project`` share this module, so the CLI reproduces what the GUI trains.
@@ -29,6 +30,7 @@ PROJECT_FILE = "paintseg-project.json"
 FORMAT = "paintseg-project"
 VERSION = 1
 MODEL_FILE = "model.paintseg.safetensors"
+PLACE_KEYS = {"plane", "y", "x", "score", "reason"}  # a saved place to paint next
 
 
 @dataclass
@@ -249,6 +251,31 @@ class Project:
         write_labels(target, np.asarray(labels), self.classes or None, scale)
         image.predicted = True
         self.save()
+
+    def places_path(self, image: ProjectImage) -> Path:
+        return self.folder / "places" / f"{image.name}.json"
+
+    def save_places(self, image: ProjectImage, places: Sequence[dict[str, Any]]) -> None:
+        """Keep the image's places to paint next (``plane, y, x, score, reason`` each), from
+        its last whole-image prediction."""
+        target = self.places_path(image)
+        target.parent.mkdir(exist_ok=True)
+        atomic_file(target, lambda tmp: tmp.write_text(json.dumps(list(places))))
+
+    def places(self) -> list[tuple[int, dict[str, Any]]]:
+        """The places to paint next of every image, best first: ``(image index, place)``.
+        An image whose places file is unreadable has none (they come back with its next
+        prediction)."""
+        found = []
+        for index, image in enumerate(self.images):
+            try:
+                places = json.loads(self.places_path(image).read_text())
+            except (OSError, ValueError):
+                continue
+            if isinstance(places, list):
+                found += [(index, place) for place in places
+                          if isinstance(place, dict) and PLACE_KEYS <= place.keys()]
+        return sorted(found, key=lambda item: -float(item[1]["score"]))
 
     def training_set(self, live: dict[str, Any] | None = None
                      ) -> tuple[list[ProjectImage], list[list[Any]], list[np.ndarray]]:

@@ -20,6 +20,7 @@ from qtpy.QtWidgets import (
 
 from paintseg.errors import InputError, PaintsegError
 from paintseg.io.labels import atomic_file
+from paintseg.learn.suggest import Suggestion
 from paintseg.widgets import _jobs, _outputs
 from paintseg.widgets._input_section import Inputs
 from paintseg.widgets._layers import merge_into_annotations
@@ -30,16 +31,25 @@ FOLDER_FORMATS = {"as TIFF": ".tif", "as OME-Zarr": ".ome.zarr"}  # folder resul
 CLOSE_UP = 4  # going to a place zooms in to at least this many times the whole-image view
 
 
+def _key(item: tuple) -> tuple:
+    """What identifies a listed place across re-listings: its image, plane and pixel."""
+    image, place = item
+    return image, tuple(place.plane), place.y, place.x
+
+
 class PredictSection:
     """Mixin of :class:`PaintSegWidget`: predict the slice, the image or a folder; correct.
 
     Needs ``model``, ``inputs``, ``annotation_layer``, ``visible_plane``, ``class_table``,
-    ``_start`` and ``_run``; sets ``objects_table`` and ``suggestions`` (the places to paint
-    next of the last prediction).
+    ``_start`` and ``_run`` (and, for an image set, ``project``, ``project_index`` and
+    ``show_image``); sets ``objects_table``, ``suggestions`` (the places to paint next of
+    the last prediction) and ``places`` (those of every image of the set).
     """
 
-    suggestions: tuple = ()
+    suggestions: tuple = ()  # the places to paint next on the image on screen
+    places: tuple = ()  # (image set index or None, Suggestion): what Next / Previous go through
     _place_index = -1
+    _place_key = None
 
     def _build_predict(self) -> QGroupBox:
         box = QGroupBox("3. Predict and correct")
@@ -141,33 +151,55 @@ class PredictSection:
         steps = _outputs.prediction_steps(self.viewer, geometry, self.model.config.classes,
                                           result, layers)
         steps.append(lambda: setattr(self, "objects_table", layers["objects"].features))
+        if result.plane is None:  # a whole image: an image set keeps it, and its places
+            steps.append(lambda: self._project_predicted(result.labels, geometry.scale,
+                                                         result.suggestions))
         steps.append(lambda: self._list_places(result.suggestions, geometry))
-        if result.plane is None:  # a whole image: an image set keeps it
-            steps.append(lambda: self._project_predicted(result.labels, geometry.scale))
         self._run.run_steps(steps, after=self._when_idle)
 
     def _list_places(self, suggestions: list, geometry: _outputs.Geometry) -> None:
-        """Show the places to paint next (after a prediction or a training round) and start
-        Next / Previous from the first."""
+        """Show the places to paint next (after a prediction or a training round) and list
+        them for Next / Previous, best first: in an image set, those of every image (each
+        from its last prediction; this image's from now). Next goes on from the place shown
+        last when it is still listed, else from the first."""
         _outputs.show_places(self.viewer, geometry, suggestions)
-        self.suggestions, self._place_index = tuple(suggestions), -1
-        self._places_geometry = geometry
+        self.suggestions, self._places_geometry = tuple(suggestions), geometry
+        here = self.project_index if self.project is not None else None
+        places = [(here, place) for place in suggestions]
+        if self.project is not None:
+            places += [(i, Suggestion(**{**p, "plane": tuple(p["plane"])}))
+                       for i, p in self.project.places() if i != here]
+        self.places = tuple(sorted(places, key=lambda item: -item[1].score))
+        keys = [_key(item) for item in self.places]
+        self._place_index = keys.index(self._place_key) if self._place_key in keys else -1
+        images = len({i for i, _ in self.places})
+        spread = f" on {images} images" if images > 1 else ""
         self.place_label.setText(
-            f"{len(suggestions)} places to paint next: press Next." if suggestions else
-            "No unsure place left away from your strokes.")
+            self._place_text() if self._place_index >= 0 else
+            f"{len(self.places)} places to paint next{spread}: press Next." if self.places
+            else "No unsure place left away from your strokes.")
+
+    def _place_text(self) -> str:
+        """The place shown last: its rank, its image in a set, and why it was chosen."""
+        image, place = self.places[self._place_index]
+        where = f" ({self.project.images[image].name})" if image is not None else ""
+        return f"{self._place_index + 1} of {len(self.places)}{where}: {place.reason}"
 
     def go_to_place(self, step: int = 1) -> bool:
         """Centre the view on the next (``step`` 1) or previous (-1) place to paint, on its
         slice, close enough to paint; its reason goes under the buttons."""
-        if not self.suggestions:
+        if not self.places:
             report_error(InputError("Predict first: the places to paint next come with a "
                                     "prediction."), "Where to paint next")
             return False
-        n = len(self.suggestions)
-        self._place_index = (self._place_index + step) % n if self._place_index >= 0 \
+        n = len(self.places)
+        index = (self._place_index + step) % n if self._place_index >= 0 \
             else (0 if step > 0 else n - 1)  # the first press: the first, or the last
-        place = self.suggestions[self._place_index]
-        geometry = self._places_geometry
+        image, place = self.places[index]
+        if image is not None and image != self.project_index and not self.show_image(image):
+            return False  # the image set's other image could not be shown now
+        self._place_index, self._place_key = index, _key(self.places[index])
+        geometry = self.inputs().geometry if image is not None else self._places_geometry
         world = np.add(np.multiply((*place.plane, place.y, place.x), geometry.scale),
                        geometry.translate)
         first_axis = self.viewer.dims.ndim - len(world)
@@ -176,8 +208,7 @@ class PredictSection:
         camera = self.viewer.camera
         zoom = max(camera.zoom, CLOSE_UP * self._whole_image_zoom())
         camera.center, camera.zoom = tuple(world[-2:]), zoom
-        self.place_label.setText(f"{self._place_index + 1} of {n}: "
-                                 f"{place.reason}")
+        self.place_label.setText(self._place_text())
         return True
 
     def _whole_image_zoom(self) -> float:

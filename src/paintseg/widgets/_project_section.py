@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -341,13 +343,16 @@ class ProjectSection:
         self.project.save()
         self._refresh_project()
 
-    def _project_predicted(self, labels: np.ndarray, scale) -> None:
-        """A whole-image prediction of the set's image on screen: keep it with the set."""
+    def _project_predicted(self, labels: np.ndarray, scale, places: Sequence = ()) -> None:
+        """A whole-image prediction of the set's image on screen: keep it with the set, and
+        its places to paint next."""
         name = self.current_image_name()
         if name is None:
             return
+        image = self.project.images[self.project_index]
         try:
-            self.project.save_prediction(self.project.images[self.project_index], labels, scale)
+            self.project.save_prediction(image, labels, scale)
+            self.project.save_places(image, [asdict(place) for place in places])
         except (PaintsegError, OSError) as error:
             report_error(error, f"Saving the prediction of {name}")
         self._refresh_project()
