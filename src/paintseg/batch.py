@@ -37,6 +37,7 @@ from paintseg.predict_files import (
 
 BAND_ROWS = 8192  # rows of a plane per unit: each band recomputes about one tile row (halo)
 MARKERS = ".paintseg-done"  # the folder of markers of finished units, in the output
+CONNECT_SECONDS = 15  # how long to try to reach a scheduler
 RETRIES = 2  # dask reruns a failed unit this many times before reporting it
 
 
@@ -91,11 +92,13 @@ class Plan:
 
 
 def plan(inp: Path, output: Path, outputs: Outputs, model_bytes: bytes, *,
-         forest_blend: float | None = None, band_rows: int = BAND_ROWS) -> Plan:
+         forest_blend: float | None = None, band_rows: int = BAND_ROWS,
+         suffix: str = ".tif") -> Plan:
     """The units of predicting ``inp`` (a file or a folder) into ``output``.
 
     One image into a ``.ome.zarr`` is cut into bands of about ``band_rows`` rows of each
-    plane (the store is created now); anything else is one unit per file.
+    plane (the store is created now); anything else is one unit per file (into a folder:
+    ``<image name><suffix>``, ``.tif`` or ``.ome.zarr``).
     """
     from paintseg.learn.model import Segmenter
 
@@ -103,7 +106,7 @@ def plan(inp: Path, output: Path, outputs: Outputs, model_bytes: bytes, *,
     fingerprint = hashlib.sha256(model_bytes + options.encode()).hexdigest()
     job = Job(inp, outputs, forest_blend, fingerprint)
     if not (is_image_path(inp) and is_store_path(output)):
-        units = [FileUnit(s, t) for s, t in output_targets(inp, output)]
+        units = [FileUnit(s, t) for s, t in output_targets(inp, output, suffix)]
         return Plan(job, units, model_bytes)
     if outputs.objects:
         raise InputError("--objects needs the whole image in one process: leave out --workers "
@@ -266,7 +269,12 @@ def cluster(workers: int | None = None, scheduler: str | None = None,
     from distributed import Client, LocalCluster
 
     if scheduler:
-        with Client(scheduler) as client:
+        try:
+            client = Client(scheduler, timeout=CONNECT_SECONDS)
+        except (OSError, ValueError) as error:
+            raise InputError(f"Cannot reach the dask scheduler at {scheduler} ({error}): "
+                             "check the address and that the cluster is running.") from None
+        with client:
             yield client, threads
         return
     if not workers:

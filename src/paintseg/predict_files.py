@@ -43,8 +43,9 @@ def is_store_path(path: Path) -> bool:
     return path.name.lower().endswith(STORE_SUFFIX)
 
 
-def output_targets(inp: Path, output: Path) -> list[tuple[Path, Path]]:
-    """(input, class map path) pairs for a file or a folder of images."""
+def output_targets(inp: Path, output: Path, suffix: str = ".tif") -> list[tuple[Path, Path]]:
+    """(input, class map path) pairs for a file or a folder of images; into a folder, the
+    class maps are ``<image name><suffix>``."""
     from paintseg.io.images import image_name
 
     if inp.is_dir() and not is_image_path(inp):
@@ -60,7 +61,7 @@ def output_targets(inp: Path, output: Path) -> list[tuple[Path, Path]]:
     if output.exists() and not output.is_dir():
         raise InputError(f"The output {output} is a file; for several inputs give --output "
                          "a folder.")
-    return [(p, output / f"{image_name(p)}.tif") for p in inputs]
+    return [(p, output / f"{image_name(p)}{suffix}") for p in inputs]
 
 
 def beside(target: Path, suffix: str) -> Path:

@@ -240,6 +240,18 @@ def image_files(folder: str | os.PathLike) -> list[Path]:
     return sorted(p for p in Path(folder).iterdir() if is_image_path(p))
 
 
+def cluster_folder_job(model: Segmenter, folder: str | os.PathLike, out_dir: str | os.PathLike,
+                       stop: StopFlag, address: str, suffix: str = ".tif"
+                       ) -> Generator[Any, None, Any]:
+    """Predict every image of ``folder`` into ``out_dir`` on the dask cluster at ``address``
+    (`paintseg.batch`): yields ``BatchEvent(done, total)``, returns the `batch.Report`."""
+    from paintseg import batch
+
+    plan = batch.plan(Path(folder), Path(out_dir), Outputs(), model.to_bytes(), suffix=suffix)
+    with batch.cluster(scheduler=address) as (client, threads):
+        return (yield from batch.run(plan, client, threads, stop=stop.is_set))
+
+
 @dataclass
 class FolderEvent:
     """Progress of a folder prediction: ``done`` of ``total`` files, the last one written."""

@@ -6,13 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from napari.utils.notifications import show_info
+from napari.utils.notifications import show_info, show_warning
 from qtpy.QtWidgets import (
     QComboBox,
     QFileDialog,
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QProgressBar,
     QPushButton,
     QVBoxLayout,
@@ -71,6 +72,13 @@ class PredictSection:
                        self.predict_folder_button, self.folder_format, self.cancel_button):
             row.addWidget(button)
         layout.addLayout(row)
+        self.cluster_address = QLineEdit()
+        self.cluster_address.setPlaceholderText("Folder… on a dask cluster: scheduler address "
+                                                "(empty: this computer)")
+        self.cluster_address.setToolTip(
+            "e.g. tcp://10.0.0.5:8786. The cluster's workers must see the folders; each "
+            "image is predicted by a worker and written there (docs/distributed.md).")
+        layout.addWidget(self.cluster_address)
         self.predict_progress = QProgressBar()
         self.predict_progress.setTextVisible(False)
         layout.addWidget(self.predict_progress)
@@ -241,13 +249,20 @@ class PredictSection:
             report_error(InputError("Choose another folder for the results: they would "
                                     "write over the images."), "Prediction")
             return False
+        suffix = FOLDER_FORMATS[self.folder_format.currentText()]
+        address = self.cluster_address.text().strip()
         self.predict_progress.setRange(0, len(files))
+        if address:
+            self._start("predict", _jobs.cluster_folder_job, self.model, folder, out_dir,
+                        address=address, suffix=suffix, on_yielded=self._on_predict_event,
+                        on_returned=lambda report: (show_warning if report.failed else
+                                                    show_info)(report.summary()))
+            return True
         self._start("predict", _jobs.folder_job, self.model, files, out_dir,
                     on_yielded=self._on_predict_event,
                     on_returned=lambda written: show_info(
                         f"Wrote {len(written)} of {len(files)} results to {out_dir}."),
-                    threads=_jobs.gui_threads(),
-                    suffix=FOLDER_FORMATS[self.folder_format.currentText()])
+                    threads=_jobs.gui_threads(), suffix=suffix)
         return True
 
     def accept_prediction(self) -> int:
