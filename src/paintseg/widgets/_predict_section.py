@@ -73,8 +73,7 @@ class PredictSection:
             row.addWidget(button)
         layout.addLayout(row)
         self.cluster_address = QLineEdit()
-        self.cluster_address.setPlaceholderText("Folder… on a dask cluster: scheduler address "
-                                                "(empty: this computer)")
+        self.cluster_address.setPlaceholderText("Folder… on dask: scheduler (empty: here)")
         self.cluster_address.setToolTip(
             "e.g. tcp://10.0.0.5:8786. The cluster's workers must see the folders; each "
             "image is predicted by a worker and written there (docs/distributed.md).")
