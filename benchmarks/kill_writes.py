@@ -10,7 +10,9 @@ and recognisable, and is killed (SIGKILL) after a random delay; then the file is
 - ``predict_output``: the CLI's class-map TIFF writer;
 - ``cli_predict_tiff`` / ``cli_predict_zarr``: the whole ``paintseg predict --objects``
   command, its class map a TIFF or an OME-Zarr store (with the uncertainty TIFF, the objects
-  and their CSV table beside it); every output must read back whole and equal the prediction.
+  and their CSV table beside it); every output must read back whole and equal the prediction;
+- ``cli_predict_store``: the same into one ``.ome.zarr`` prediction store (class map,
+  probabilities, uncertainty, objects, pyramid) and the CSV table.
 
 Prints JSON: kills per writer and files found broken (target 0). Run:
 ``.venv/bin/python benchmarks/kill_writes.py [--kills 25] [--seed 0] [--writers model ...]``
@@ -32,8 +34,9 @@ import numpy as np
 
 SHAPE = (2, 96, 96)
 WRITERS = ("model", "labels_tiff", "labels_zarr", "autosave", "predict_output",
-           "cli_predict_tiff", "cli_predict_zarr")
-KILL_WITHIN = {"cli_predict_tiff": 1.5, "cli_predict_zarr": 1.5}  # seconds; others 0.3
+           "cli_predict_tiff", "cli_predict_zarr", "cli_predict_store")
+KILL_WITHIN = {"cli_predict_tiff": 1.5, "cli_predict_zarr": 1.5,
+               "cli_predict_store": 1.5}  # seconds; others 0.3
 
 
 def version(i: int) -> np.ndarray:
@@ -89,7 +92,8 @@ def write_forever(kind: str, folder: Path) -> None:
 
 
 def cli_target(kind: str, folder: Path) -> Path:
-    return folder / ("classes.zarr" if kind.endswith("zarr") else "classes.tif")
+    names = {"cli_predict_zarr": "classes.zarr", "cli_predict_store": "classes.ome.zarr"}
+    return folder / names.get(kind, "classes.tif")
 
 
 def prepare(kind: str, folder: Path) -> None:
@@ -132,6 +136,15 @@ def cli_outputs(kind: str, folder: Path) -> dict:
     from paintseg.io.labels import open_labels
 
     target = cli_target(kind, folder)
+    if kind == "cli_predict_store":
+        from paintseg.io.prediction_store import open_prediction
+
+        pred, objects = open_prediction(target), open_labels(target / "labels" / "objects")
+        return {"classes": np.asarray(pred.labels[0]),
+                "probabilities": np.asarray(pred.probabilities[0]),
+                "uncertainty": np.asarray(pred.uncertainty[0]),
+                "pyramid": np.asarray(pred.labels[-1]), "objects": objects.data,
+                "table": pd.read_csv(folder / "classes_objects.csv").to_numpy()}
     stem, suffix = target.stem, target.suffix
     labels = [open_labels(target), open_labels(folder / f"{stem}_objects{suffix}")]
     if None in labels:
