@@ -184,3 +184,27 @@ def test_dock_exports_and_loads_a_package(paintseg_viewer, model, tmp_path, monk
     widget.model = None
     widget.export_bioimageio(str(tmp_path / "none.zip"))
     assert "There is no model to export yet." in notifications()[-1]
+
+
+def test_state_dicts_are_read_without_unpickling(tmp_path):
+    """The package's torch.save weights come back tensor for tensor; a file that would run
+    code (any other global) is refused, and nothing runs."""
+    import io
+
+    from paintseg.state_dicts import read_state_dict
+
+    state = {"w": torch.randn(3, 4).t(), "n": torch.tensor(7), "b": torch.arange(5.0)[1:]}
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    read = read_state_dict(buffer.getvalue())
+    assert all(torch.equal(read[k], v) for k, v in state.items())
+
+    class RunsCode:
+        def __reduce__(self):
+            return (os.makedirs, (str(tmp_path / "ran"),))
+
+    buffer = io.BytesIO()
+    torch.save({"w": RunsCode()}, buffer)
+    with pytest.raises(FileFormatError, match="refers to 'os makedirs'"):
+        read_state_dict(buffer.getvalue())
+    assert not (tmp_path / "ran").exists()

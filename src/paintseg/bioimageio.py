@@ -8,15 +8,14 @@ whole ``ModelConfig`` under ``config.paintseg``; and the paintseg model file as 
 attachment, from which :func:`import_bioimageio` restores the model (random forest included).
 Other tools run the network alone, as paintseg does with ``forest_blend`` 0.
 
-Importing never runs code from a package: weights are read with ``weights_only=True`` and
-the architecture file is never imported.
+Importing never runs code from a package: the state dict is decoded without unpickling
+(`paintseg.state_dicts`) and the architecture file is never imported.
 """
 
 from __future__ import annotations
 
 import getpass
 import inspect
-import io
 import os
 import re
 import tempfile
@@ -35,6 +34,7 @@ from paintseg.learn.device import Numerics, pick_device
 from paintseg.learn.model import ModelConfig, Segmenter, _build_net
 from paintseg.learn.sampling import as_channels
 from paintseg.learn.unet import UNet
+from paintseg.state_dicts import read_state_dict
 
 MODEL_FILE = "model.paintseg.safetensors"  # the attached paintseg model file
 TILE = 256  # largest side of the test tile
@@ -157,8 +157,7 @@ def import_bioimageio(path: str | os.PathLike, device: str | torch.device = "aut
         if attached:  # the complete model file
             return Segmenter.from_bytes(attached[0].get_reader().read(), device)
         config = ModelConfig.from_dict(settings)  # else the network alone
-        state = torch.load(io.BytesIO(weights.get_reader().read()), map_location="cpu",
-                           weights_only=True)
+        state = read_state_dict(weights.get_reader().read())  # never unpickled
         net = _build_net(config)
         net.load_state_dict(state, strict=True)
         return Segmenter(config, net, device)
