@@ -60,7 +60,9 @@ def main() -> None:
     widget.load_model(str(model))
     run_until(lambda: not widget.busy, 60)
     widget.folder_format.setCurrentText("as OME-Zarr")
-    package = widget.export_bioimageio(str(folder / "murphy.bioimageio.zip"))
+    package = folder / "murphy.bioimageio.zip"
+    widget.export_bioimageio(str(package))
+    run_until(lambda: not widget.busy, 120)
     print(f"exported {package} ({package.stat().st_size / 1e6:.1f} MB)")
     viewer.layers.selection.active = classes
     assert np.asarray(classes.data[0]).max() == len(real_data.CLASSES)

@@ -167,7 +167,8 @@ def test_bioimageio_core_test_model(package):
 
 @pytest.mark.skipif(not os.environ.get("DISPLAY"), reason="the dock needs a display (xvfb)")
 def test_dock_exports_and_loads_a_package(paintseg_viewer, model, tmp_path, monkeypatch,
-                                          notifications):
+                                          notifications, qtbot):
+    """Export and load run in a worker: the window stays responsive, the buttons wait."""
     from qtpy.QtWidgets import QFileDialog
 
     _, widget = paintseg_viewer
@@ -176,11 +177,17 @@ def test_dock_exports_and_loads_a_package(paintseg_viewer, model, tmp_path, monk
     out = tmp_path / "dock.zip"
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *args, **kw: (str(out), ""))
     widget.zoo_button.click()
+    assert widget.busy and not widget.zoo_button.isEnabled()  # the export runs off the GUI
+    qtbot.waitUntil(lambda: not widget.busy, timeout=60_000)
     assert any("BioImage Model Zoo package saved" in m for m in notifications())
     with zipfile.ZipFile(out) as archive:
         archive.extract("test_input.npy", tmp_path)
     assert np.load(tmp_path / "test_input.npy").shape == (1, 2, 128, 128)  # the sample's plane
-    assert widget.load_model(str(out)).config.to_dict() == model.config.to_dict()
+    widget.model = None
+    assert widget.load_model(str(out)) and widget.busy
+    qtbot.waitUntil(lambda: not widget.busy, timeout=60_000)
+    assert widget.model.config.to_dict() == model.config.to_dict()
+    assert widget.zoo_button.isEnabled()
     widget.model = None
     widget.export_bioimageio(str(tmp_path / "none.zip"))
     assert "There is no model to export yet." in notifications()[-1]

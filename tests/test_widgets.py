@@ -177,7 +177,10 @@ def test_whole_loop_classes_train_preview_predict_correct_continue(
 
     # save and reload the model: it predicts at once
     path = widget.save_model(str(tmp_path / "cells.paintseg.safetensors"))
-    assert widget.load_model(str(path)) is widget.model
+    before = widget.model
+    assert widget.load_model(str(path))
+    wait_idle(qtbot, widget)
+    assert widget.model is not before and widget.model.config.to_dict() == before.config.to_dict()
 
     # 6. accept the prediction of slice 1 into the annotations, then Continue
     added = widget.accept_prediction()
@@ -233,6 +236,11 @@ def test_bad_inputs_give_notifications_not_exceptions(
     # a file that cannot be written: which folder, and what to do
     widget.objects_table = pd.DataFrame({"label": [1]})
     assert widget.export_objects(str(tmp_path / "missing" / "objects.csv")) is None
+    # a damaged model file, loaded in the worker: a sentence, and still no model
+    (tmp_path / "broken.paintseg.safetensors").write_bytes(b"not a model")
+    assert widget.load_model(str(tmp_path / "broken.paintseg.safetensors"))
+    wait_idle(qtbot, widget)
+    assert widget.model is None and widget.model_label.text() == "No model yet."
     messages = notifications()
     assert f"Export failed. The folder {tmp_path / 'missing'} does not exist: create it or " \
         "choose another." in messages
@@ -241,6 +249,7 @@ def test_bad_inputs_give_notifications_not_exceptions(
     assert any("annotation layer" in m for m in messages)
     assert any("stroke" in m.lower() for m in messages), messages
     assert any("same shape" in m for m in messages)
+    assert any("broken.paintseg.safetensors" in m and "Traceback" not in m for m in messages)
     # nothing painted was touched
     assert not annotations.data.any()
     assert widget.annotation_layer() is annotations

@@ -235,6 +235,13 @@ def predict_job(
                        prediction.uncertainty, channels, ndim, strokes, stop)
 
 
+def call_job(task: Callable[[], Any], stop: StopFlag) -> Generator[None, None, Any]:
+    """Run ``task()`` in the worker, off the GUI thread: a short task with no steps to
+    report (loading or exporting a model file), which ``stop`` does not interrupt."""
+    return task()
+    yield  # a generator, as the worker needs
+
+
 def image_files(folder: str | os.PathLike) -> list[Path]:
     """Images in ``folder`` that ``paintseg.io`` reads, sorted by name."""
     return sorted(p for p in Path(folder).iterdir() if is_image_path(p))

@@ -3,6 +3,7 @@ describe the current model."""
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from paintseg.bioimageio import export_bioimageio, import_bioimageio
 from paintseg.errors import InputError, PaintsegError
 from paintseg.learn import Segmenter
 from paintseg.model_files import open_model
+from paintseg.widgets import _jobs
 from paintseg.widgets._run import report_error
 
 MODEL_FILTER = "PaintSeg model (*.safetensors)"
@@ -22,7 +24,7 @@ ZOO_FILTER = "BioImage Model Zoo package (*.zip)"
 class ModelSection:
     """Mixin of :class:`PaintSegWidget`: the model file buttons and the model's summary.
 
-    Needs ``model``, ``busy``, ``annotation_layer``, ``class_table``, ``_set_busy``,
+    Needs ``model``, ``busy``, ``annotation_layer``, ``class_table``, ``_start``,
     ``inputs`` and ``visible_plane``.
     """
 
@@ -78,20 +80,22 @@ class ModelSection:
         show_info(f"Model saved to {path}")
         return Path(path)
 
-    def load_model(self, path: str | None = None) -> Segmenter | None:
-        """Load a model file; it predicts at once and trains further if channels match."""
+    def load_model(self, path: str | None = None) -> bool:
+        """Load a model file or Zoo package, off the GUI thread (a dialog when no path); it
+        predicts at once and trains further if channels match. Returns whether it started."""
         if self.busy:
-            return None
+            return False
         path = path or QFileDialog.getOpenFileName(self, "Load model", "",
                                                    f"{MODEL_FILTER};;{ZOO_FILTER}")[0]
         if not path:
-            return None
-        try:
-            zoo = str(path).lower().endswith(".zip")
-            model = import_bioimageio(path) if zoo else open_model(path)
-        except Exception as error:  # noqa: BLE001 (shown to the user)
-            report_error(error, "Loading the model")
-            return None
+            return False
+        read = import_bioimageio if str(path).lower().endswith(".zip") else open_model
+        self.model_label.setText(f"Loading {Path(path).name}…")
+        self._start("load", _jobs.call_job, partial(read, path), on_yielded=lambda _: None,
+                    on_returned=self._use_loaded_model)
+        return True
+
+    def _use_loaded_model(self, model: Segmenter) -> None:
         self.model = model
         classes = list(model.config.classes)
         layer = self.annotation_layer()
@@ -100,32 +104,30 @@ class ModelSection:
         elif [c.name for c in classes] != [c.name for c in self.class_table.classes()]:
             show_warning("The model's classes differ from the class table: it can predict, "
                          "but Continue needs the same classes.")
-        self._set_busy("")
-        self._describe_model()
-        return model
 
     def export_bioimageio(self, path: str | None = None,
-                          authors: list[str] | None = None) -> Path | None:
-        """Export the model as a BioImage Model Zoo package (a dialog when no path); the test
-        tile comes from the image's plane on screen when it has the model's channels."""
+                          authors: list[str] | None = None) -> bool:
+        """Export the model as a BioImage Model Zoo package, off the GUI thread (a dialog when
+        no path); the test tile comes from the image's plane on screen when it has the
+        model's channels. Returns whether the export started."""
         if self.busy:
             report_error(InputError("Wait until the training or prediction has finished."),
                          "Exporting the model")
-            return None
+            return False
         if self.model is None:
             report_error(InputError("There is no model to export yet."), "Exporting the model")
-            return None
+            return False
         path = path or QFileDialog.getSaveFileName(
             self, "Export to BioImage Model Zoo", "model.bioimageio.zip", ZOO_FILTER)[0]
         if not path:
-            return None
-        try:
-            export_bioimageio(self.model, path, authors=authors, image=self._export_image())
-        except Exception as error:  # noqa: BLE001 (shown to the user)
-            report_error(error, "Exporting the model")
-            return None
-        show_info(f"BioImage Model Zoo package saved to {path}")
-        return Path(path)
+            return False
+        self.model_label.setText("Exporting to the BioImage Model Zoo…")
+        task = partial(export_bioimageio, self.model, path, authors=authors,
+                       image=self._export_image())
+        self._start("export", _jobs.call_job, task, on_yielded=lambda _: None,
+                    on_returned=lambda saved: show_info(
+                        f"BioImage Model Zoo package saved to {saved}"))
+        return True
 
     def _export_image(self) -> list | None:
         """The checked channels' plane on screen, if they fit the model (else None)."""

@@ -27,7 +27,8 @@ logger = logging.getLogger(__name__)
 STEP_PAUSE_MS = 15
 """Pause between two layer steps, so that the canvas repaints and input is handled between."""
 
-ACTIONS = {"train": "Training", "predict": "Prediction"}
+ACTIONS = {"train": "Training", "predict": "Prediction", "load": "Loading the model",
+           "export": "Exporting the model"}
 """What a run kind is called in error messages."""
 
 
