@@ -86,6 +86,9 @@ class ModelConfig:
     # Self-training: halfway through the first training, the network's own predictions at
     # least this confident replace the forest's soft targets (0 = off)
     pseudo_label_confidence: float = 0.9
+    # Share of patches that get objects the network is sure of pasted in, from the
+    # self-training predictions on (learn/copy_paste.py; 0 = off)
+    copy_paste_share: float = 0.0
     norm_low: list[float] | None = None
     norm_high: list[float] | None = None
     history: list[dict[str, Any]] = field(default_factory=list)

@@ -18,6 +18,7 @@ import torch
 from skimage.measure import label as connected_components
 
 from paintseg.errors import InputError
+from paintseg.learn.copy_paste import BankObject, paste_objects
 
 HOLD_OUT_FRACTION = 0.1
 
@@ -322,6 +323,9 @@ NEW_SHARE = 0.5  # share of a class's patches centred on pixels painted since th
 class PatchSampler:
     """Class-balanced patches: a class uniformly, a pixel of it, a patch around that pixel.
 
+    With a ``bank`` of objects, about ``paste_share`` of the patches get some pasted
+    (``copy_paste.paste_objects``).
+
     After Continue, half of a class's patches are centred on its new strokes (when it has
     any), so that a few corrections weigh as much as the many strokes the model already fits.
 
@@ -335,6 +339,8 @@ class PatchSampler:
 
     def __init__(self, data: TrainingData, patch_size: int, seed: int):
         self.data = data
+        self.bank: list[BankObject] = []  # objects to paste (copy_paste.object_bank)
+        self.paste_share = 0.0
         self.patch_size = patch_size
         self.classes = sorted(data.pixels)
         self.rng = np.random.default_rng(seed)
@@ -363,8 +369,10 @@ class PatchSampler:
             labels.append(plane.train_labels[y0:y0 + p, x0:x0 + p])
             if plane.soft is not None:
                 soft.append(plane.soft[:, y0:y0 + p, x0:x0 + p])
-        return augment(torch.stack(images), torch.stack(labels).long(), self.rng,
-                       self.torch_generator, torch.stack(soft).float() if soft else None)
+        images, labels = torch.stack(images), torch.stack(labels).long()
+        soft = torch.stack(soft).float() if soft else None
+        paste_objects(images, labels, soft, self.bank, self.paste_share, self.rng)
+        return augment(images, labels, self.rng, self.torch_generator, soft)
 
 
 def augment(

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from skimage.measure import label, regionprops
 
 from paintseg.errors import InputError
+from paintseg.learn.copy_paste import object_bank
 from paintseg.learn.events import StopFlag, stop_requested
 from paintseg.learn.forest import KnownPlanes, PixelForest, forest_probabilities
 from paintseg.learn.losses import edge_aware_smoothness, edge_sigma
@@ -178,8 +179,15 @@ def train(
     while not (clock.finished(session.step) or should_stop()):
         if pseudo_labels_due and clock.progress(session.step) >= PSEUDO_LABELS_AT:
             with session.averaged_weights():
-                _add_pseudo_labels(model, channels, data, config.pseudo_label_confidence,
-                                   should_stop)
+                sure = _add_pseudo_labels(model, channels, data, config.pseudo_label_confidence,
+                                          should_stop)
+            if config.copy_paste_share > 0:
+                sampler.paste_share = config.copy_paste_share
+                sampler.bank = object_bank(
+                    [plane.data[:, plane.pad:-plane.pad, plane.pad:-plane.pad]
+                     for plane in data.planes[:len(sure)]], sure,
+                    [k for k, c in enumerate(config.classes) if c.role == "object"],
+                    config.patch_size // 2, sampler.rng)
             pseudo_labels_due = False
         images_batch, labels_batch, soft_batch = sampler.batch(config.batch_size)
         losses.append(session.step_on(images_batch, labels_batch, clock.progress(session.step),
@@ -202,6 +210,8 @@ def train(
         session.finish()
         yield session.event(losses, clock, session.last_val, None, True)
     session.record_history(clock.elapsed())
+    if config.copy_paste_share > 0:
+        config.history[-1]["copy_paste_objects"] = len(sampler.bank)
     model.net.eval()
     del data, sampler, session  # so that what they held is free before it is handed back
     release_freed_memory()  # the planes, patches and forest: a long session stays flat
@@ -230,11 +240,15 @@ def _fit_forest(data: TrainingData, seed: int, soft_targets: bool = True
 
 
 def _add_pseudo_labels(model: Segmenter, channels: list[list[Any]], data: TrainingData,
-                       confidence: float, stop: Callable[[], bool] = lambda: False) -> None:
+                       confidence: float, stop: Callable[[], bool] = lambda: False
+                       ) -> list[np.ndarray]:
     """Self-training: where the network's prediction of a training plane is at least
     ``confidence`` sure, its class becomes the soft target (one-hot) instead of the forest's.
     Soft targets count only on pixels nobody painted, so painted pixels are never changed.
-    ``stop`` is checked between planes, so that Stop is seen on a large image set."""
+    ``stop`` is checked between planes, so that Stop is seen on a large image set.
+
+    Returns the sure class maps of the planes done (class index, -1 where not sure)."""
+    found = []
     for plane in data.planes:
         if stop():
             break
@@ -246,7 +260,9 @@ def _add_pseudo_labels(model: Segmenter, channels: list[list[Any]], data: Traini
                                         device=targets.device).max(dim=0)
         sure = best >= confidence
         targets[:, sure] = F.one_hot(classes[sure], data.n_classes).T.to(targets.dtype)
+        found.append(torch.where(sure, classes, -1).cpu().numpy())
     model.net.train()
+    return found
 
 
 def _forest_preview(data: TrainingData, request: Callable) -> Preview | None:

@@ -1,0 +1,74 @@
+"""Synthetic training data on real images, one shot: the product trained on the simulated
+first strokes without synthesis, and with copy-paste augmentation (``learn/copy_paste.py``:
+sure objects pasted into a share of the patches), side by side in one run.
+
+For each dataset (``real_data.datasets``) and stroke seed, each arm trains a new model for the
+same ``--steps`` from the same strokes (arms interleaved, so a busy machine slows both alike),
+then predicts objects as ``paintseg predict --objects`` does. Prints JSON: per dataset and arm
+the mean and sd over seeds of F1@0.5, foreground Dice, AP@0.5, the seconds of training
+and the objects banked for pasting; the
+mean over datasets per arm, and copy-paste's mean F1 gain over no synthesis.
+Run: ``.venv/bin/python benchmarks/synthesis.py [--steps 300] [--share 0.3] [--seeds 0 1 2]
+[--datasets ...]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+import numpy as np
+import real_data
+import torch
+from quality_real import product_segment, product_train
+
+
+KEYS = ("f1", "dice", "ap", "seconds", "banked")
+
+
+def arms(share: float) -> dict[str, dict]:
+    """Arm name -> ``ModelConfig`` fields changed from the defaults."""
+    return {"none": {}, "copy_paste": {"copy_paste_share": share}}
+
+
+def run(dataset, seed: int, args) -> dict[str, dict]:
+    """Per arm, the scores of one training from the seed's strokes."""
+    strokes = real_data.strokes_for(dataset.truth, seed, args)
+    rows = {}
+    for arm, overrides in arms(args.share).items():
+        start = time.perf_counter()
+        model = product_train(dataset.image, strokes, None, args.steps, seed,
+                              overrides={**real_data.config_overrides(args), **overrides})
+        seconds = time.perf_counter() - start
+        classes, instances = product_segment(model, dataset.image)
+        rows[arm] = {**real_data.scores(classes == real_data.NUCLEUS, instances, dataset.truth),
+                     "seconds": round(seconds, 1),
+                     "banked": model.config.history[-1].get("copy_paste_objects", 0)}
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--share", type=float, default=0.3, help="copy-paste share of patches")
+    real_data.add_arguments(parser)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    report = {"settings": {**vars(args), "load_before": os.getloadavg()[0]}, "datasets": {}}
+    for dataset in real_data.datasets(args.datasets, args.zoom):
+        runs = [run(dataset, seed, args) for seed in args.seeds]
+        report["datasets"][dataset.name] = {
+            arm: real_data.mean_sd([r[arm] for r in runs], KEYS) for arm in arms(args.share)}
+    report["mean"] = {arm: {key: round(float(np.mean([d[arm][key][0] for d in
+                                                      report["datasets"].values()])), 4)
+                            for key in ("f1", "dice", "seconds")} for arm in arms(args.share)}
+    report["copy_paste_f1_gain"] = round(report["mean"]["copy_paste"]["f1"]
+                                         - report["mean"]["none"]["f1"], 4)
+    report["settings"]["load_after"] = os.getloadavg()[0]
+    print(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
