@@ -24,7 +24,6 @@ import real_data
 import torch
 from quality_real import product_segment, product_train
 
-
 KEYS = ("f1", "dice", "ap", "seconds", "banked")
 
 

@@ -30,7 +30,7 @@ def test_pasted_pixels_and_labels_are_exactly_the_objects_and_strokes_stay():
     labels = torch.zeros(16, 32, 32, dtype=torch.long)
     labels[:, 10:22, 4:28] = 1  # a painted background stroke across the middle
     soft = torch.full((16, 3, 32, 32), 1 / 3)
-    before_images, before_labels = images.clone(), labels.clone()
+    before_labels = labels.clone()
     paste_objects(images, labels, soft, bank, share=1.0, rng=rng)
     changed = labels != before_labels
     assert changed.any(dim=(1, 2)).all()  # every patch got objects (share 1)
