@@ -323,7 +323,7 @@ NEW_SHARE = 0.5  # share of a class's patches centred on pixels painted since th
 class PatchSampler:
     """Class-balanced patches: a class uniformly, a pixel of it, a patch around that pixel.
 
-    With a ``bank`` of objects, about ``paste_share`` of the patches get some pasted
+    Once its ``bank`` has objects, about ``paste_share`` of the patches get some pasted
     (``copy_paste.paste_objects``).
 
     After Continue, half of a class's patches are centred on its new strokes (when it has
@@ -335,12 +335,15 @@ class PatchSampler:
     patch_size : int
     seed : int
         Seeds the choice of pixels and offsets (numpy) and the augmentation (torch).
+    paste_share : float
+        Share of the patches that get objects of the bank pasted in (0 = none).
     """
 
-    def __init__(self, data: TrainingData, patch_size: int, seed: int):
+    def __init__(self, data: TrainingData, patch_size: int, seed: int,
+                 paste_share: float = 0.0):
         self.data = data
         self.bank: list[BankObject] = []  # objects to paste (copy_paste.object_bank)
-        self.paste_share = 0.0
+        self.paste_share = paste_share
         self.patch_size = patch_size
         self.classes = sorted(data.pixels)
         self.rng = np.random.default_rng(seed)

@@ -162,7 +162,7 @@ def train(
     if config.forest_weight > 0 or config.forest_blend > 0:
         forest, known = _fit_forest(data, seed, soft_targets=config.forest_weight > 0)
         model.forest, model.forest_known = (forest, known) if config.forest_blend > 0 else (None, None)
-    sampler = PatchSampler(data, config.patch_size, seed)
+    sampler = PatchSampler(data, config.patch_size, seed, config.copy_paste_share)
     session = _Session(model, data, first_session)
     should_stop = partial(stop_requested, stop)
     clock = _Clock(start, seconds, steps)  # the time budget includes this setup
@@ -182,12 +182,12 @@ def train(
                 sure = _add_pseudo_labels(model, channels, data, config.pseudo_label_confidence,
                                           should_stop)
             if config.copy_paste_share > 0:
-                sampler.paste_share = config.copy_paste_share
                 sampler.bank = object_bank(
                     [plane.data[:, plane.pad:-plane.pad, plane.pad:-plane.pad]
                      for plane in data.planes[:len(sure)]], sure,
                     [k for k, c in enumerate(config.classes) if c.role == "object"],
                     config.patch_size // 2, sampler.rng)
+            del sure  # the maps are not kept for the rest of the training
             pseudo_labels_due = False
         images_batch, labels_batch, soft_batch = sampler.batch(config.batch_size)
         losses.append(session.step_on(images_batch, labels_batch, clock.progress(session.step),
@@ -260,7 +260,7 @@ def _add_pseudo_labels(model: Segmenter, channels: list[list[Any]], data: Traini
                                         device=targets.device).max(dim=0)
         sure = best >= confidence
         targets[:, sure] = F.one_hot(classes[sure], data.n_classes).T.to(targets.dtype)
-        found.append(torch.where(sure, classes, -1).cpu().numpy())
+        found.append(torch.where(sure, classes, -1).to(torch.int16).cpu().numpy())
     model.net.train()
     return found
 

@@ -82,7 +82,7 @@ class ModelSection:
 
     def load_model(self, path: str | None = None) -> bool:
         """Load a model file or Zoo package, off the GUI thread (a dialog when no path); it
-        predicts at once and trains further if channels match. Returns whether it started."""
+        predicts, and trains further if channels match. Returns whether it started."""
         if self.busy:
             return False
         path = path or QFileDialog.getOpenFileName(self, "Load model", "",
