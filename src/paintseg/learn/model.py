@@ -89,6 +89,10 @@ class ModelConfig:
     # Share of patches that get objects the network is sure of pasted in, from the
     # self-training predictions on (learn/copy_paste.py; 0 = off)
     copy_paste_share: float = 0.0
+    # Synthetic patches added to each batch, as a share of it, rendered by an image generator
+    # trained for generator_seconds on the self-training predictions (learn/generator.py; 0 = off)
+    synthetic_share: float = 0.0
+    generator_seconds: float = 20.0
     norm_low: list[float] | None = None
     norm_high: list[float] | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
@@ -139,6 +143,9 @@ class Segmenter:
         self.optimizer: torch.optim.Optimizer | None = None
         self.forest: PixelForest | None = None  # set by training; blended into predictions
         self.forest_known: KnownPlanes | None = None  # its predictions of the training planes
+        # generator.SyntheticPairs of touching objects from the last training that made them,
+        # for a look at what it learnt from (not saved)
+        self.synthetic_samples: Any = None
         self._numerics: Numerics | None = None
         self._inference_numerics: Numerics | None = None
 

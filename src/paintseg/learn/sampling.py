@@ -10,15 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dask.array as da
 import numpy as np
 import torch
+import torch.nn.functional as F
 from skimage.measure import label as connected_components
 
 from paintseg.errors import InputError
 from paintseg.learn.copy_paste import BankObject, paste_objects
+
+if TYPE_CHECKING:
+    from paintseg.learn.generator import SyntheticPairs
 
 HOLD_OUT_FRACTION = 0.1
 
@@ -324,7 +328,8 @@ class PatchSampler:
     """Class-balanced patches: a class uniformly, a pixel of it, a patch around that pixel.
 
     Once its ``bank`` has objects, about ``paste_share`` of the patches get some pasted
-    (``copy_paste.paste_objects``).
+    (``copy_paste.paste_objects``). Once it has ``synthetic`` pairs (``generator.py``), about
+    ``synthetic_share`` times the batch size of them are added to each batch.
 
     After Continue, half of a class's patches are centred on its new strokes (when it has
     any), so that a few corrections weigh as much as the many strokes the model already fits.
@@ -337,13 +342,17 @@ class PatchSampler:
         Seeds the choice of pixels and offsets (numpy) and the augmentation (torch).
     paste_share : float
         Share of the patches that get objects of the bank pasted in (0 = none).
+    synthetic_share : float
+        Synthetic patches added to a batch, as a share of its size (0 = none).
     """
 
     def __init__(self, data: TrainingData, patch_size: int, seed: int,
-                 paste_share: float = 0.0):
+                 paste_share: float = 0.0, synthetic_share: float = 0.0):
         self.data = data
         self.bank: list[BankObject] = []  # objects to paste (copy_paste.object_bank)
         self.paste_share = paste_share
+        self.synthetic: SyntheticPairs | None = None  # generator.render_pairs
+        self.synthetic_share = synthetic_share
         self.patch_size = patch_size
         self.classes = sorted(data.pixels)
         self.rng = np.random.default_rng(seed)
@@ -375,7 +384,25 @@ class PatchSampler:
         images, labels = torch.stack(images), torch.stack(labels).long()
         soft = torch.stack(soft).float() if soft else None
         paste_objects(images, labels, soft, self.bank, self.paste_share, self.rng)
+        images, labels, soft = self._with_synthetic(images, labels, soft)
         return augment(images, labels, self.rng, self.torch_generator, soft)
+
+    def _with_synthetic(self, images: torch.Tensor, labels: torch.Tensor,
+                        soft: torch.Tensor | None):
+        """The batch with about ``synthetic_share`` of its size in synthetic pairs added,
+        their soft targets one-hot."""
+        pairs = self.synthetic
+        count = self.rng.binomial(len(images), self.synthetic_share) if pairs else 0
+        if not count:
+            return images, labels, soft
+        chosen = torch.from_numpy(self.rng.integers(len(pairs.images), size=count))
+        added = pairs.labels[chosen.to(pairs.labels.device)].to(labels.device)
+        images = torch.cat([images, pairs.images[chosen.to(pairs.images.device)]
+                            .to(images.device)])
+        if soft is not None:
+            one_hot = F.one_hot(added - 1, soft.shape[1]).permute(0, 3, 1, 2).to(soft.dtype)
+            soft = torch.cat([soft, one_hot])
+        return images, torch.cat([labels, added]), soft
 
 
 def augment(
