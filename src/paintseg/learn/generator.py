@@ -48,6 +48,14 @@ class SyntheticPairs:
     labels: torch.Tensor
     instances: torch.Tensor
 
+    def mosaic(self, n: int = 8) -> tuple[np.ndarray, np.ndarray]:
+        """The first ``n`` pairs side by side, as numpy: images ``(C, P, n * P)`` and labels
+        ``(P, n * P)``, for a look at what the network learns from."""
+        n = min(n, len(self.images))
+        images = self.images[:n].detach().float().cpu().numpy()
+        return np.concatenate(list(images), axis=-1), \
+            np.concatenate(list(self.labels[:n].cpu().numpy()), axis=-1)
+
 
 class PatchCritic(nn.Sequential):
     """PatchGAN discriminator: one real/fake logit per ~22 px receptive field."""
