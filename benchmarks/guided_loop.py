@@ -17,7 +17,10 @@ dataset and way the mean and sd over seeds of F1@0.5 and Dice per round; the F1 
 round 0 to the last round per way, the suggested gain over the oracle's and over the random
 one's (mean over datasets), and the seconds ``suggest_places`` took per plane (and per Mpx).
 Run: ``.venv/bin/python benchmarks/guided_loop.py [--steps 300] [--continue-steps 60]
-[--seeds 0 1 2] [--datasets ...]``
+[--ways suggested random oracle] [--set FIELD=VALUE ...] [--seeds 0 1 2] [--datasets ...]``
+(``--set`` changes the round-0 model's settings, e.g. ``synthetic_share=0.25``; with fewer
+ways, the ratios need the others' gains from an earlier run with the same settings: training
+is deterministic for a given seed and thread count).
 """
 
 from __future__ import annotations
@@ -86,11 +89,12 @@ def run(dataset, seed: int, args, timings: list) -> dict:
     """Per way, the rows (F1, Dice) of rounds 0..``args.rounds``."""
     image, truth = dataset.image, dataset.truth
     strokes = real_data.strokes_for(truth, seed, args)
-    first = product_train(image, strokes, None, args.steps, seed)
+    first = product_train(image, strokes, None, args.steps, seed,
+                          overrides=real_data.config_overrides(args))
     prediction, instances = product_prediction(first, image)
     row0 = real_data.scores(np.asarray(prediction.labels) == real_data.NUCLEUS, instances, truth)
     result = {}
-    for way in WAYS:
+    for way in args.ways:
         rng = np.random.default_rng(seed)
         model, annotation, now = copy.deepcopy(first), strokes, prediction
         rows = [row0]
@@ -106,11 +110,11 @@ def run(dataset, seed: int, args, timings: list) -> dict:
     return result
 
 
-def summarise(runs: list[dict], rounds: int) -> dict:
+def summarise(runs: list[dict], rounds: int, ways: list[str]) -> dict:
     summary = {way: [real_data.mean_sd([run[way][r] for run in runs], ("f1", "dice"))
-                     for r in range(rounds + 1)] for way in WAYS}
+                     for r in range(rounds + 1)] for way in ways}
     summary["f1_gain"] = {way: round(summary[way][-1]["f1"][0] - summary[way][0]["f1"][0], 4)
-                          for way in WAYS}
+                          for way in ways}
     return summary
 
 
@@ -120,6 +124,7 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=5, help="strokes per round")
     parser.add_argument("--steps", type=int, default=300, help="round 0 training steps")
     parser.add_argument("--continue-steps", type=int, default=60)
+    parser.add_argument("--ways", nargs="+", default=list(WAYS), choices=WAYS)
     real_data.add_arguments(parser)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -127,19 +132,20 @@ def main() -> None:
     timings: list = []
     for dataset in real_data.datasets(args.datasets, args.zoom):
         runs = [run(dataset, seed, args, timings) for seed in args.seeds]
-        report["datasets"][dataset.name] = summarise(runs, args.rounds)
+        report["datasets"][dataset.name] = summarise(runs, args.rounds, args.ways)
     gains = {way: float(np.mean([d["f1_gain"][way] for d in report["datasets"].values()]))
-             for way in WAYS}
+             for way in args.ways}
     report["mean_f1_gain"] = {way: round(g, 4) for way, g in gains.items()}
-    report["suggested_over_oracle"] = round(gains["suggested"] / gains["oracle"], 3) \
-        if gains["oracle"] else None
-    report["suggested_over_random"] = round(gains["suggested"] / gains["random"], 3) \
-        if gains["random"] else None
-    seconds = [t for t, _ in timings]
+    if set(WAYS) <= set(args.ways):
+        report["suggested_over_oracle"] = round(gains["suggested"] / gains["oracle"], 3) \
+            if gains["oracle"] else None
+        report["suggested_over_random"] = round(gains["suggested"] / gains["random"], 3) \
+            if gains["random"] else None
+    seconds = [t for t, _ in timings] or [0.0]
     report["suggest_seconds"] = {"median": round(float(np.median(seconds)), 3),
                                  "max": round(float(np.max(seconds)), 3),
                                  "per_mpx_median": round(float(np.median(
-                                     [t / (n / 1e6) for t, n in timings])), 3)}
+                                     [t / (n / 1e6) for t, n in timings] or [0.0])), 3)}
     report["settings"]["load_after"] = os.getloadavg()[0]
     print(json.dumps(report, indent=1))
 
