@@ -63,25 +63,41 @@ def test_rendered_labels_are_the_layout_with_touching_edges_as_background():
         assert (labels[edges] == 1).all() and (labels[instances == 0] == 1).all()
 
 
-def test_generator_training_stops_on_request_and_learns_to_render_the_planes():
+def test_generator_training_stops_on_request():
     image, truth, _ = disks(size=96)
     plane = torch.from_numpy(image / image.max()).float()
-    sure = truth.astype(np.int16)  # 1 = disk, 0 = background, sure everywhere
     stop = threading.Event()
-    training = train_generator([plane], [sure], [1], 2, seconds=60.0, stop=stop.is_set,
-                               seed=0)
+    training = train_generator([plane], [truth.astype(np.int16)], [1], 2, seconds=60.0,
+                               stop=stop.is_set, seed=0)
     next(training)  # about a second of training
     stop.set()
     with pytest.raises(StopIteration) as finished:
-        next(training)
-    generator = finished.value.value
-    assert not generator.training
-    with torch.no_grad():
-        rendered = generator(layout_channels(torch.from_numpy(sure[None, :64, :64].astype(
-            np.int64)), torch.from_numpy(truth[None, :64, :64].astype(np.int64)), 2))
-    inside, outside = rendered[0, :, truth[:64, :64] == 1], rendered[0, :, truth[:64, :64] == 0]
-    # within a second it renders disks brighter than the background, as in the image
-    assert (inside.mean(1) > outside.mean(1)).all()
+        next(training)  # at once, not after the 60 s
+    assert not finished.value.value.training  # the generator, ready to render
+
+
+def test_the_generator_learns_to_render_the_layouts_like_the_planes():
+    image, truth, _ = disks(size=96)
+    plane = torch.from_numpy(image / image.max()).float()
+    sure = truth.astype(np.int16)  # 1 = disk, 0 = background, sure everywhere
+    window = (slice(0, 64), slice(0, 64))
+    layout = layout_channels(
+        torch.from_numpy(sure[None][(slice(None), *window)].astype(np.int64)),
+        torch.from_numpy(truth[None][(slice(None), *window)].astype(np.int64)), 2)
+    real = plane[(slice(None), *window)]
+
+    def rendered_after(steps):
+        generator = drain(train_generator([plane], [sure], [1], 2, seconds=600.0, steps=steps,
+                                          stop=lambda: False, seed=0))
+        with torch.no_grad():
+            return generator(layout)[0]
+
+    untrained, rendered = rendered_after(0), rendered_after(40)
+    assert (rendered - real).abs().mean() < 0.7 * (untrained - real).abs().mean()  # noise stays
+    inside, outside = truth[window] == 1, truth[window] == 0
+    for channel in range(len(real)):  # disks brighter than the background, as in the image
+        bright = real[channel][inside].mean() > real[channel][outside].mean()
+        assert bright == (rendered[channel][inside].mean() > rendered[channel][outside].mean())
 
 
 def test_synthetic_patches_join_batches_and_never_replace_strokes(monkeypatch):

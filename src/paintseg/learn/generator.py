@@ -85,10 +85,11 @@ def layout_channels(classes: torch.Tensor, instances: torch.Tensor, n_classes: i
 
 
 def train_generator(planes: list[torch.Tensor], sure: list[np.ndarray], object_classes: list[int],
-                    n_classes: int, *, seconds: float, stop: Callable[[], bool], seed: int
-                    ) -> Iterator[float]:
+                    n_classes: int, *, seconds: float, stop: Callable[[], bool], seed: int,
+                    steps: int | None = None) -> Iterator[float]:
     """Train the generator on ``planes`` (each ``(C, Y, X)``, normalised) and their ``sure``
-    class maps (``(Y, X)``, -1 where not sure) for ``seconds`` or until ``stop()``.
+    class maps (``(Y, X)``, -1 where not sure) for ``seconds`` (or ``steps``, when given,
+    whichever ends first) or until ``stop()``.
 
     Yields the share of the time spent, about once a second; returns the generator network
     (a ``UNet`` in eval mode), or None when no plane is at least ``PATCH`` pixels wide."""
@@ -107,7 +108,9 @@ def train_generator(planes: list[torch.Tensor], sure: list[np.ndarray], object_c
                   for net in (generator, critic)]
     bce = nn.BCEWithLogitsLoss()
     start = last = time.perf_counter()
-    while time.perf_counter() - start < seconds and not stop():
+    step = 0
+    while time.perf_counter() - start < seconds and step != steps and not stop():
+        step += 1
         chosen = rng.choice(usable, BATCH)
         windows = [_window(sure[i].shape, rng) for i in chosen]
         real = torch.stack([planes[i][(slice(None), *w)] for i, w in zip(chosen, windows)])

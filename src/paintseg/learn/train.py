@@ -47,6 +47,7 @@ WORSE_BY = 0.01  # a Continue that loses more balanced accuracy on held-out stro
 CONTINUE_LR_FRACTION = 0.5  # a Continue's peak learning rate, as a share of the first's
 PSEUDO_LABELS_AT = 0.5  # share of the budget after which self-training's targets are made
 SYNTHETIC_PAIRS = 64  # rendered once the generator is trained, drawn on for the batches
+MIN_SYNTHETIC_SHAPES = 5  # sure whole objects needed to make layouts of touching ones
 SPLIT_CHECK_PAIRS = 16  # of touching objects only, to estimate how well the model splits them
 GENERATOR_SHARE = 0.5  # of the time left, at most, under a time budget
 
@@ -238,7 +239,12 @@ def _synthesis(session: _Session, sampler: PatchSampler, sure: list[np.ndarray],
         sampler.bank = bank
     background, boundary = (next((k for k, c in enumerate(config.classes) if c.role == role),
                                  None) for role in ("background", "boundary"))
-    if config.synthetic_share <= 0 or not bank or background is None:
+    if config.synthetic_share <= 0 or background is None:
+        return
+    if len(bank) < MIN_SYNTHETIC_SHAPES:
+        session.note = " ".join(filter(None, [session.note, (
+            f"Only {len(bank)} whole objects were sure enough to learn their shapes from, so "
+            "this training made no synthetic touching objects.")]))
         return
     seconds = config.generator_seconds
     if clock.seconds is not None:
