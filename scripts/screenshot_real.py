@@ -46,12 +46,14 @@ def predicted(viewer, widget, truth) -> float:
     return f1
 
 
-def main() -> None:
+def open_with_strokes(name: str, seconds: int):
+    """A napari window with the real image ``name``, the dock, the simulated first strokes
+    (seed 0) and a budget of ``seconds``: ``(viewer, widget, annotation layer, dataset)``."""
     import napari
     from napari.settings import get_settings
 
     get_settings().application.gui_notification_level = "error"  # no toasts over the canvas
-    dataset = real_data.datasets([NAME])[0]
+    dataset = real_data.datasets([name])[0]
     viewer = napari.Viewer()
     viewer.window._qt_window.resize(1600, 1000)
     viewer.add_image(dataset.image, name="nuclei", colormap="gray")
@@ -61,7 +63,12 @@ def main() -> None:
     widget.class_table.set_classes(real_data.CLASSES)
     layer.data = real_data.simulate_strokes(dataset.truth, seed=0)
     widget.budget_unit.setCurrentText("seconds")
-    widget.budget_spin.setValue(30)
+    widget.budget_spin.setValue(seconds)
+    return viewer, widget, layer, dataset
+
+
+def main() -> None:
+    viewer, widget, layer, dataset = open_with_strokes(NAME, 30)
     click(widget, widget.train_button)
     run_until(lambda: sum(map(len, widget.loss_runs)) > 150 or not widget.busy, 60)
     save(viewer, "screenshot_real_training.png")

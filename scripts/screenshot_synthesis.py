@@ -10,18 +10,15 @@ below the image) and docs/generated_samples.png (the samples and their labels, r
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 from screenshot_loop import run_until, save
+from screenshot_real import click, open_with_strokes
 from skimage.io import imsave
 from skimage.transform import rescale
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "benchmarks"))
-import real_data  # noqa: E402
-
 NAME = "stardist_dsb2018_fluo_nuclei_img2d"
 COLOURS = {1: (60, 60, 60), 2: (255, 59, 48)}  # background grey, nucleus red (the dock's)
 
@@ -38,26 +35,9 @@ def samples_png(image: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 
 def main() -> None:
-    import napari
-    from napari.settings import get_settings
-    from qtpy.QtCore import Qt
-    from qtpy.QtTest import QTest
-
-    get_settings().application.gui_notification_level = "error"  # no toasts over the canvas
-    dataset = real_data.datasets([NAME])[0]
-    viewer = napari.Viewer()
-    viewer.window._qt_window.resize(1600, 1000)
-    viewer.add_image(dataset.image, name="nuclei", colormap="gray")
-    _, widget = viewer.window.add_plugin_dock_widget("napari-paintseg", "PaintSeg")
-    widget.set_inputs(["nuclei"])
-    layer = widget.new_annotation_layer()
-    widget.class_table.set_classes(real_data.CLASSES)
-    layer.data = real_data.simulate_strokes(dataset.truth, seed=0)
-    widget.budget_unit.setCurrentText("seconds")
-    widget.budget_spin.setValue(60)
+    viewer, widget, _, _ = open_with_strokes(NAME, 60)
     widget.synthesis_check.setChecked(True)
-    QTest.mouseClick(widget.train_button, Qt.LeftButton)
-    run_until(lambda: widget.busy, 5)
+    click(widget, widget.train_button)
     run_until(lambda: not widget.busy, 240)
     print(widget.scores_label.text())
     samples = viewer.layers["generated samples"]
