@@ -72,7 +72,7 @@ def layout_channels(classes: torch.Tensor, instances: torch.Tensor, n_classes: i
                     ) -> torch.Tensor:
     """The generator's input ``(B, K + 2, P, P)`` from class maps ``(B, P, P)`` (class index,
     -1 = not sure) and object ids ``(B, P, P)`` (0 = none): the one-hot classes, "not sure",
-    and object outlines (a pixel whose right or lower neighbour is another object or none)."""
+    and object outlines (an object pixel with a 4-neighbour of another object or none)."""
     known = classes >= 0
     one_hot = F.one_hot(classes.clamp(min=0), n_classes).permute(0, 3, 1, 2) * known[:, None]
     outline = torch.zeros_like(known)

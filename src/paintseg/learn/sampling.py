@@ -396,9 +396,9 @@ class PatchSampler:
         if not count:
             return images, labels, soft
         chosen = torch.from_numpy(self.rng.integers(len(pairs.images), size=count))
-        added = pairs.labels[chosen.to(pairs.labels.device)].to(labels.device)
-        images = torch.cat([images, pairs.images[chosen.to(pairs.images.device)]
-                            .to(images.device)])
+        chosen = chosen.to(pairs.images.device)
+        added = pairs.labels[chosen].to(labels.device)
+        images = torch.cat([images, pairs.images[chosen].to(images.device)])
         if soft is not None:
             one_hot = F.one_hot(added - 1, soft.shape[1]).permute(0, 3, 1, 2).to(soft.dtype)
             soft = torch.cat([soft, one_hot])

@@ -249,6 +249,8 @@ def _synthesis(session: _Session, sampler: PatchSampler, sure: list[np.ndarray],
     seconds = config.generator_seconds
     if clock.seconds is not None:
         seconds = min(seconds, GENERATOR_SHARE * (clock.seconds - clock.elapsed()))
+    if seconds <= 0:  # no time left to learn to render: an untrained generator draws noise
+        return
     training = train_generator(planes, sure, objects, data.n_classes, seconds=seconds,
                                stop=stop, seed=seed)
     while True:
