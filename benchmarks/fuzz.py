@@ -2,8 +2,10 @@
 
 Each target is driven by the same functions as its test in ``tests/test_fuzz_*.py``
 (damaged TIFF / OME-TIFF / ImageJ / label / model files, damaged zarr and OME-Zarr stores,
-extreme shapes and dtypes, and the CLI's arguments), but every outcome is counted instead of
-stopping at the first failure. Prints JSON: per target the inputs tried, how they ended
+extreme shapes and dtypes, state dicts whose tensors claim any offset, size and stride, and
+the CLI's arguments), but every outcome is counted instead of stopping at the first failure.
+``crafted`` runs each file of ``tests/test_crafted_files.py`` (lying state dicts, giant
+settings) in a child process under a memory limit: exit status, seconds, peak RSS. Prints JSON: per target the inputs tried, how they ended
 (read / a clear error / exit status), the other exceptions (target 0) with a few examples,
 and the slowest example. Run:
 ``.venv/bin/python benchmarks/fuzz.py [--examples 1000] [--seed 0] [--targets zarr cli]``
@@ -14,13 +16,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
 import traceback
 from collections import Counter
 from pathlib import Path
+from unittest import mock
 
+import numpy as np
+import tifffile
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
@@ -30,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 def targets(folder: Path) -> dict:
     """``name -> one(draw, folder) -> outcome``, from the test modules' helpers."""
+    import test_crafted_files as crafted
     import test_fuzz_cli as cli
     import test_fuzz_files as files
     import test_fuzz_zarr as zarrs
@@ -45,8 +52,63 @@ def targets(folder: Path) -> dict:
     found["zarr_extreme"] = lambda draw, out: zarrs.extreme_zarr(
         draw(st.sampled_from(zarrs.EXTREME_SHAPES)), draw(st.sampled_from(files.DTYPES)),
         draw(st.sampled_from([2, 3])), out)
+    found["state_dict"] = lambda draw, out: _lying_state_dict(crafted, draw)
     found["cli"] = lambda draw, out: f"exit {cli.run_cli(draw(cli.arguments(cli_files)), out)[0]}"
     return found
+
+
+def _lying_state_dict(crafted, draw) -> str:
+    """A state dict whose tensor claims any offset, size and stride: read (and then within
+    its storage) or refused."""
+    from paintseg.errors import FileFormatError
+    from paintseg.state_dicts import read_state_dict
+
+    rank = draw(st.integers(0, 3))
+    numbers = st.one_of(st.integers(-3, 8), st.integers(-2**40, 2**40))
+    lie = (draw(st.integers(1, 16)), draw(numbers), tuple(draw(numbers) for _ in range(rank)),
+           tuple(draw(numbers) for _ in range(rank)), "float32")
+    with mock.patch.dict(crafted.STATE_DICT_LIES, fuzzed=lie):
+        data = crafted.lying_state_dict("fuzzed")
+    try:
+        (tensor,) = read_state_dict(data).values()
+    except FileFormatError:
+        return "error"
+    assert tensor.numel() <= lie[0], lie
+    return "read"
+
+
+def crafted_files(folder: Path) -> dict:
+    """Each crafted file of the tests in a child process under its memory limit."""
+    import test_crafted_files as crafted
+
+    from paintseg.errors import PaintsegError
+    from paintseg.model_files import open_model
+
+    report = {}
+    for kind in crafted.STATE_DICT_LIES:
+        path = folder / f"{kind.replace(' ', '_')}.pt"
+        path.write_bytes(crafted.lying_state_dict(kind))
+        report[f"state dict: {kind}"] = _child(crafted, crafted.READ_STATE_DICT, str(path))
+    image = folder / "image.tif"
+    tifffile.imwrite(image, np.zeros((32, 32), np.uint16))
+    for name, settings in (("width 4096", {"width": 4096}), ("width 64, depth 6",
+                                                             {"width": 64, "depth": 6})):
+        model = crafted.giant_model_file(folder / "giant.safetensors", **settings)
+        report[f"model file: {name}"] = _child(crafted, crafted.PREDICT, str(model), str(image),
+                                               str(folder / "out.tif"))
+        start = time.perf_counter()
+        try:
+            open_model(model, "cpu")
+        except PaintsegError:
+            report[f"model file: {name}"]["seconds_to_refuse"] = round(
+                time.perf_counter() - start, 3)
+    return report
+
+
+def _child(crafted, code: str, *args: str) -> dict:
+    status, err, seconds, peak = crafted.run_limited(code, *args)
+    return {"exit": status, "seconds_with_startup": round(seconds, 2),
+            "peak_rss_mb": round(peak / 2**20), "message": err.strip().splitlines()[-1:]}
 
 
 def _fresh(path: Path) -> Path:
@@ -100,7 +162,9 @@ def main() -> None:
     report: dict = {"examples_per_target": args.examples, "seed": args.seed, "targets": {}}
     with tempfile.TemporaryDirectory() as tmp:
         found = targets(Path(tmp))
-        for name in args.targets or found:
+        if not args.targets or "crafted" in args.targets:
+            report["crafted"] = crafted_files(_fresh(Path(tmp) / "crafted"))
+        for name in [t for t in args.targets or found if t != "crafted"]:
             folder = _fresh(Path(tmp) / f"run_{name}")
             report["targets"][name] = run_target(found[name], folder, args.examples, args.seed)
             print(name, report["targets"][name], file=sys.stderr, flush=True)
@@ -108,6 +172,8 @@ def main() -> None:
     report["total_tried"] = sum(r["tried"] for r in results)
     report["total_other_exceptions"] = sum(r["other_exceptions"] for r in results)
     report["load_average"] = os.getloadavg()
+    report["commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], text=True,
+                                      capture_output=True).stdout.strip()
     print(json.dumps(report, indent=1))
 
 

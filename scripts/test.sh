@@ -12,3 +12,5 @@ for api in pyqt6 pyside6; do
         tests/test_widgets.py tests/test_widgets_project.py tests/test_widgets_cycles.py \
         tests/test_manifest.py
 done
+echo "== lowest versions, and installing into an existing napari"
+bash scripts/check_lowest.sh

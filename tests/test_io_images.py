@@ -91,7 +91,8 @@ def _write_ome_zarr(path, levels, version):
     group = zarr.open_group(str(path), mode="w", zarr_format=2 if version == "0.4" else 3)
     datasets = []
     for i, level in enumerate(levels):
-        group.create_array(str(i), data=level, chunks=(1, 1) + level.shape[2:])
+        group.create_array(str(i), shape=level.shape, dtype=level.dtype,
+                           chunks=(1, 1) + level.shape[2:])[:] = level
         factor = 2.0**i
         datasets.append(
             {

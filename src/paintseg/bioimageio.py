@@ -31,7 +31,7 @@ from paintseg.errors import FileFormatError, InputError, PaintsegError
 from paintseg.io.labels import atomic_file
 from paintseg.learn import unet
 from paintseg.learn.device import Numerics, pick_device
-from paintseg.learn.model import ModelConfig, Segmenter, _build_net
+from paintseg.learn.model import ModelConfig, Segmenter, checked_net
 from paintseg.learn.sampling import as_channels
 from paintseg.learn.unet import UNet
 from paintseg.state_dicts import read_state_dict
@@ -158,9 +158,7 @@ def import_bioimageio(path: str | os.PathLike, device: str | torch.device = "aut
             return Segmenter.from_bytes(attached[0].get_reader().read(), device)
         config = ModelConfig.from_dict(settings)  # else the network alone
         state = read_state_dict(weights.get_reader().read())  # never unpickled
-        net = _build_net(config)
-        net.load_state_dict(state, strict=True)
-        return Segmenter(config, net, device)
+        return Segmenter(config, checked_net(config, state, path.name), device)
     except Exception as error:  # a damaged or foreign package
         raise _not_a_package(path, f"its paintseg model is unusable: {_reason(error)}") \
             from error

@@ -40,16 +40,24 @@ def read_state_dict(data: bytes) -> dict[str, torch.Tensor]:
 
         def storage(key: str, kind: str) -> np.ndarray:
             if key not in storages:
-                raw = archive.read(f"{prefix}data/{key}")
+                raw = _read_stored(archive, f"{prefix}data/{key}")
                 storages[key] = np.frombuffer(raw, np.dtype(DTYPES[kind]).newbyteorder("<"))
             return storages[key]
 
-        return _run(archive.read(pickle_name), storage)
+        return _run(_read_stored(archive, pickle_name), storage)
     except FileFormatError:
         raise
     except Exception as error:  # a damaged zip, a missing storage, an unknown storage type
         raise FileFormatError(f"Not a readable state dict ({type(error).__name__}: "
                               f"{error}).") from error
+
+
+def _read_stored(archive: zipfile.ZipFile, name: str) -> bytes:
+    """A member as ``torch.save`` writes it: uncompressed, so it is never larger than the
+    file (a compressed member could claim, and inflate to, any size)."""
+    if archive.getinfo(name).compress_type != zipfile.ZIP_STORED:
+        raise FileFormatError("The state dict has compressed members: not a torch.save file.")
+    return archive.read(name)
 
 
 def _run(pickle: bytes, storage) -> dict[str, torch.Tensor]:
@@ -122,6 +130,26 @@ def _reduce(function: str, args: tuple):
     if function != REBUILD:
         raise FileFormatError(f"The state dict calls {function!r}: not loaded.")
     flat, offset, size, stride = args[:4]
+    _check_extent(flat, offset, size, stride)
     array = np.lib.stride_tricks.as_strided(
         flat[offset:], shape=size, strides=[s * flat.itemsize for s in stride])
     return torch.from_numpy(np.array(array))
+
+
+def _check_extent(flat, offset, size, stride) -> None:
+    """Refuse a tensor whose claimed offset, size or strides reach outside its storage, or
+    that claims more elements than the storage holds (a broadcast that would allocate what
+    the file merely claims)."""
+    def counts(values) -> bool:
+        return isinstance(values, tuple) and all(
+            type(v) is int and v >= 0 for v in values)
+
+    if not (isinstance(flat, np.ndarray) and type(offset) is int and offset >= 0
+            and counts(size) and counts(stride) and len(size) == len(stride)):
+        raise FileFormatError("A tensor of the state dict has an invalid offset, size or stride.")
+    elements = int(np.prod(size, dtype=object))
+    last = offset + sum((n - 1) * s for n, s in zip(size, stride))
+    if elements and (elements > len(flat) or last >= len(flat)):
+        raise FileFormatError(
+            f"A tensor of the state dict claims {elements} elements from offset {offset}, "
+            f"beyond its storage of {len(flat)}: the file is damaged or crafted.")

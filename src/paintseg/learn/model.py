@@ -26,6 +26,14 @@ FORMAT = "paintseg-model"
 FORMAT_VERSION = 1
 OPTIMIZER_PREFIX = "optimizer."  # optimiser state tensors (to_bytes only)
 FOREST_PREFIX = "forest."  # the random forest's arrays (learn/forest.py), when it has one
+# Bounds on what a model file's settings may claim: far above any real model, far below
+# what would exhaust a machine
+MAX_CHANNELS = 64
+MAX_CLASSES = 64
+MAX_DEPTH = 6
+MAX_WIDTH = 128
+MAX_PATCH_SIZE = 1024
+MAX_BATCH_SIZE = 256
 
 # No normalisation layers: with sparse strokes, batch/group normalisation made the network
 # lean on context and generalise far worse (foreground Dice 0.3 against 0.9 on test data).
@@ -99,16 +107,31 @@ class ModelConfig:
     versions: dict[str, str] = field(default_factory=_versions)
 
     def __post_init__(self) -> None:
-        if len(self.channels) < 1:
-            raise InputError("A model needs at least one channel.")
-        if len(self.classes) < 2:
-            raise InputError("A model needs at least two classes.")
+        if not 1 <= len(self.channels) <= MAX_CHANNELS:
+            raise InputError(f"A model needs 1 to {MAX_CHANNELS} channels, not "
+                             f"{len(self.channels)}.")
+        if not 2 <= len(self.classes) <= MAX_CLASSES:
+            raise InputError(f"A model needs 2 to {MAX_CLASSES} classes, not "
+                             f"{len(self.classes)}.")
+        for name, value, high in (("depth", self.depth, MAX_DEPTH),
+                                  ("width", self.width, MAX_WIDTH),
+                                  ("patch size", self.patch_size, MAX_PATCH_SIZE),
+                                  ("batch size", self.batch_size, MAX_BATCH_SIZE)):
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) \
+                    or not 1 <= value <= high:
+                raise InputError(f"The {name} must be a whole number from 1 to {high}, "
+                                 f"not {value!r}.")
+        if not 0 <= self.dropout < 1:
+            raise InputError(f"The dropout must be from 0 to below 1, not {self.dropout!r}.")
+        for bound in (self.norm_low, self.norm_high):
+            if bound is not None and len(bound) != len(self.channels):
+                raise InputError("The normalisation needs one value per channel.")
         if self.norm not in NORMS:
             raise InputError(f"Unknown normalisation {self.norm!r}; use one of {', '.join(NORMS)}.")
         if self.upsample not in UPSAMPLES:
             raise InputError(f"Unknown upsampling {self.upsample!r}; use one of "
                              f"{', '.join(UPSAMPLES)}.")
-        if self.depth < 1 or self.width < 1 or self.patch_size % 2**self.depth:
+        if self.patch_size % 2**self.depth:
             raise InputError(
                 f"Patch size {self.patch_size} must be a multiple of 2**depth = {2**self.depth}."
             )
@@ -222,11 +245,7 @@ class Segmenter:
         config, tensors, optimizer_groups = parsed
         weights = {k: v for k, v in tensors.items()
                    if not k.startswith((OPTIMIZER_PREFIX, FOREST_PREFIX))}
-        net = _build_net(config)
-        try:
-            net.load_state_dict(weights, strict=True)
-        except RuntimeError as error:
-            raise _not_a_model(source, "its weights do not fit its architecture") from error
+        net = checked_net(config, weights, source)
         model = cls(config, net, pick_device(device))
         forest = {k[len(FOREST_PREFIX):]: v.numpy() for k, v in tensors.items()
                   if k.startswith(FOREST_PREFIX)}
@@ -411,6 +430,23 @@ def _build_net(config: ModelConfig) -> UNet:
         dropout=config.dropout,
         upsample=config.upsample,
     )
+
+
+def checked_net(config: ModelConfig, weights: dict[str, torch.Tensor], source: str) -> UNet:
+    """The network of ``config`` with ``weights``, once their names, shapes and dtypes are
+    checked against it on the meta device (no memory): a file's settings never build a
+    network that its own tensors do not fill."""
+    with torch.device("meta"):
+        expected = _build_net(config).state_dict()
+    if set(expected) != set(weights):
+        raise _not_a_model(source, "its weights do not fit its architecture")
+    for name, tensor in expected.items():
+        if weights[name].shape != tensor.shape or weights[name].dtype != tensor.dtype:
+            raise _not_a_model(source, f"its weight {name} is {tuple(weights[name].shape)} "
+                               f"{weights[name].dtype}, not {tuple(tensor.shape)} {tensor.dtype}")
+    net = _build_net(config)
+    net.load_state_dict(weights, strict=True)
+    return net
 
 
 def _not_a_model(source: str | Path, reason: str) -> FileFormatError:
