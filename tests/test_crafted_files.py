@@ -164,3 +164,14 @@ def test_a_zoo_package_claiming_a_giant_network_is_refused(tmp_path):
         crafted = save_bioimageio_package(descr, output_path=tmp_path / f"giant{width}.zip")
         with pytest.raises(FileFormatError, match=f"giant{width}.zip .*{reason}"):
             import_bioimageio(crafted, device="cpu")
+
+
+def test_a_forest_claiming_too_many_trees_is_refused():
+    from paintseg.learn.forest import MAX_TREES, PixelForest
+
+    arrays = {"node_counts": np.ones(MAX_TREES + 1, np.int64),
+              **{k: np.full(MAX_TREES + 1, -1, np.int32) for k in ("left", "right", "feature")},
+              "threshold": np.zeros(MAX_TREES + 1), "value": np.ones((MAX_TREES + 1, 1)),
+              "classes": np.array([1]), "n_features": np.array([15])}
+    with pytest.raises(ValueError, match="more than 500 trees"):
+        PixelForest.from_arrays(arrays, 2, 1)

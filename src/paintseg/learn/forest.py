@@ -21,6 +21,10 @@ BLOCK_PIXELS = 4_000_000  # features are computed this many pixels at a time, at
 KEPT_FEATURE_BYTES = 256 * 2**20  # features kept from fitting for predicting, at most
 MARGIN = 64  # rows of context around a block (4 x the largest sigma)
 N_TREES = 50
+# Bounds on a forest read from a file: a fitted one has at most N_TREES trees of at most
+# 2 * MAX_TRAINING_PIXELS nodes
+MAX_TREES = 500
+MAX_NODES = 2 * MAX_TRAINING_PIXELS * N_TREES
 NODE_ARRAYS = ("left", "right", "feature", "threshold", "value")  # per node, trees one after another
 ARRAYS = ("node_counts", *NODE_ARRAYS, "classes", "n_features")
 
@@ -170,6 +174,9 @@ class PixelForest:
             raise ValueError(f"the forest arrays are {sorted(arrays)}, not {sorted(ARRAYS)}")
         a = {k: np.asarray(v) for k, v in arrays.items()}
         counts, classes = a["node_counts"].astype(np.int64), a["classes"]
+        if counts.ndim == 1 and (len(counts) > MAX_TREES or counts.sum() > MAX_NODES):
+            raise ValueError(f"the forest claims {len(counts)} trees of {counts.sum()} nodes, "
+                             f"more than {MAX_TREES} trees or {MAX_NODES} nodes")
         if (counts.ndim != 1 or len(counts) == 0 or (counts < 1).any() or a["value"].ndim != 2
                 or {len(a[k]) for k in NODE_ARRAYS} != {int(counts.sum())}
                 or a["value"].shape[1] != len(classes)
