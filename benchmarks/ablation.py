@@ -52,7 +52,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     overrides = real_data.config_overrides(args)
     scores: dict = {}
-    for dataset in real_data.datasets(args.datasets, args.zoom):
+    for dataset in real_data.nuclei_datasets(args.datasets, args.zoom):
         for seed in args.seeds:
             strokes = real_data.strokes_for(dataset.truth, seed, args)
             model = Segmenter.create(channels=["nuclei"], classes=real_data.CLASSES, seed=seed,

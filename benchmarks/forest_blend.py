@@ -29,7 +29,7 @@ def main() -> None:
     torch.set_num_threads(1)
     steps = int(sys.argv[1]) if len(sys.argv) > 1 else 800
     scores: dict = {}
-    for dataset in real_data.datasets():
+    for dataset in real_data.nuclei_datasets():
         for seed in (0, 1, 2):
             strokes = real_data.strokes_for(dataset.truth, seed, StrokeOptions)
             model = Segmenter.create(channels=["nuclei"], classes=real_data.CLASSES, seed=seed,

@@ -130,7 +130,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     report = {"settings": {**vars(args), "load_before": os.getloadavg()[0]}, "datasets": {}}
     timings: list = []
-    for dataset in real_data.datasets(args.datasets, args.zoom):
+    for dataset in real_data.nuclei_datasets(args.datasets, args.zoom):
         runs = [run(dataset, seed, args, timings) for seed in args.seeds]
         report["datasets"][dataset.name] = summarise(runs, args.rounds, args.ways)
     gains = {way: float(np.mean([d["f1_gain"][way] for d in report["datasets"].values()]))

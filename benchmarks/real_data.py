@@ -1,16 +1,25 @@
 """Real images with hand-drawn ground truth, simulated strokes, the random-forest baseline and
 the scores, shared by ``quality_real.py`` and ``quality_loop.py``.
 
-Datasets (origin and licences in ``benchmarks/data/SOURCES.md``): the CC0 pairs in
-``benchmarks/data/``, and those of ``../shared/data/real/`` that may not be copied (read from
-there, skipped when absent).
+Datasets (origin and licences in ``benchmarks/data/SOURCES.md``): the pairs that may be copied
+(CC0, MIT) in ``benchmarks/data/``, and those of ``../shared/data/real/`` (nuclei, the first
+development set) and ``../shared/data/real2/`` (RGB brightfield cells and nuclei, EM neurites,
+semantic EM classes, phase-contrast cells) that may not be copied: read from there, skipped
+when absent.
+
+Two kinds of ground truth: ``"instance"`` (0 = background, 1..N = objects; scored by
+foreground Dice, F1@0.5 and AP@0.5) and ``"semantic"`` (every pixel a class 1..K; scored by
+per-class IoU and mean IoU).
 """
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -21,16 +30,41 @@ from skimage.measure import label as connected_components
 from skimage.measure import regionprops
 from skimage.segmentation import expand_labels
 
-from paintseg.learn.classes import ClassInfo
-from paintseg.learn.metrics import foreground_dice, matching
+from paintseg.learn.classes import ClassInfo, default_colors
+from paintseg.learn.metrics import foreground_dice, matching, semantic_scores
 from paintseg.learn.objects import split_by_distance
 
 HERE = Path(__file__).resolve().parent
 BUNDLED = HERE / "data"
 SHARED = HERE.parent.parent / "shared" / "data" / "real"
-BACKGROUND, NUCLEUS = 1, 2
+SHARED2 = SHARED.with_name("real2")
+BACKGROUND, NUCLEUS = 1, 2  # instance data: label 1 = what is not an object, 2 = the objects
 GAP_PX = 4  # objects this close count as touching for boundary strokes
+BACKGROUND_GAP_PX = 4  # background strokes keep at least this far from objects, where they can
 CLASSES = [ClassInfo("background", "#808080", "background"), ClassInfo("nucleus", "#ff3b30")]
+
+
+def _two_classes(first: str, first_role: str, second: str) -> list[ClassInfo]:
+    color = default_colors(2)
+    return [ClassInfo(first, color[0], first_role), ClassInfo(second, color[1], "object")]
+
+
+# The class table a biologist would make for each instance pair of the second set, by name
+# prefix (label 1 = what the background strokes paint, 2 = the objects); any other instance
+# pair (the nuclei of the first set) gets ``CLASSES``.
+INSTANCE_CLASSES = {
+    # EM neurites: what is not a neurite is the membrane between them
+    "isbi2012_em_neurites": _two_classes("membrane", "boundary", "neurite"),
+    "neurips22_bloodsmear": _two_classes("background", "background", "white cell"),
+    "usiigaci_phase_cells": _two_classes("background", "background", "cell"),
+    "dsb2018_HE_rgb_nuclei": _two_classes("background", "background", "nucleus"),
+}
+# Channel names of single-channel images of the second set, by name prefix (default: nuclei)
+CHANNEL_NAMES = {
+    "isbi2012_em": ["EM"],
+    "drosophila_vnc_sstem": ["EM"],
+    "usiigaci_phase": ["phase contrast"],
+}
 
 
 def add_arguments(parser) -> None:
@@ -38,7 +72,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="stroke seeds")
     parser.add_argument("--datasets", nargs="+", default=None, help="default: all present")
     parser.add_argument("--threads", type=int, default=2, help="torch and forest threads")
-    parser.add_argument("--coverage", type=float, default=0.02, help="fraction painted")
+    parser.add_argument("--coverage", type=float, default=None,
+                        help="fraction painted (default 0.02 for instance ground truth, "
+                             "0.015 for semantic)")
     parser.add_argument("--zoom", type=float, default=1.0,
                         help="rescale images and truth by this factor: the same cells at "
                              "another magnification (a check of generalisation)")
@@ -53,9 +89,16 @@ def add_arguments(parser) -> None:
                              "DATASET_seedS[_roundR].npy, for benchmarks/rescore_objects.py")
 
 
-def strokes_for(truth: np.ndarray, seed: int, args) -> np.ndarray:
-    """``simulate_strokes`` with the options of ``add_arguments``."""
-    return simulate_strokes(truth, seed, args.coverage, boundary_share=args.boundary_strokes)
+def strokes_for(data, seed: int, args) -> np.ndarray:
+    """``simulate_strokes`` (``simulate_semantic_strokes`` for a semantic ``Dataset``) with
+    the options of ``add_arguments``; ``data``: a ``Dataset`` or instance ground truth."""
+    coverage = getattr(args, "coverage", None)
+    if isinstance(data, Dataset) and data.kind == "semantic":
+        return simulate_semantic_strokes(data.truth, seed,
+                                         SEMANTIC_COVERAGE if coverage is None else coverage)
+    truth = data.truth if isinstance(data, Dataset) else data
+    return simulate_strokes(truth, seed, 0.02 if coverage is None else coverage,
+                            boundary_share=args.boundary_strokes)
 
 
 def config_overrides(args) -> dict:
@@ -66,36 +109,146 @@ def config_overrides(args) -> dict:
 @dataclass
 class Dataset:
     name: str
-    image: np.ndarray  # (Y, X) float32
-    truth: np.ndarray  # (Y, X) instance labels
+    image: np.ndarray  # (C, Y, X) float32 (C = 1 for a single-channel image)
+    truth: np.ndarray  # (Y, X): instance labels (0 = background), or classes 1..K (semantic)
+    axes: str = "YX"  # of the image file
+    kind: str = "instance"  # or "semantic"
+    channel_names: list[str] = field(default_factory=lambda: ["nuclei"])
+    classes: list[ClassInfo] = field(default_factory=lambda: list(CLASSES))
+    spacing: tuple[float, ...] | None = None  # pixel size per spatial axis (3D data only)
+    group: str = "real"  # "real": the first (nuclei) set, "real2": the second
+
+    @property
+    def object_values(self) -> list[int]:
+        """Label values of the classes that become objects (role "object")."""
+        return object_values(self.classes)
+
+
+def object_values(classes) -> list[int]:
+    """Label values (1..K) of the classes with the role "object"."""
+    return [i + 1 for i, c in enumerate(classes) if c.role == "object"]
+
+
+def _summaries() -> dict[str, dict]:
+    """``summary.json`` of every shared folder that has one, by pair name."""
+    found = {}
+    for folder in (SHARED, SHARED2):
+        path = folder / "summary.json"
+        if path.is_file():
+            found.update(json.loads(path.read_text()))
+    return found
+
+
+def _description(path: Path) -> dict:
+    """The tifffile JSON description of a TIFF ({} without one)."""
+    with tifffile.TiffFile(path) as tif:
+        metadata = tif.shaped_metadata
+    return dict(metadata[0]) if metadata else {}
+
+
+def _by_prefix(table: dict, name: str, default):
+    return next((value for prefix, value in table.items() if name.startswith(prefix)), default)
+
+
+def _load(path: Path, name: str, summary: dict) -> Dataset | None:
+    """One pair; None (with a note on stderr) when its layout is not a 2D (C)YX image."""
+    description = _description(path)
+    meta = {**description, **summary}
+    axes = str(meta.get("axes", "YX")).upper()
+    image = tifffile.imread(path).astype(np.float32)
+    truth = tifffile.imread(path.with_name(f"{name}_gt.tif"))
+    spatial = axes.replace("C", "")
+    if spatial != "YX" or image.ndim != len(axes) or truth.ndim != 2:
+        print(f"real_data: skipped {name}: axes {axes}, only 2D (C)YX pairs are supported",
+              file=sys.stderr)
+        return None
+    image = np.moveaxis(image, axes.index("C"), 0) if "C" in axes else image[None]
+    semantic = meta.get("kind") == "semantic" or (
+        "kind" not in meta and ("classes" in meta or name.endswith("_semantic")))
+    if semantic:
+        names = meta.get("classes") or [key.split(":", 1)[1] for key in
+                                        sorted(meta["class_fractions"],
+                                               key=lambda k: int(k.split(":", 1)[0]))]
+        colors = default_colors(len(names))
+        classes = [ClassInfo(n, c, "boundary" if n.lower().startswith("membrane") else "object")
+                   for n, c in zip(names, colors)]
+    else:
+        classes = list(_by_prefix(INSTANCE_CLASSES, name, CLASSES))
+    if "channels" in meta:
+        channel_names = list(meta["channels"])
+    elif len(image) == 1:
+        channel_names = list(_by_prefix(CHANNEL_NAMES, name, ["nuclei"]))
+    else:
+        channel_names = [f"ch{i}" for i in range(len(image))]
+    return Dataset(name, image, truth, axes=axes, kind="semantic" if semantic else "instance",
+                   channel_names=channel_names, classes=classes,
+                   group="real2" if ("axes" in description or summary) else "real")
 
 
 def datasets(names: list[str] | None = None, zoom: float = 1.0) -> list[Dataset]:
-    """The bundled pairs, then the shared-only ones that are present; ``zoom`` rescales
-    them (linear for the image, nearest for the truth)."""
+    """The pairs of the first set (bundled, then shared-only), then those of the second set
+    (bundled, then shared-only) that are present; ``zoom`` rescales them (linear for the image,
+    nearest for the truth)."""
+    summaries = _summaries()
     found = {}
-    for folder in (BUNDLED, SHARED):
+    for folder in (BUNDLED, SHARED, SHARED2):
         for path in sorted(folder.glob("*_image.tif")):
             name = path.name.removesuffix("_image.tif")
-            if name not in found:
-                truth = tifffile.imread(path.with_name(f"{name}_gt.tif"))
-                found[name] = Dataset(name, tifffile.imread(path).astype(np.float32), truth)
+            if name not in found and (not names or name in names):
+                found[name] = _load(path, name, summaries.get(name, {}))
+    found = {name: d for name, d in found.items() if d is not None}
     if names:
         missing = set(names) - set(found)
         if missing:
-            raise SystemExit(f"unknown dataset(s) {sorted(missing)}; have {sorted(found)}")
+            raise SystemExit(f"unknown dataset(s) {sorted(missing)}; have "
+                             f"{sorted(d.name for d in datasets())}")
         chosen = [found[n] for n in names]
     else:
-        chosen = list(found.values())
+        chosen = sorted(found.values(), key=lambda d: d.group)  # stable: the first set first
     return [_zoomed(d, zoom) for d in chosen] if zoom != 1.0 else chosen
+
+
+def nuclei_datasets(names: list[str] | None = None, zoom: float = 1.0) -> list[Dataset]:
+    """The first (nuclei) set only, each image one ``(Y, X)`` plane: what the benchmarks
+    written for it (ablation, forest blend, guided loop, split ablation, synthesis, round
+    speed, rescore) take."""
+    from dataclasses import replace
+
+    return [replace(d, image=d.image[0]) for d in datasets(names, zoom) if d.group == "real"]
 
 
 def _zoomed(dataset: Dataset, zoom: float) -> Dataset:
     from skimage.transform import rescale
 
-    image = rescale(dataset.image, zoom, order=1, preserve_range=True).astype(np.float32)
+    if len(dataset.image) == 1:  # as before the channel axis: the same numbers
+        image = rescale(dataset.image[0], zoom, order=1, preserve_range=True)[None]
+    else:
+        image = rescale(dataset.image, zoom, order=1, preserve_range=True, channel_axis=0)
     truth = rescale(dataset.truth, zoom, order=0, preserve_range=True, anti_aliasing=False)
-    return Dataset(f"{dataset.name}@x{zoom:g}", image, truth.astype(dataset.truth.dtype))
+    return replace(dataset, name=f"{dataset.name}@x{zoom:g}", image=image.astype(np.float32),
+                   truth=truth.astype(dataset.truth.dtype))
+
+
+def machine_info() -> dict:
+    """The git commit of the working tree (and whether it has uncommitted changes), the CPU
+    model and the number of cores, for a report."""
+    def git(*command: str) -> str:
+        try:
+            return subprocess.run(["git", *command], cwd=HERE, capture_output=True, text=True,
+                                  timeout=30).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    cpu = ""
+    try:
+        cpu = next((line.split(":", 1)[1].strip() for line in
+                    Path("/proc/cpuinfo").read_text().splitlines()
+                    if line.startswith("model name")), "")
+    except OSError:
+        pass
+    return {"git_commit": git("rev-parse", "--short", "HEAD") or None,
+            "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
+            "cpu": cpu or None, "cores": os.cpu_count()}
 
 
 # -- a biologist's strokes ----------------------------------------------------------------
@@ -109,10 +262,11 @@ def simulate_strokes(truth: np.ndarray, seed: int, coverage: float = 0.02,
     - Optionally, a 2 px background line along the middle of the gap between about
       ``boundary_share`` of the pairs of objects that touch or nearly do (``GAP_PX``), where
       a person who sees two nuclei merge paints them apart.
-    - A few thin background strokes (random smooth walks) at least 4 px from any object,
-      until about ``coverage`` of the pixels are painted.
+    - A few thin background strokes (random smooth walks) more than 4 px from any object
+      (``background_gap``: less where the background is thin, e.g. the membranes between EM
+      neurites), until about ``coverage`` of the pixels are painted.
 
-    Returns uint8 labels: 0 = not painted, 1 = background, 2 = nucleus.
+    Returns uint8 labels: 0 = not painted, 1 = background, 2 = nucleus (the objects).
     """
     rng = np.random.default_rng(seed)
     strokes = np.zeros(truth.shape, np.uint8)
@@ -127,12 +281,81 @@ def simulate_strokes(truth: np.ndarray, seed: int, coverage: float = 0.02,
         count = min(len(pairs), max(1, round(boundary_share * len(pairs))))
         for index in rng.choice(len(pairs), size=count, replace=False):
             strokes[contacts[pairs[index]]] = BACKGROUND
-    allowed = ndi.distance_transform_edt(truth == 0) > 4
+    distance = ndi.distance_transform_edt(truth == 0)
+    allowed = distance > background_gap(distance, truth == 0)
     target = coverage * truth.size
     attempts = 0
     while (strokes > 0).sum() < target and attempts < 200:
         attempts += 1
         _background_stroke(strokes, allowed, rng, width=int(rng.integers(1, 4)))
+    return strokes
+
+
+def background_gap(distance: np.ndarray, background: np.ndarray) -> float:
+    """How far (more than, in px) background strokes keep from objects: ``BACKGROUND_GAP_PX``
+    (4) where the background allows (nuclei, cells), less where it is thin (the membranes
+    between EM neurites, where almost no background pixel is 4 px from an object): half the
+    90th percentile of the background's distance to the objects, at least 1."""
+    if not background.any():
+        return BACKGROUND_GAP_PX
+    thin = 0.5 * float(np.percentile(distance[background], 90))
+    return BACKGROUND_GAP_PX if thin >= BACKGROUND_GAP_PX else max(1.0, thin)
+
+
+SEMANTIC_COVERAGE = 0.015
+MIN_CLASS_STROKES = 4  # every class gets at least this many strokes (where it has room)
+
+
+def simulate_semantic_strokes(truth: np.ndarray, seed: int, coverage: float = SEMANTIC_COVERAGE,
+                              steps: int = 30) -> np.ndarray:
+    """Imitate a person's first strokes on an image whose ground truth ``truth`` gives every
+    pixel a class 1..K (semantic).
+
+    Short smooth random walks (``steps`` steps of 2 px, 1-3 px wide) inside one class's
+    region, kept away from its edges where the region allows (more than half the 90th
+    percentile of the region's distance to its edge from other classes, 1 to 3 px; the whole
+    region where nothing is left), class after class (the class furthest below its share
+    next), until about ``coverage`` of the pixels are painted. A class's share of the
+    painted pixels follows the square root of its area (a person paints the common classes
+    more, but not in proportion), capped at a tenth of its room, and every class gets at least
+    ``MIN_CLASS_STROKES`` strokes, so a rare one (a synapse: 0.3 % of the pixels) is painted
+    a few times.
+
+    Returns uint8 labels: 0 = not painted, else the class value 1..K.
+    """
+    rng = np.random.default_rng(seed)
+    truth = np.asarray(truth)
+    n_classes = int(truth.max())
+    strokes = np.zeros(truth.shape, np.uint8)
+    target = coverage * truth.size
+    room, quota = {}, {}
+    area = np.bincount(truth.ravel(), minlength=n_classes + 1)
+    weights = {c: float(np.sqrt(area[c])) for c in range(1, n_classes + 1) if area[c]}
+    total = sum(weights.values())
+    for value, weight in weights.items():
+        region = truth == value
+        inner = ndi.distance_transform_edt(np.pad(region, 1, constant_values=True))[1:-1, 1:-1]
+        gap = min(3.0, max(1.0, 0.5 * float(np.percentile(inner[region], 90))))
+        allowed = region & (inner > gap)
+        room[value] = allowed if allowed.any() else region
+        quota[value] = max(1.0, min(target * weight / total, 0.1 * room[value].sum()))
+    painted = dict.fromkeys(weights, 0)
+    made = dict.fromkeys(weights, 0)
+    attempts = dict.fromkeys(weights, 0)
+    while (strokes > 0).sum() < target:
+        open_ = [c for c in weights if attempts[c] < 200
+                 and (painted[c] < quota[c] or made[c] < MIN_CLASS_STROKES)]
+        if not open_:
+            break
+        value = min(open_, key=lambda c: (made[c] >= MIN_CLASS_STROKES, painted[c] / quota[c]))
+        attempts[value] += 1
+        before = int((strokes == value).sum())
+        _background_stroke(strokes, room[value], rng, width=int(rng.integers(1, 4)),
+                           steps=steps, value=value)
+        after = int((strokes == value).sum())
+        if after > before:
+            made[value] += 1
+            painted[value] = after
     return strokes
 
 
@@ -176,8 +399,9 @@ def _object_stroke(strokes, truth, region, rng) -> None:
     strokes[y0:y1, x0:x1][painted] = NUCLEUS
 
 
-def _background_stroke(strokes, allowed, rng, width: int, steps: int = 120) -> None:
-    """A smooth random walk through ``allowed`` pixels, ``width`` px wide."""
+def _background_stroke(strokes, allowed, rng, width: int, steps: int = 120,
+                       value: int = BACKGROUND) -> None:
+    """A smooth random walk through ``allowed`` pixels, ``width`` px wide, painted ``value``."""
     ys, xs = np.nonzero(allowed & (strokes == 0))
     if not len(ys):
         return
@@ -197,20 +421,29 @@ def _background_stroke(strokes, allowed, rng, width: int, steps: int = 120) -> N
         y, x = ny, nx
     if width > 1:
         path = ndi.binary_dilation(path, iterations=width - 1)
-    strokes[path & allowed] = BACKGROUND
+    strokes[path & allowed] = value
 
 
 # -- the random forest that users already have (ilastik's method) --------------------------
 
 def forest_features(image: np.ndarray) -> np.ndarray:
+    """``multiscale_basic_features`` (sigma 1 to 16) of a (Y, X) or (C, Y, X) image: of the one
+    channel as before channels, of all channels together otherwise."""
     from skimage.feature import multiscale_basic_features
 
-    return multiscale_basic_features(image, sigma_min=1, sigma_max=16)
+    image = np.asarray(image)
+    if image.ndim == 2 or len(image) == 1:
+        return multiscale_basic_features(image.reshape(image.shape[-2:]), sigma_min=1,
+                                         sigma_max=16)
+    return multiscale_basic_features(image, channel_axis=0, sigma_min=1, sigma_max=16)
 
 
 def forest_fit_predict(image: np.ndarray, strokes: np.ndarray, features=None, seed: int = 0,
-                       threads: int = 2) -> tuple[np.ndarray, np.ndarray, dict]:
-    """RandomForestClassifier(100) on multiscale filters: (class map, P(nucleus), timings)."""
+                       threads: int = 2, semantic: bool = False
+                       ) -> tuple[np.ndarray, np.ndarray, dict]:
+    """RandomForestClassifier(100) on multiscale filters of a (Y, X) or (C, Y, X) image:
+    (class map, P(nucleus), timings); with ``semantic``, (class map: the most probable
+    painted class, probabilities (K, Y, X) of the classes 1..K, timings)."""
     from sklearn.ensemble import RandomForestClassifier
 
     t0 = time.perf_counter()
@@ -221,11 +454,19 @@ def forest_fit_predict(image: np.ndarray, strokes: np.ndarray, features=None, se
     forest.fit(features[painted], strokes[painted])
     t_fit = time.perf_counter() - t0
     probability = forest.predict_proba(features.reshape(-1, features.shape[-1]))
+    timings = {"seconds_fit": round(t_fit, 2)}
+    if semantic:
+        classes = forest.classes_[np.argmax(probability, axis=1)].reshape(strokes.shape)
+        probabilities = np.zeros((int(strokes.max()), *strokes.shape), np.float32)
+        for column, value in enumerate(forest.classes_):
+            probabilities[value - 1] = probability[:, column].reshape(strokes.shape)
+        timings["seconds"] = round(time.perf_counter() - t0, 2)
+        return classes.astype(np.uint8), probabilities, timings
     column = list(forest.classes_).index(NUCLEUS)
-    p_nucleus = probability[:, column].reshape(image.shape)
+    p_nucleus = probability[:, column].reshape(strokes.shape)
     classes = np.where(p_nucleus > 0.5, NUCLEUS, BACKGROUND).astype(np.uint8)
-    return classes, p_nucleus, {"seconds_fit": round(t_fit, 2),
-                                "seconds": round(time.perf_counter() - t0, 2)}
+    timings["seconds"] = round(time.perf_counter() - t0, 2)
+    return classes, p_nucleus, timings
 
 
 def forest_objects(classes: np.ndarray) -> dict[str, np.ndarray]:
@@ -244,7 +485,29 @@ def scores(mask: np.ndarray, instances: np.ndarray, truth: np.ndarray) -> dict[s
             "ap": round(m["ap"], 4), "n_pred": m["n_pred"], "n_true": m["n_true"]}
 
 
-def mean_sd(rows: list[dict], keys=("dice", "f1", "ap", "seconds")) -> dict[str, list[float]]:
-    """``{key: [mean, sd]}`` over rows (population sd)."""
+def components_f1(mask: np.ndarray, truth: np.ndarray) -> float:
+    """F1@0.5 of the plain connected components of ``mask``: what the objects of a
+    foreground mask score without any split."""
+    return round(matching(truth, connected_components(mask), thresh=0.5)["f1"], 4)
+
+
+def class_scores(classes: np.ndarray, truth: np.ndarray, class_table) -> dict[str, float]:
+    """Mean IoU and the IoU of each class (``iou_<name>``) of a class map against semantic
+    ground truth (every pixel a class 1..K)."""
+    names = [c.name for c in class_table]
+    per_class = semantic_scores(np.asarray(classes), truth, names, ignore=None)
+    ious = {f"iou_{name}": round(per_class[name]["iou"], 4) for name in names}
+    return {"miou": round(float(np.nanmean([per_class[n]["iou"] for n in names])), 4), **ious}
+
+
+DEFAULT_KEYS = ("dice", "f1", "ap", "components_f1", "shape_split_f1", "miou", "seconds")
+
+
+def mean_sd(rows: list[dict], keys=DEFAULT_KEYS) -> dict[str, list[float]]:
+    """``{key: [mean, sd]}`` over rows (population sd), for the ``keys`` the rows have and
+    every per-class IoU (``iou_*``, after ``miou``)."""
+    per_class = [k for k in rows[0] if k.startswith("iou_") and k not in keys]
+    keys = [*keys, *per_class] if "miou" not in keys else [
+        *keys[:keys.index("miou") + 1], *per_class, *keys[keys.index("miou") + 1:]]
     return {k: [round(float(np.mean([r[k] for r in rows])), 4),
                 round(float(np.std([r[k] for r in rows])), 4)] for k in keys if k in rows[0]}

@@ -44,7 +44,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("maps", type=Path, help="a --save-probabilities folder")
     args = parser.parse_args()
-    datasets = {d.name: d for d in real_data.datasets()}
+    datasets = {d.name: d for d in real_data.nuclei_datasets()}
     found: dict = {}  # dataset -> round -> setting -> [(f1, ap) per seed]
     for path in sorted(args.maps.glob("*.npy")):
         match = NAME.match(path.name)

@@ -94,7 +94,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     report = {"load_before": os.getloadavg()[0], "repeats": args.repeats, "datasets": {}}
-    for dataset in real_data.datasets():
+    for dataset in real_data.nuclei_datasets():
         report["datasets"][dataset.name] = {
             "pixels": int(dataset.truth.size),
             "objects": objects_case(dataset, probability_of(dataset, args.maps), args.repeats),

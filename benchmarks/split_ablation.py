@@ -68,7 +68,7 @@ def main() -> None:
     torch.set_num_threads(2)
     args.cache.mkdir(parents=True, exist_ok=True)
     table: dict = {}
-    for dataset in real_data.datasets(args.datasets, args.zoom):
+    for dataset in real_data.nuclei_datasets(args.datasets, args.zoom):
         for seed in args.seeds:
             maps = class_maps(dataset, seed, args.steps, args.cache)
             maps["truth"] = (dataset.truth > 0).astype(np.float32)  # the split's own ceiling

@@ -68,7 +68,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     report = {"settings": {**vars(args), "load_before": os.getloadavg()[0]}, "datasets": {}}
-    for dataset in real_data.datasets(args.datasets, args.zoom):
+    for dataset in real_data.nuclei_datasets(args.datasets, args.zoom):
         runs = [run(dataset, seed, args) for seed in args.seeds]
         report["datasets"][dataset.name] = {
             arm: real_data.mean_sd([r[arm] for r in runs], KEYS) for arm in args.arms}

@@ -189,3 +189,59 @@ def test_shape_split_measures_anisotropic_stacks_in_their_voxel_size():
     instances, _ = find_objects(labels, CLASSES, spacing=(4, 1, 1))
     assert instances.max() == 2
     assert instances[5, 32, 25] != instances[5, 32, 67]
+
+
+def _wavy_cells() -> tuple[np.ndarray, np.ndarray]:
+    """Long, bent, touching-free cells of uneven width, with a stroke along each."""
+    labels = np.ones((120, 200), np.uint8)
+    strokes = np.zeros_like(labels)
+    for row in (20, 60, 100):
+        xs = np.arange(10, 190)
+        ys = (row + 6 * np.sin(xs / 15)).astype(int)
+        width = (4 + 3 * np.sin(xs / 7) ** 2).astype(int)  # necks: the shape split's bait
+        for x, y, w in zip(xs, ys, width):
+            labels[y - w:y + w + 1, x] = 2
+        strokes[ys[20:150], xs[20:150]] = 2  # along the middle
+        strokes[ys[20:150] + 1, xs[20:150]] = 2
+    return labels, strokes
+
+
+def _plane(labels, strokes):
+    probabilities = np.stack([labels == 1, labels == 2, labels == 3]).astype(np.float32)
+    return labels, probabilities, strokes, [labels.astype(np.float32)]
+
+
+def test_the_chosen_split_never_cuts_a_painted_object_stroke():
+    from paintseg.learn.objects import choose_split, cut_strokes
+
+    labels, strokes = _wavy_cells()
+    shape, _ = find_objects(labels, CLASSES, split="shape")
+    assert cut_strokes(shape, strokes == 2)[0] > 0  # the round-nucleus split cuts them
+    options = choose_split([_plane(labels, strokes)], CLASSES)
+    chosen, _ = find_objects(labels, CLASSES, **options)
+    assert cut_strokes(chosen, strokes == 2) == (0, 3) and chosen.max() == 3
+
+
+def test_the_chosen_split_still_splits_touching_round_objects():
+    from paintseg.learn.objects import choose_split
+
+    labels = two_touching_disks()
+    strokes = np.zeros_like(labels)
+    strokes[30:33, 22:38], strokes[30:33, 56:70] = 2, 2
+    options = choose_split([_plane(labels, strokes)], CLASSES)
+    assert options["split"] == "shape"
+    assert find_objects(labels, CLASSES, **options)[0].max() == 2
+
+
+def test_a_boundary_class_separates_touching_regions_whatever_the_split():
+    labels = two_touching_disks()
+    labels[:, 45:48] = np.where(labels[:, 45:48] == 2, 3, labels[:, 45:48])  # a membrane
+    for split in ("none", "shape"):
+        assert find_objects(labels, CLASSES, split=split)[0].max() == 2
+
+
+@pytest.mark.parametrize("name, role", [("Membrane", "boundary"), ("cell outline", "boundary"),
+                                        ("cell wall", "boundary"), ("Background", "background"),
+                                        ("mitochondria", "object")])
+def test_class_roles_are_guessed_from_names(name, role):
+    assert ClassInfo.default_role(name) == role

@@ -220,9 +220,10 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     parser.add_argument("--tile", type=_above(int, OVERLAP), default=512,
                         help=f"tile size in pixels (above the {OVERLAP} px overlap)")
-    parser.add_argument("--split", default="shape",
-                        choices=["shape", "distance", "boundary", "none"],
-                        help="how touching objects are separated (see find_objects)")
+    parser.add_argument("--split", default="auto",
+                        choices=["auto", "shape", "distance", "boundary", "none"],
+                        help="how touching objects are separated (see find_objects); auto: "
+                             "as chosen from the painted objects when the model was trained")
     parser.add_argument("--min-size", type=int, default=20, help="smallest object in pixels")
     parser.add_argument("--min-thickness", type=float, default=None,
                         help="drop objects nowhere thicker than this fraction of the typical "

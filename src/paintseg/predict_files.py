@@ -30,7 +30,7 @@ class Outputs:
     objects: bool = False
     probabilities: bool = False
     tile: int = 512
-    split: str = "shape"
+    split: str = "auto"  # "auto": the model's choice (Segmenter.object_options)
     min_size: int = 20
     min_thickness: float | None = None
 
@@ -107,9 +107,10 @@ def find_image_objects(model, image, prediction, outputs: Outputs):
     from paintseg.learn.objects import MIN_THICKNESS, find_objects
 
     thickness = MIN_THICKNESS if outputs.min_thickness is None else outputs.min_thickness
+    options = model.object_options if outputs.split == "auto" else {"split": outputs.split}
     return find_objects(prediction.labels, model.config.classes,
                         probabilities=prediction.probabilities, image=image.channels,
-                        split=outputs.split, min_size=outputs.min_size,
+                        **options, min_size=outputs.min_size,
                         min_thickness=thickness, spacing=image.scale,
                         channel_names=image.channel_names)
 

@@ -11,7 +11,7 @@ from paintseg.errors import InputError
 ROLES = ("background", "object", "boundary")
 
 _BACKGROUND_NAMES = ("background", "bg", "back")
-_BOUNDARY_NAMES = ("boundary", "border", "edge", "contour")
+_BOUNDARY_NAMES = ("boundary", "border", "edge", "contour", "outline", "membrane", "wall")
 
 # Easy to tell apart on dark and bright images; the first is for a background class.
 _PALETTE = (

@@ -103,6 +103,9 @@ class ModelConfig:
     generator_seconds: float = 20.0
     norm_low: list[float] | None = None
     norm_high: list[float] | None = None
+    # How objects are found (find_objects keyword arguments), chosen from the painted object
+    # strokes at the end of training (objects.choose_split); empty: the defaults
+    objects: dict[str, Any] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)
     versions: dict[str, str] = field(default_factory=_versions)
 
@@ -311,6 +314,19 @@ class Segmenter:
     def multiple(self) -> int:
         """Input height and width must be multiples of this (``2**depth``)."""
         return 2**self.config.depth
+
+    @property
+    def object_options(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`paintseg.learn.find_objects` for this model's objects:
+        the split chosen from its painted object strokes."""
+        from paintseg.learn.objects import SPLITS
+
+        chosen = self.config.objects  # read from a file: only known, sensible values
+        options = {"split": chosen["split"]} if chosen.get("split") in SPLITS else {}
+        h = chosen.get("shape_h")
+        if isinstance(h, (int, float)) and 0 < h <= 10:
+            options["shape_h"] = float(h)
+        return options
 
     @property
     def class_names(self) -> list[str]:

@@ -186,7 +186,8 @@ def split_by_boundary(mask: np.ndarray, boundary: np.ndarray) -> np.ndarray:
 def _instances_of_class(mask: np.ndarray, boundary: np.ndarray | None, split: str,
                         min_distance: float, per_plane: bool, probability: np.ndarray | None,
                         spacing: Sequence[float] | None,
-                        image: Sequence[np.ndarray] | None) -> np.ndarray:
+                        image: Sequence[np.ndarray] | None, shape_h: float = SHAPE_H
+                        ) -> np.ndarray:
     """Instances of one class's mask, plane by plane when ``per_plane``."""
     if per_plane and mask.ndim > 2:
         out = np.zeros(mask.shape, np.int32)
@@ -196,12 +197,13 @@ def _instances_of_class(mask: np.ndarray, boundary: np.ndarray | None, split: st
             p = None if probability is None else probability[plane]
             channels = None if image is None else [channel[plane] for channel in image]
             inst = _instances_of_class(mask[plane], b, split, min_distance, False, p,
-                                       None if spacing is None else spacing[-2:], channels)
+                                       None if spacing is None else spacing[-2:], channels,
+                                       shape_h)
             out[plane] = np.where(inst > 0, inst + offset, 0)
             offset = max(offset, int(out[plane].max()))
         return out
     if split == "shape":
-        return split_by_shape(mask, probability, image=image, spacing=spacing)
+        return split_by_shape(mask, probability, image=image, spacing=spacing, h=shape_h)
     if split == "distance":
         return split_by_distance(mask, min_distance)
     if split == "boundary":
@@ -276,7 +278,7 @@ def object_table(instances: np.ndarray, class_of: dict[int, int],
 def find_objects(labels, classes: Sequence[ClassInfo], *, probabilities=None, image=None,
                  object_classes: Sequence[str | int] | None = None, split: str = "shape",
                  min_size: int = 20, min_thickness: float = MIN_THICKNESS,
-                 min_distance: float = 1.0, per_plane: bool = False,
+                 min_distance: float = 1.0, shape_h: float = SHAPE_H, per_plane: bool = False,
                  spacing: Sequence[float] | None = None,
                  channel_names: Sequence[str] | None = None) -> tuple[np.ndarray, pd.DataFrame]:
     """Turn a class map into objects (instances) and a table of per-object measurements.
@@ -312,6 +314,9 @@ def find_objects(labels, classes: Sequence[ClassInfo], *, probabilities=None, im
     min_distance : float
         Distance-split sensitivity: the height (in pixels) a distance maximum must rise
         above its surroundings to seed its own object.
+    shape_h : float
+        Shape-split sensitivity: the seed height as a fraction of the typical radius
+        (larger splits less; :func:`choose_split` picks it from the strokes).
     per_plane : bool
         Find objects in each YX plane separately (e.g. a time series). Default: objects are
         connected over all axes (3D objects in a Z stack).
@@ -345,7 +350,7 @@ def find_objects(labels, classes: Sequence[ClassInfo], *, probabilities=None, im
     for value in _object_labels(classes, object_classes):
         probability = None if probabilities is None else np.asarray(probabilities[value - 1])
         inst = _instances_of_class(labels == value, boundary, split, min_distance, per_plane,
-                                   probability, spacing, channels)
+                                   probability, spacing, channels, shape_h)
         inst = _drop_thin(_drop_small(inst, min_size), min_thickness, spacing)
         offset = len(class_of)
         n = int(inst.max())
@@ -354,3 +359,49 @@ def find_objects(labels, classes: Sequence[ClassInfo], *, probabilities=None, im
         class_of.update({offset + i: value for i in range(1, n + 1)})
     table = object_table(instances, class_of, classes, probabilities, channels, channel_names)
     return instances, table
+
+
+# Shape-split seed heights tried by choose_split, most splitting first, and the share of
+# painted object strokes a split may cut before a less splitting one is tried
+SHAPE_HEIGHTS = (SHAPE_H, 0.15, 0.4, 1.0)
+MAX_CUT_SHARE = 0.1
+
+
+def cut_strokes(instances: np.ndarray, strokes: np.ndarray) -> tuple[int, int]:
+    """``(cut, seen)``: of the painted strokes (connected components of ``strokes``, 8- or
+    26-connected) that lie on objects, ``seen``, how many fall on two objects or more. A
+    stroke is painted inside one object, so a split that cuts it splits too much."""
+    components, n = ndi.label(strokes, structure=np.ones((3,) * strokes.ndim))
+    on = (components > 0) & (instances > 0)
+    if n == 0 or not on.any():
+        return 0, 0
+    pairs = np.unique(np.stack([components[on], instances[on]]), axis=1)
+    per_stroke = np.bincount(pairs[0], minlength=n + 1)
+    return int((per_stroke >= 2).sum()), int((per_stroke >= 1).sum())
+
+
+def choose_split(planes: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray, Sequence]],
+                 classes: Sequence[ClassInfo]) -> dict:
+    """The object split that fits the painted objects, as keyword arguments of
+    :func:`find_objects`: the most splitting shape split (smallest seed height of
+    ``SHAPE_HEIGHTS``) that cuts at most ``MAX_CUT_SHARE`` of the object strokes, else plain
+    connected components (``split="none"``). Long, thin or branched cells then survive, and
+    touching round nuclei are still split.
+
+    ``planes``: ``(class map, probabilities (K, Y, X), strokes, image channels)`` of planes
+    with strokes (strokes: 0 = none, 1..K)."""
+    values = _object_labels(classes, None)
+    for h in SHAPE_HEIGHTS:
+        options = {"split": "shape", "shape_h": h}
+        cut = seen = 0
+        for labels, probabilities, strokes, image in planes:
+            instances, table = find_objects(labels, classes, probabilities=probabilities,
+                                            image=image, **options)
+            for value in values:
+                ids = table["label"][table["class_id"] == value].to_numpy()
+                c, s = cut_strokes(np.where(np.isin(instances, ids), instances, 0),
+                                   strokes == value)
+                cut, seen = cut + c, seen + s
+        if cut <= MAX_CUT_SHARE * seen:
+            return options
+    return {"split": "none"}

@@ -24,6 +24,7 @@ from paintseg.learn.generator import SyntheticPairs, render_pairs, split_f1, tra
 from paintseg.learn.losses import edge_aware_smoothness, edge_sigma
 from paintseg.learn.metrics import semantic_scores
 from paintseg.learn.model import Segmenter, scale_intensities
+from paintseg.learn.objects import choose_split
 from paintseg.learn.predict import predict_plane
 from paintseg.learn.sampling import (
     PatchSampler,
@@ -45,6 +46,7 @@ EMA_DECAY = 0.98  # the returned weights are an exponential moving average of th
 FIRST_PREVIEW = 1.0  # seconds of training before the first preview (then every preview_every)
 WORSE_BY = 0.01  # a Continue that loses more balanced accuracy on held-out strokes is undone
 CONTINUE_LR_FRACTION = 0.5  # a Continue's peak learning rate, as a share of the first's
+SPLIT_CHOICE_PIXELS = 2_000_000  # pixels of painted planes the object split is chosen on
 PSEUDO_LABELS_AT = 0.5  # share of the budget after which self-training's targets are made
 SYNTHETIC_PAIRS = 64  # rendered once the generator is trained, drawn on for the batches
 MIN_SYNTHETIC_SHAPES = 5  # sure whole objects needed to make layouts of touching ones
@@ -210,6 +212,8 @@ def train(
     if not done:  # stopped between steps: the last event says so
         session.finish()
         yield session.event(losses, clock, session.last_val, None, True)
+    if not should_stop():
+        config.objects = _choose_objects(model, channels, data)
     session.record_history(clock.elapsed())
     if config.copy_paste_share > 0:
         config.history[-1]["copy_paste_objects"] = len(sampler.bank)
@@ -220,6 +224,30 @@ def train(
     del data, sampler, session  # so that what they held is free before it is handed back
     release_freed_memory()  # the planes, patches and forest: a long session stays flat
     return model
+
+
+def _choose_objects(model: Segmenter, channels: list[list[Any]], data: TrainingData) -> dict:
+    """How to find objects, chosen on the painted planes with the most object strokes (up
+    to ``SPLIT_CHOICE_PIXELS``): the split that keeps painted object strokes whole
+    (:func:`paintseg.learn.objects.choose_split`)."""
+    objects = [i + 1 for i, c in enumerate(model.config.classes) if c.role == "object"]
+    painted = []
+    for plane in data.planes:
+        p = plane.pad
+        strokes = plane.train_labels[p:-p, p:-p].cpu().numpy().astype(np.int16)
+        strokes = np.where(plane.val_labels > 0, plane.val_labels, strokes)
+        painted.append((int(np.isin(strokes, objects).sum()), plane, strokes))
+    painted.sort(key=lambda item: -item[0])
+    chosen, pixels = [], 0
+    for count, plane, strokes in painted:
+        if count == 0 or (chosen and pixels + strokes.size > SPLIT_CHOICE_PIXELS):
+            break
+        image = channels[plane.image_index]
+        labels, probabilities, _ = predict_plane(model, image, plane.plane)
+        planar = [np.asarray(c[plane.plane]) for c in image]
+        chosen.append((labels, probabilities, strokes, planar))
+        pixels += strokes.size
+    return choose_split(chosen, model.config.classes) if chosen else {}
 
 
 def _synthesis(session: _Session, sampler: PatchSampler, sure: list[np.ndarray], clock: _Clock,

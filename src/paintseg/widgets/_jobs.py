@@ -206,6 +206,7 @@ def _result(
         probabilities=probabilities,
         image=channels,
         channel_names=model.config.channels,
+        **model.object_options,
     )
     points = None if table.empty else object_points(table, plane or (), ndim)
     suggestions = [replace(s, plane=(*(plane or ()), *s.plane))
