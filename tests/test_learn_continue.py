@@ -81,3 +81,25 @@ def test_a_model_loaded_from_a_file_warms_up_again(data, trained, tmp_path):
         drain(train(model, [image], [strokes], steps=5, seed=1), events.append)
         first_lr[name] = next(e.lr for e in events if e.step >= 1)
     assert first_lr["from file"] < 0.2 * first_lr["in memory"], first_lr
+
+
+def test_a_rare_class_gets_its_share_of_patches():
+    """Five classes, one painted on 0.2 % of the painted pixels (a synapse): every class is
+    the centre of about a fifth of the patches, so the rare one is learnt too."""
+    from paintseg.learn import ClassInfo
+
+    rng = np.random.default_rng(0)
+    image = rng.normal(size=(1, 96, 96)).astype(np.float32)
+    strokes = np.zeros((96, 96), np.uint8)
+    for k in range(4):
+        strokes[10 + 20 * k:14 + 20 * k, 2:94] = k + 1
+    strokes[90, 40] = 5
+    model = Segmenter.create(["em"], [ClassInfo(n) for n in "abcde"], preset="fast",
+                             device="cpu")
+    model.config.norm_low, model.config.norm_high = [0.0], [1.0]
+    data_ = prepare_training_data(model.class_names, [list(image)], [strokes],
+                                  model.normalize, 64, torch.device("cpu"))
+    sampler = PatchSampler(data_, 64, seed=0)
+    _, labels, _ = sampler.batch(500)
+    with_rare = np.mean([(patch == 5).any() for patch in labels.numpy()])
+    assert with_rare > 0.18  # centred on it a fifth of the time, and near it more often
