@@ -245,3 +245,13 @@ def test_a_boundary_class_separates_touching_regions_whatever_the_split():
                                         ("mitochondria", "object")])
 def test_class_roles_are_guessed_from_names(name, role):
     assert ClassInfo.default_role(name) == role
+
+
+def test_small_holes_in_objects_are_filled_gaps_between_them_are_not():
+    labels = np.ones((80, 80), np.uint8)
+    labels[5:35, 5:35] = 2
+    labels[18:21, 18:21] = 1  # an organelle-sized hole: part of the cell
+    labels[40:78, 40:78] = 2
+    labels[50:68, 50:68] = 1  # a large enclosed region: not part of the cell
+    objects, table = find_objects(labels, CLASSES, split="none")
+    assert objects[19, 19] > 0 and objects[59, 59] == 0 and len(table) == 2
