@@ -36,7 +36,7 @@ def main() -> None:
     from napari.settings import get_settings
 
     get_settings().application.gui_notification_level = "error"
-    dataset = real_data.datasets([NAME])[0]
+    dataset = real_data.nuclei_datasets([NAME])[0]
     folder = Path(tempfile.mkdtemp())
     image, strokes = folder / "murphy.tif", folder / "strokes.tif"
     tifffile.imwrite(image, dataset.image, metadata={"axes": "YX"})

@@ -31,7 +31,7 @@ NAMES = ["dsb2018_fluo_nuclei_1c8b905c", "stardist_dsb2018_fluo_nuclei_img2d"]
 def halves(folder: Path) -> dict[str, np.ndarray]:
     """Write the left and right halves of each image; return their ground truth by name."""
     truths = {}
-    for dataset in real_data.datasets(NAMES):
+    for dataset in real_data.nuclei_datasets(NAMES):
         width = dataset.image.shape[-1] // 2
         for side, cut in (("left", slice(0, width)), ("right", slice(width, None))):
             name = f"{dataset.name[:12]}_{side}"

@@ -36,11 +36,16 @@ def click(widget, button) -> None:
     run_until(lambda: widget.busy, 5)
 
 
+def first_input(widget) -> str:
+    """The name the dock gives its output layers: that of the first input layer."""
+    return widget.inputs().geometry.name
+
+
 def predicted(viewer, widget, truth) -> float:
     """Press "Predict image", wait, return the objects' F1@0.5."""
     click(widget, widget.predict_stack_button)
     run_until(lambda: not widget.busy, 180)
-    objects = viewer.layers["nuclei objects"].data
+    objects = viewer.layers[f"{first_input(widget)} objects"].data
     f1 = matching(truth, np.asarray(objects))["f1"]
     print(f"objects F1@0.5 = {f1:.3f}")
     return f1
@@ -56,11 +61,14 @@ def open_with_strokes(name: str, seconds: int):
     dataset = real_data.datasets([name])[0]
     viewer = napari.Viewer()
     viewer.window._qt_window.resize(1600, 1000)
-    viewer.add_image(dataset.image, name="nuclei", colormap="gray")
+    colours = {"red": "red", "green": "green", "blue": "blue"}
+    for channel, plane in zip(dataset.channel_names, dataset.image):
+        viewer.add_image(plane, name=channel, colormap=colours.get(channel, "gray"),
+                         blending="additive")
     _, widget = viewer.window.add_plugin_dock_widget("napari-paintseg", "PaintSeg")
-    widget.set_inputs(["nuclei"])
+    widget.set_inputs(list(dataset.channel_names))
     layer = widget.new_annotation_layer()
-    widget.class_table.set_classes(real_data.CLASSES)
+    widget.class_table.set_classes(dataset.classes)
     layer.data = real_data.simulate_strokes(dataset.truth, seed=0)
     widget.budget_unit.setCurrentText("seconds")
     widget.budget_spin.setValue(seconds)
@@ -75,20 +83,20 @@ def main() -> None:
     run_until(lambda: not widget.busy, 120)
 
     before = predicted(viewer, widget, dataset.truth)
-    viewer.layers["nuclei classes"].visible = False
+    viewer.layers[f"{first_input(widget)} classes"].visible = False
     save(viewer, "screenshot_real_objects.png")
     click(widget, widget.next_place_button)  # where to paint next: the first place, close up
     print(f"place 1: {widget.place_label.text()}")
     save(viewer, "screenshot_real_places.png")
     viewer.reset_view()
 
-    classes = np.asarray(viewer.layers["nuclei classes"].data)
+    classes = np.asarray(viewer.layers[f"{first_input(widget)} classes"].data)
     layer.data = correction_strokes(classes, dataset.truth, np.asarray(layer.data), 5,
                                     np.random.default_rng(0))
     click(widget, widget.continue_button)
     run_until(lambda: not widget.busy, 120)
     after = predicted(viewer, widget, dataset.truth)
-    viewer.layers["nuclei classes"].visible = False
+    viewer.layers[f"{first_input(widget)} classes"].visible = False
     save(viewer, "screenshot_real_corrected.png")
     print(f"F1 before / after the correction round: {before:.3f} / {after:.3f}")
     viewer.close()

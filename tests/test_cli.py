@@ -265,3 +265,13 @@ def test_errors_name_the_input_and_say_what_to_do(files, tmp_path, capsys, monke
     assert main(["predict", "--model", model, "--input", image, "--output", "r.tif"]) == 2
     assert capsys.readouterr().err.strip().endswith(
         "Cannot use r_uncertainty.tif: no space left on device; free some disk space.")
+
+
+def test_class_roles_can_be_given_on_the_command_line():
+    from paintseg.cli import _class_table
+
+    classes = _class_table(None, ["membrane", "neurite:object", "debris:background",
+                                  "a:b"], 4)
+    assert [(c.name, c.role) for c in classes] == [
+        ("membrane", "boundary"), ("neurite", "object"), ("debris", "background"),
+        ("a:b", "object")]

@@ -67,7 +67,9 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     train.add_argument("--preset", default="auto", help="model size preset (default: auto)")
     train.add_argument("--classes", nargs="+",
-                       help="class names in label order, if the label file has no class table")
+                       help="class names in label order, if the label file has no class "
+                            "table; NAME:ROLE sets a role (background, object, boundary), "
+                            "else it is guessed from the name")
     train.add_argument("--forest-blend", type=_share, default=None,
                        help=FOREST_BLEND_HELP + "; default 0.5, or the model's own")
     train.add_argument("--seed", type=_seed, default=0,
@@ -261,7 +263,18 @@ def _class_table(label_classes, names: Sequence[str] | None, n_classes: int):
             f"The labels use values up to {n_classes} but only {len(names)} class names "
             f"were given: give {n_classes} names with --classes.")
     colors = default_colors(len(names))
-    return [ClassInfo(n, c, ClassInfo.default_role(n)) for n, c in zip(names, colors)]
+    return [ClassInfo(name, color, role)
+            for (name, role), color in zip(map(_name_and_role, names), colors)]
+
+
+def _name_and_role(text: str) -> tuple[str, str]:
+    """``"membrane:boundary"`` -> the name and its role; a bare name gets the guessed role."""
+    from paintseg.learn.classes import ROLES, ClassInfo
+
+    name, _, role = text.rpartition(":")
+    if name and role in ROLES:
+        return name, role
+    return text, ClassInfo.default_role(text)
 
 
 def _training_inputs(args: argparse.Namespace):

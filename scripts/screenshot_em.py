@@ -1,0 +1,34 @@
+"""Whole cells between membranes, clicked through in a real napari window (run under Xvfb):
+
+    xvfb-run -a -s "-screen 0 1920x1200x24" .venv/bin/python scripts/screenshot_em.py [NAME]
+
+Opens an EM slice of neurite profiles (default isbi2012_em_neurites_7, read from
+../shared/data/real2; nothing is written when it is absent) with the class table a biologist
+would make (membrane: boundary, neurite: object), paints the simulated first strokes, trains
+(45 s), predicts, prints the object F1@0.5 and writes docs/screenshot_em_objects.png.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from screenshot_loop import run_until, save
+from screenshot_real import click, first_input, open_with_strokes, predicted, real_data
+
+
+def main() -> None:
+    name = sys.argv[1] if len(sys.argv) > 1 else "isbi2012_em_neurites_7"
+    if name not in {d.name for d in real_data.datasets()}:
+        print(f"{name} is not present (../shared/data/real2): nothing to show")
+        return
+    viewer, widget, _, dataset = open_with_strokes(name, 45)
+    click(widget, widget.train_button)
+    run_until(lambda: not widget.busy, 240)
+    predicted(viewer, widget, dataset.truth)
+    viewer.layers[f"{first_input(widget)} classes"].visible = False
+    save(viewer, "screenshot_em_objects.png")
+    viewer.close()
+
+
+if __name__ == "__main__":
+    main()
