@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -209,6 +210,10 @@ def main() -> None:
                          "product": run_product(dataset, strokes, seconds, args.steps, seed,
                                                 overrides, args.save_probabilities),
                          "forest": run_forest(dataset, strokes, seed, args.threads)})
+            print(dataset.name, seed, {m: {k: v for k, v in rows[-1][m].items()
+                                           if k in ("f1", "dice", "miou")}
+                                       for m in ("product", "forest")},
+                  file=sys.stderr, flush=True)  # progress: the JSON comes at the end
         summary = {method: real_data.mean_sd([r[method] for r in rows])
                    for method in ("product", "forest")}
         summary["product_minus_forest"] = {
