@@ -193,7 +193,7 @@ FOUND = {  # command lines that once ended in a traceback or a wrong message, an
                              "{image.tif}", "--output", "{under a file}"], "notes.txt"),
     "model settings the network refuses": (["predict", "--model", "{dropout 4.safetensors}",
                                             "--input", "{image.tif}", "--output", "{new.tif}"],
-                                           "dropout 4.safetensors is damaged"),
+                                           "dropout must be from 0 to below 1"),
     "'.' as an image": (["train", "--image", ".", "--labels", "{labels.tif}", "--out",
                          "{new.safetensors}", "--steps", "1"], "is not a TIFF file"),
 }
