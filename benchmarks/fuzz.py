@@ -91,9 +91,9 @@ def crafted_files(folder: Path) -> dict:
         report[f"state dict: {kind}"] = _child(crafted, crafted.READ_STATE_DICT, str(path))
     image = folder / "image.tif"
     tifffile.imwrite(image, np.zeros((32, 32), np.uint16))
-    for name, settings in (("width 4096", {"width": 4096}), ("width 64, depth 6",
-                                                             {"width": 64, "depth": 6})):
-        model = crafted.giant_model_file(folder / "giant.safetensors", **settings)
+    for name, claims in (("width 4096", {"width": 4096}), ("width 64, depth 6",
+                                                           {"width": 64, "depth": 6})):
+        model = crafted.giant_model_file(folder / "giant.safetensors", **claims)
         report[f"model file: {name}"] = _child(crafted, crafted.PREDICT, str(model), str(image),
                                                str(folder / "out.tif"))
         start = time.perf_counter()

@@ -29,4 +29,5 @@ def table(report: dict) -> str:
 
 
 if __name__ == "__main__":
-    print(table(json.load(open(sys.argv[1]))))
+    with open(sys.argv[1]) as file:
+        print(table(json.load(file)))

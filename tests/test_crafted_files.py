@@ -153,7 +153,7 @@ def test_a_model_file_claiming_a_giant_network_is_refused_at_once(settings, tmp_
     """Today's reader built the network first: 4.4 GB and 14 s, or the whole machine."""
     model = giant_model_file(tmp_path / "giant.safetensors", **settings)
     tifffile.imwrite(tmp_path / "image.tif", np.zeros((32, 32), np.uint16))
-    code, err, seconds, peak = run_limited(PREDICT, str(model), str(tmp_path / "image.tif"),
+    code, err, _, peak = run_limited(PREDICT, str(model), str(tmp_path / "image.tif"),
                                            str(tmp_path / "out.tif"))
     lines = err.strip().splitlines()
     assert code == 2 and "Traceback" not in err, err[-800:]
