@@ -5,7 +5,7 @@
 Opens an EM slice of neurite profiles (default isbi2012_em_neurites_7, read from
 ../shared/data/real2; nothing is written when it is absent) with the class table a biologist
 would make (membrane: boundary, neurite: object), paints the simulated first strokes, trains
-(45 s), predicts, prints the object F1@0.5 and writes docs/screenshot_em_objects.png.
+(60 s), predicts, prints the object F1@0.5 and writes docs/screenshot_em_objects.png.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ def main() -> None:
     if name not in {d.name for d in real_data.datasets()}:
         print(f"{name} is not present (../shared/data/real2): nothing to show")
         return
-    viewer, widget, _, dataset = open_with_strokes(name, 45)
+    viewer, widget, _, dataset = open_with_strokes(name, 60)
     click(widget, widget.train_button)
     run_until(lambda: not widget.busy, 240)
     predicted(viewer, widget, dataset.truth)
