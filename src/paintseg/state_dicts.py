@@ -131,9 +131,10 @@ def _reduce(function: str, args: tuple):
         raise FileFormatError(f"The state dict calls {function!r}: not loaded.")
     flat, offset, size, stride = args[:4]
     _check_extent(flat, offset, size, stride)
-    array = np.lib.stride_tricks.as_strided(
-        flat[offset:], shape=size, strides=[s * flat.itemsize for s in stride])
-    return torch.from_numpy(np.array(array))
+    index = np.int64(offset)  # each element's place in the storage, by plain arithmetic
+    for n, step in zip(size, stride):
+        index = np.add.outer(index, np.arange(n, dtype=np.int64) * step)
+    return torch.from_numpy(np.asarray(flat[index]))  # numpy checks each place is in flat
 
 
 def _check_extent(flat, offset, size, stride) -> None:
