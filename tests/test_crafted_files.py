@@ -190,3 +190,13 @@ def test_a_forest_claiming_too_many_trees_is_refused():
               "classes": np.array([1]), "n_features": np.array([15])}
     with pytest.raises(ValueError, match="more than 500 trees"):
         PixelForest.from_arrays(arrays, 2, 1)
+
+
+def test_an_empty_tensor_claiming_huge_other_sizes_allocates_nothing():
+    from paintseg.state_dicts import read_state_dict
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(STATE_DICT_LIES, "empty", (4, 0, (0, 2**31 - 1, 1000), (1, 1, 1),
+                                                  "float32"))
+        (tensor,) = read_state_dict(lying_state_dict("empty")).values()
+    assert tensor.shape == (0, 2**31 - 1, 1000) and tensor.numel() == 0

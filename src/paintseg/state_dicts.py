@@ -131,6 +131,8 @@ def _reduce(function: str, args: tuple):
         raise FileFormatError(f"The state dict calls {function!r}: not loaded.")
     flat, offset, size, stride = args[:4]
     _check_extent(flat, offset, size, stride)
+    if 0 in size:  # no elements, whatever the other sizes claim
+        return torch.from_numpy(np.empty(size, flat.dtype))
     index = np.int64(offset)  # each element's place in the storage, by plain arithmetic
     for n, step in zip(size, stride):
         index = np.add.outer(index, np.arange(n, dtype=np.int64) * step)
