@@ -13,6 +13,16 @@ fresh_venv() {
     "$1/bin/python" -m pip -q --disable-pip-version-check install "$TORCH"
 }
 
+# The existing-napari venv installs (mostly network and disk) while the lowest one installs
+# and runs its tests.
+existing_napari() {
+    fresh_venv .venv-existing
+    .venv-existing/bin/python -m pip -q --disable-pip-version-check install napari
+}
+existing_napari > .existing-napari.log 2>&1 &
+existing_pid=$!
+trap 'kill "$existing_pid" 2>/dev/null || true' EXIT
+
 echo "== lowest allowed versions"
 fresh_venv .venv-lowest
 .venv-lowest/bin/python -m pip -q --disable-pip-version-check install -c .ci/lowest.txt \
@@ -25,8 +35,7 @@ fresh_venv .venv-lowest
     tests/test_learn_forest.py tests/test_bioimageio.py
 
 echo "== installing into an existing napari environment"
-fresh_venv .venv-existing
-.venv-existing/bin/python -m pip -q --disable-pip-version-check install napari
+wait "$existing_pid" || { cat .existing-napari.log; echo "check_lowest: napari did not install"; exit 1; }
 versions() { .venv-existing/bin/python -m pip list 2>/dev/null | grep -i -E "^(napari|numpy|pydantic) "; }
 before="$(versions)"
 .venv-existing/bin/python -m pip -q --disable-pip-version-check install -e .
@@ -36,5 +45,5 @@ if [ "$before" != "$after" ]; then
     echo "check_lowest: installing the plugin changed the environment:"; diff <(echo "$before") <(echo "$after") || true
     exit 1
 fi
-rm -rf .venv-lowest .venv-existing
+rm -rf .venv-lowest .venv-existing .existing-napari.log
 echo "check_lowest: ok"

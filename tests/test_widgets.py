@@ -60,6 +60,7 @@ def train(qtbot, widget, steps: int, button) -> None:
     wait_idle(qtbot, widget, timeout=240)
 
 
+@pytest.mark.long_loop
 def test_whole_loop_classes_train_preview_predict_correct_continue(
     paintseg_viewer, small_cells, qtbot, tmp_path, notifications
 ):
@@ -319,6 +320,7 @@ def test_a_2d_image_trains_and_predicts(
     assert len(viewer.layers["nuclei 2d objects"].features) > 0
 
 
+@pytest.mark.long_loop
 def test_synthetic_touching_objects_show_their_samples_and_split_estimate(
     make_napari_viewer, small_cells, qtbot, notifications, monkeypatch
 ):

@@ -1,6 +1,7 @@
 """Clicking through an image set in the dock: one model on every image, strokes autosaved."""
 
 import numpy as np
+import pytest
 from qtpy.QtCore import Qt
 
 from paintseg.io.project import Project
@@ -25,6 +26,7 @@ def wait_idle(qtbot, widget):
     qtbot.waitUntil(lambda: not widget.busy, timeout=240_000)
 
 
+@pytest.mark.long_loop
 def test_train_on_a_set_move_on_correct_and_continue_on_all_images(
         make_napari_viewer, image_files, small_cells, tmp_path, qtbot, notifications):
     viewer, widget = open_dock(make_napari_viewer)

@@ -1,0 +1,94 @@
+"""Object rules compared on the same predictions: for every instance dataset and stroke seed
+whose class probabilities ``quality_real.py --save-probabilities DIR`` kept, the object F1@0.5
+of each fixed split (plain connected components, the shape split at each seed height of
+``SHAPE_HEIGHTS``), of the split that ``choose_split`` picks from the strokes (what the product
+does), and of the best fixed split per image (a ceiling no rule can pass). With each fixed
+split, how many of the painted object strokes it cuts (``cut``/``seen``), the evidence the rule
+reads.
+
+The predictions are fixed, so the comparison is exact and paired (no training noise). Prints
+JSON: per dataset and split the F1 per seed, its mean and sd; the means over datasets. Run:
+``.venv/bin/python benchmarks/object_rules.py DIR [--datasets ...]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import real_data
+
+from paintseg.learn.objects import SHAPE_HEIGHTS, choose_split, cut_strokes, find_objects
+
+NAME = re.compile(r"(?P<dataset>.+)_seed(?P<seed>\d+)\.npy$")
+FIXED = {"none": {"split": "none"},
+         **{f"shape_{h}": {"split": "shape", "shape_h": h} for h in SHAPE_HEIGHTS}}
+
+
+def class_probabilities(saved: np.ndarray) -> np.ndarray:
+    """``(K, Y, X)`` probabilities from a saved map (P(object) alone for two classes)."""
+    saved = saved.astype(np.float32)
+    return np.stack([1 - saved, saved]) if saved.ndim == 2 else saved
+
+
+def evaluate(dataset, probabilities: np.ndarray, strokes: np.ndarray) -> dict:
+    """F1 and stroke cuts of each fixed split, and the split ``choose_split`` picks."""
+    labels = (np.argmax(probabilities, 0) + 1).astype(np.uint8)
+    image = list(dataset.image)
+    foreground = np.isin(labels, dataset.object_values)
+    painted = np.isin(strokes, dataset.object_values)
+    rows = {}
+    for name, options in FIXED.items():
+        instances, _ = find_objects(labels, dataset.classes, probabilities=probabilities,
+                                    image=image, **options)
+        cut, seen = cut_strokes(instances, painted)
+        rows[name] = {"f1": real_data.scores(foreground, instances, dataset.truth)["f1"],
+                      "cut": cut, "seen": seen}
+    chosen = choose_split([(labels, probabilities, strokes, image)], dataset.classes)
+    name = "none" if chosen["split"] == "none" else f"shape_{chosen['shape_h']}"
+    rows["chosen"] = {"f1": rows[name]["f1"], "split": name}
+    rows["best"] = {"f1": max(rows[n]["f1"] for n in FIXED)}
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("maps", type=Path, help="a --save-probabilities folder")
+    parser.add_argument("--datasets", nargs="+", default=None)
+    args = parser.parse_args()
+    stroke_args = argparse.Namespace(coverage=None, boundary_strokes=0.0)
+    datasets = {d.name: d for d in real_data.datasets(args.datasets) if d.kind == "instance"}
+    found: dict = {}
+    for path in sorted(args.maps.glob("*.npy")):
+        match = NAME.match(path.name)
+        if match is None or match["dataset"] not in datasets:
+            continue
+        dataset, seed = datasets[match["dataset"]], int(match["seed"])
+        strokes = real_data.strokes_for(dataset, seed, stroke_args)
+        rows = evaluate(dataset, class_probabilities(np.load(path)), strokes)
+        found.setdefault(dataset.name, {})[seed] = rows
+    report: dict = {"settings": {"maps": str(args.maps), **real_data.machine_info()},
+                    "datasets": {}}
+    for name, seeds in found.items():
+        splits = {}
+        for split in (*FIXED, "chosen", "best"):
+            f1 = [seeds[s][split]["f1"] for s in sorted(seeds)]
+            splits[split] = {"f1": [round(v, 4) for v in f1],
+                             "mean": round(float(np.mean(f1)), 4),
+                             "sd": round(float(np.std(f1)), 4)}
+            if split in FIXED:
+                splits[split]["cut_of_seen"] = [(seeds[s][split]["cut"], seeds[s][split]["seen"])
+                                                for s in sorted(seeds)]
+        splits["chosen"]["split"] = [seeds[s]["chosen"]["split"] for s in sorted(seeds)]
+        report["datasets"][name] = splits
+    report["mean_over_datasets"] = {
+        split: round(float(np.mean([d[split]["mean"] for d in report["datasets"].values()])), 4)
+        for split in (*FIXED, "chosen", "best")}
+    print(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
