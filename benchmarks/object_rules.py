@@ -2,7 +2,8 @@
 whose class probabilities ``quality_real.py --save-probabilities DIR`` kept, the object F1@0.5
 of each fixed split (plain connected components, the shape split at each seed height of
 ``SHAPE_HEIGHTS``), of the split that ``choose_split`` picks from the strokes (what the product
-does), and of the best fixed split per image (a ceiling no rule can pass). With each fixed
+does; ``by_cuts``: its rule for data without a painted boundary class, alone), and of the
+best fixed split per image (a ceiling no rule can pass). With each fixed
 split, how many of the painted object strokes it cuts (``cut``/``seen``), the evidence the rule
 reads.
 
@@ -21,7 +22,13 @@ from pathlib import Path
 import numpy as np
 import real_data
 
-from paintseg.learn.objects import SHAPE_HEIGHTS, choose_split, cut_strokes, find_objects
+from paintseg.learn.objects import (
+    MAX_CUT_SHARE,
+    SHAPE_HEIGHTS,
+    choose_split,
+    cut_strokes,
+    find_objects,
+)
 
 NAME = re.compile(r"(?P<dataset>.+)_seed(?P<seed>\d+)\.npy$")
 FIXED = {"none": {"split": "none"},
@@ -50,6 +57,10 @@ def evaluate(dataset, probabilities: np.ndarray, strokes: np.ndarray) -> dict:
     chosen = choose_split([(labels, probabilities, strokes, image)], dataset.classes)
     name = "none" if chosen["split"] == "none" else f"shape_{chosen['shape_h']}"
     rows["chosen"] = {"f1": rows[name]["f1"], "split": name}
+    by_cuts = next((f"shape_{h}" for h in SHAPE_HEIGHTS
+                    if rows[f"shape_{h}"]["cut"] <= MAX_CUT_SHARE * rows[f"shape_{h}"]["seen"]),
+                   "none")  # the rule for data without a painted boundary class, alone
+    rows["by_cuts"] = {"f1": rows[by_cuts]["f1"], "split": by_cuts}
     rows["best"] = {"f1": max(rows[n]["f1"] for n in FIXED)}
     return rows
 
@@ -74,7 +85,7 @@ def main() -> None:
                     "datasets": {}}
     for name, seeds in found.items():
         splits = {}
-        for split in (*FIXED, "chosen", "best"):
+        for split in (*FIXED, "chosen", "by_cuts", "best"):
             f1 = [seeds[s][split]["f1"] for s in sorted(seeds)]
             splits[split] = {"f1": [round(v, 4) for v in f1],
                              "mean": round(float(np.mean(f1)), 4),
@@ -82,11 +93,12 @@ def main() -> None:
             if split in FIXED:
                 splits[split]["cut_of_seen"] = [(seeds[s][split]["cut"], seeds[s][split]["seen"])
                                                 for s in sorted(seeds)]
-        splits["chosen"]["split"] = [seeds[s]["chosen"]["split"] for s in sorted(seeds)]
+        for rule in ("chosen", "by_cuts"):
+            splits[rule]["split"] = [seeds[s][rule]["split"] for s in sorted(seeds)]
         report["datasets"][name] = splits
     report["mean_over_datasets"] = {
         split: round(float(np.mean([d[split]["mean"] for d in report["datasets"].values()])), 4)
-        for split in (*FIXED, "chosen", "best")}
+        for split in (*FIXED, "chosen", "by_cuts", "best")}
     print(json.dumps(report, indent=1))
 
 

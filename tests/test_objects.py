@@ -233,6 +233,22 @@ def test_the_chosen_split_still_splits_touching_round_objects():
     assert find_objects(labels, CLASSES, **options)[0].max() == 2
 
 
+def test_a_painted_boundary_class_decides_what_is_one_object():
+    """A compartment enclosed by a painted membrane stays whole, necks and all; the same
+    shape painted without a membrane is split at its neck."""
+    from paintseg.learn.objects import choose_split
+
+    labels = two_touching_disks()
+    labels[labels == 1] = 3  # a membrane all round: the dumbbell is one compartment
+    strokes = np.zeros_like(labels)
+    strokes[30:33, 22:30] = 2  # a dab in one lobe
+    assert choose_split([_plane(labels, strokes)], CLASSES)["split"] == "shape"
+    strokes[2:4, 10:90] = 3  # the membrane painted
+    options = choose_split([_plane(labels, strokes)], CLASSES)
+    assert options == {"split": "none"}
+    assert find_objects(labels, CLASSES, **options)[0].max() == 1
+
+
 def test_a_boundary_class_separates_touching_regions_whatever_the_split():
     labels = two_touching_disks()
     labels[:, 45:48] = np.where(labels[:, 45:48] == 2, 3, labels[:, 45:48])  # a membrane

@@ -404,13 +404,21 @@ def cut_strokes(instances: np.ndarray, strokes: np.ndarray) -> tuple[int, int]:
 def choose_split(planes: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray, Sequence]],
                  classes: Sequence[ClassInfo]) -> dict:
     """The object split that fits the painted objects, as keyword arguments of
-    :func:`find_objects`: the most splitting shape split (smallest seed height of
-    ``SHAPE_HEIGHTS``) that cuts at most ``MAX_CUT_SHARE`` of the object strokes, else plain
-    connected components (``split="none"``). Long, thin or branched cells then survive, and
-    touching round nuclei are still split.
+    :func:`find_objects`.
+
+    - Where a class with the role "boundary" (a membrane, an outline) is painted, it is what
+      separates objects: they are the regions it encloses, plain connected components of the
+      object classes (``split="none"``), whatever their shape.
+    - Otherwise, the most splitting shape split (smallest seed height of ``SHAPE_HEIGHTS``)
+      that cuts at most ``MAX_CUT_SHARE`` of the object strokes, else plain connected
+      components. Long, thin or branched cells then survive, and touching round nuclei are
+      still split.
 
     ``planes``: ``(class map, probabilities (K, Y, X), strokes, image channels)`` of planes
     with strokes (strokes: 0 = none, 1..K)."""
+    boundaries = [i + 1 for i, c in enumerate(classes) if c.role == "boundary"]
+    if any(np.isin(strokes, boundaries).any() for _, _, strokes, _ in planes):
+        return {"split": "none"}
     values = _object_labels(classes, None)
     for h in SHAPE_HEIGHTS:
         options = {"split": "shape", "shape_h": h}
