@@ -271,3 +271,17 @@ def test_small_holes_in_objects_are_filled_gaps_between_them_are_not():
     labels[50:68, 50:68] = 1  # a large enclosed region: not part of the cell
     objects, table = find_objects(labels, CLASSES, split="none")
     assert objects[19, 19] > 0 and objects[59, 59] == 0 and len(table) == 2
+
+
+def test_an_object_the_model_is_unsure_of_is_not_reported():
+    labels = np.ones((64, 100), np.uint8)
+    probability = np.zeros(labels.shape, np.float32)
+    for center, sure in [((32, 25), 0.95), ((32, 75), 0.6)]:  # a cell, and a look-alike
+        inside = disk(center, 12, shape=labels.shape)
+        labels[inside], probability[inside] = 2, sure
+    probabilities = np.stack([1 - probability, probability, np.zeros_like(probability)])
+    instances, table = find_objects(labels, CLASSES, probabilities=probabilities)
+    assert instances.max() == 1 and instances[32, 25] == 1 and instances[32, 75] == 0
+    assert table["mean_probability"].min() >= 0.7
+    kept, _ = find_objects(labels, CLASSES, probabilities=probabilities, min_confidence=0)
+    assert kept.max() == 2
