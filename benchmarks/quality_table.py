@@ -1,13 +1,16 @@
 """The README's quality table from ``quality_real.py`` JSON files (their datasets together, in
-order; each with the commit that made it): every dataset, the product against the forest,
-means and sd over stroke seeds. Run:
-``.venv/bin/python benchmarks/quality_table.py benchmarks/results/quality_real_all.json [...]``
+order): every dataset, the product against the forest, means and sd over stroke seeds, and
+the commit that made each row. With ``--objects``, an ``object_rules.py`` JSON made on the
+first run's saved predictions, the product's object F1 is that of its object step at the
+commit of that file (same predictions, objects found again). Run:
+``.venv/bin/python benchmarks/quality_table.py benchmarks/results/quality_real_all.json
+[more.json ...] [--objects benchmarks/results/object_rules.json]``
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 from pathlib import Path
 
 
@@ -16,14 +19,19 @@ def cell(summary: dict, key: str) -> str:
     return "" if mean is None else f"{mean:.3f} ± {sd:.3f}"
 
 
-def table(reports: list[dict]) -> str:
+def table(reports: list[dict], objects: dict | None = None) -> str:
     lines = ["| data (kind) | product F1 | its mask's components F1 | forest F1 "
              "| product Dice | forest Dice | product mIoU | forest mIoU | commit |",
              "|---|---|---|---|---|---|---|---|---|"]
     rows = {name: (result, report["settings"].get("git_commit", ""))
             for report in reports for name, result in report["datasets"].items()}
+    rescored = (objects or {}).get("datasets", {})
     for name, (result, commit) in rows.items():
-        product, forest = result["summary"]["product"], result["summary"]["forest"]
+        product, forest = dict(result["summary"]["product"]), result["summary"]["forest"]
+        if name in rescored:
+            chosen = rescored[name]["chosen"]
+            product["f1"] = [chosen["mean"], chosen["sd"]]
+            commit = f"{commit}, objects {objects['settings']['git_commit']}"
         kind = result.get("kind", "instance")
         lines.append(f"| {name} ({kind}) | {cell(product, 'f1')} "
                      f"| {cell(product, 'components_f1')} | {cell(forest, 'f1')} "
@@ -33,4 +41,9 @@ def table(reports: list[dict]) -> str:
 
 
 if __name__ == "__main__":
-    print(table([json.loads(Path(path).read_text()) for path in sys.argv[1:]]))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("reports", nargs="+", type=Path)
+    parser.add_argument("--objects", type=Path, default=None)
+    args = parser.parse_args()
+    print(table([json.loads(path.read_text()) for path in args.reports],
+                None if args.objects is None else json.loads(args.objects.read_text())))
