@@ -282,6 +282,8 @@ def test_an_object_the_model_is_unsure_of_is_not_reported():
     probabilities = np.stack([1 - probability, probability, np.zeros_like(probability)])
     instances, table = find_objects(labels, CLASSES, probabilities=probabilities)
     assert instances.max() == 1 and instances[32, 25] == 1 and instances[32, 75] == 0
-    assert table["mean_probability"].min() >= 0.7
-    kept, _ = find_objects(labels, CLASSES, probabilities=probabilities, min_confidence=0)
+    kept, _ = find_objects(labels, CLASSES, probabilities=probabilities, confidence_share=0)
     assert kept.max() == 2
+    unsure = np.where(labels == 2, 0.6, 0).astype(np.float32)  # a briefly trained model
+    probabilities = np.stack([1 - unsure, unsure, np.zeros_like(unsure)])
+    assert find_objects(labels, CLASSES, probabilities=probabilities)[0].max() == 2

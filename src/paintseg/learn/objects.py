@@ -259,18 +259,20 @@ def _drop_thin(instances: np.ndarray, min_thickness: float,
     return relabel_sequential(instances)[0].astype(np.int32)
 
 
-MIN_CONFIDENCE = 0.7  # benchmarks/results/object_rules.json, docs/benchmarks.md
+CONFIDENCE_SHARE = 0.8  # benchmarks/results/object_rules.json, docs/benchmarks.md
 
 
 def _drop_unsure(instances: np.ndarray, probability: np.ndarray | None,
-                 min_confidence: float) -> np.ndarray:
-    """Remove objects whose mean probability of their class is below ``min_confidence`` and
-    renumber 1..n: blobs the model is unsure of (debris, look-alikes), not objects."""
+                 share: float) -> np.ndarray:
+    """Remove objects whose mean probability of their class is below ``share`` of the surest
+    object's and renumber 1..n: blobs the model is far less sure of than of its objects
+    (debris, look-alikes). A model unsure of everything (briefly trained) keeps them all."""
     n = int(instances.max())
-    if probability is None or n == 0 or min_confidence <= 0:
+    if probability is None or n == 0 or share <= 0:
         return instances
-    confidence = ndi.mean(np.asarray(probability, np.float32), instances, np.arange(1, n + 1))
-    unsure = np.flatnonzero(np.asarray(confidence) < min_confidence) + 1
+    confidence = np.asarray(ndi.mean(np.asarray(probability, np.float32), instances,
+                                     np.arange(1, n + 1)))
+    unsure = np.flatnonzero(confidence < share * confidence.max()) + 1
     instances = np.where(np.isin(instances, unsure), 0, instances)
     return relabel_sequential(instances)[0].astype(np.int32)
 
@@ -315,7 +317,7 @@ def find_objects(labels, classes: Sequence[ClassInfo], *, probabilities=None, im
                  object_classes: Sequence[str | int] | None = None, split: str = "shape",
                  min_size: int = 20, min_thickness: float = MIN_THICKNESS,
                  min_distance: float = 1.0, shape_h: float = SHAPE_H,
-                 min_confidence: float = MIN_CONFIDENCE, per_plane: bool = False,
+                 confidence_share: float = CONFIDENCE_SHARE, per_plane: bool = False,
                  spacing: Sequence[float] | None = None,
                  channel_names: Sequence[str] | None = None) -> tuple[np.ndarray, pd.DataFrame]:
     """Turn a class map into objects (instances) and a table of per-object measurements.
@@ -348,9 +350,9 @@ def find_objects(labels, classes: Sequence[ClassInfo], *, probabilities=None, im
         Objects nowhere thicker than this fraction of the class's typical object (the median
         over its objects, one-pixel-thin ones left out, of their largest distance to the
         background) are dropped: slivers along an outline. 0 keeps them.
-    min_confidence : float
+    confidence_share : float
         With ``probabilities``, objects whose mean probability of their own class is below
-        this are dropped: blobs the model is unsure of. 0 keeps them.
+        this share of the surest object's (of that class) are dropped. 0 keeps them.
     min_distance : float
         Distance-split sensitivity: the height (in pixels) a distance maximum must rise
         above its surroundings to seed its own object.
@@ -393,7 +395,7 @@ def find_objects(labels, classes: Sequence[ClassInfo], *, probabilities=None, im
         inst = _instances_of_class(mask, boundary, split, min_distance, per_plane,
                                    probability, spacing, channels, shape_h)
         inst = _drop_thin(_drop_small(inst, min_size), min_thickness, spacing)
-        inst = _drop_unsure(inst, probability, min_confidence)
+        inst = _drop_unsure(inst, probability, confidence_share)
         offset = len(class_of)
         n = int(inst.max())
         free = instances == 0
