@@ -20,9 +20,9 @@ def cell(summary: dict, key: str) -> str:
 
 
 def table(reports: list[dict], objects: dict | None = None) -> str:
-    lines = ["| data (kind) | product F1 | its mask's components F1 | forest F1 "
-             "| product Dice | forest Dice | product mIoU | forest mIoU | commit |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    header = ("| data (kind) | product F1 | its mask's components F1 | forest F1 "
+              "| product Dice | forest Dice | product mIoU | forest mIoU | commit |")
+    lines = [header, "|---|---|---|---|---|---|---|---|---|"]
     rows = {name: (result, report["settings"].get("git_commit", ""))
             for report in reports for name, result in report["datasets"].items()}
     rescored = (objects or {}).get("datasets", {})

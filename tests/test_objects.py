@@ -280,7 +280,7 @@ def test_an_object_the_model_is_unsure_of_is_not_reported():
         inside = disk(center, 12, shape=labels.shape)
         labels[inside], probability[inside] = 2, sure
     probabilities = np.stack([1 - probability, probability, np.zeros_like(probability)])
-    instances, table = find_objects(labels, CLASSES, probabilities=probabilities)
+    instances, _ = find_objects(labels, CLASSES, probabilities=probabilities)
     assert instances.max() == 1 and instances[32, 25] == 1 and instances[32, 75] == 0
     kept, _ = find_objects(labels, CLASSES, probabilities=probabilities, confidence_share=0)
     assert kept.max() == 2
