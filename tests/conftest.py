@@ -37,6 +37,35 @@ def one_torch_thread():
 
 
 @pytest.fixture(scope="session")
+def data():
+    """Disks, their truth and strokes (``test_learn_train.disks``)."""
+    from test_learn_train import disks
+
+    return disks()
+
+
+@pytest.fixture(scope="session")
+def trained(data):
+    """A model trained on the disks' strokes with one torch thread, and the events of its
+    training: trained once for every module that reads it (none changes it)."""
+    import torch
+    from test_learn_train import TRAIN_STEPS, new_model
+
+    from paintseg.learn import drain, train
+
+    image, _, strokes = data
+    events = []
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        model = drain(train(new_model(), [image], [strokes], steps=TRAIN_STEPS, seed=0),
+                      events.append)
+    finally:
+        torch.set_num_threads(threads)
+    return model, events
+
+
+@pytest.fixture(scope="session")
 def small_cells():
     """A small 2-channel Z stack of synthetic cells with ground truth and example strokes."""
     from paintseg.io.samples import draw_strokes, synthetic_cells

@@ -5,7 +5,7 @@ import copy
 import numpy as np
 import pytest
 import torch
-from test_learn_train import data, new_model, trained  # noqa: F401 (data, trained: fixtures)
+from test_learn_train import new_model
 
 from paintseg.learn import drain, train
 from paintseg.learn.model import Segmenter

@@ -66,20 +66,6 @@ def foreground_dice(model, image, truth):
     return 2 * (predicted & (truth == 1)).sum() / (predicted.sum() + (truth == 1).sum())
 
 
-@pytest.fixture(scope="module")
-def data():
-    return disks()
-
-
-@pytest.fixture(scope="module")
-def trained(data):
-    """A model trained on the strokes, with the events of its training."""
-    image, _, strokes = data
-    events = []
-    model = drain(train(new_model(), [image], [strokes], steps=TRAIN_STEPS, seed=0),
-                  events.append)
-    return model, events
-
 
 def test_training_reduces_loss_and_learns_the_disks(data, trained):
     image, truth, _ = data
