@@ -22,13 +22,7 @@ from pathlib import Path
 import numpy as np
 import real_data
 
-from paintseg.learn.objects import (
-    MAX_CUT_SHARE,
-    SHAPE_HEIGHTS,
-    choose_split,
-    cut_strokes,
-    find_objects,
-)
+from paintseg.learn.objects import SHAPE_HEIGHTS, choose_split, cut_strokes, find_objects
 
 NAME = re.compile(r"(?P<dataset>.+)_seed(?P<seed>\d+)\.npy$")
 FIXED = {"none": {"split": "none"},
@@ -39,6 +33,11 @@ def class_probabilities(saved: np.ndarray) -> np.ndarray:
     """``(K, Y, X)`` probabilities from a saved map (P(object) alone for two classes)."""
     saved = saved.astype(np.float32)
     return np.stack([1 - saved, saved]) if saved.ndim == 2 else saved
+
+
+def split_name(options: dict) -> str:
+    """The ``FIXED`` name of ``choose_split``'s options."""
+    return "none" if options["split"] == "none" else f"shape_{options['shape_h']}"
 
 
 def evaluate(dataset, probabilities: np.ndarray, strokes: np.ndarray) -> dict:
@@ -54,12 +53,12 @@ def evaluate(dataset, probabilities: np.ndarray, strokes: np.ndarray) -> dict:
         cut, seen = cut_strokes(instances, painted)
         rows[name] = {"f1": real_data.scores(foreground, instances, dataset.truth)["f1"],
                       "cut": cut, "seen": seen}
-    chosen = choose_split([(labels, probabilities, strokes, image)], dataset.classes)
-    name = "none" if chosen["split"] == "none" else f"shape_{chosen['shape_h']}"
-    rows["chosen"] = {"f1": rows[name]["f1"], "split": name}
-    by_cuts = next((f"shape_{h}" for h in SHAPE_HEIGHTS
-                    if rows[f"shape_{h}"]["cut"] <= MAX_CUT_SHARE * rows[f"shape_{h}"]["seen"]),
-                   "none")  # the rule for data without a painted boundary class, alone
+    chosen = split_name(choose_split([(labels, probabilities, strokes, image)], dataset.classes))
+    rows["chosen"] = {"f1": rows[chosen]["f1"], "split": chosen}
+    boundary = np.isin(strokes, [i + 1 for i, c in enumerate(dataset.classes)
+                                 if c.role == "boundary"])  # the stroke rule alone: no boundary
+    by_cuts = split_name(choose_split([(labels, probabilities, np.where(boundary, 0, strokes),
+                                        image)], dataset.classes))
     rows["by_cuts"] = {"f1": rows[by_cuts]["f1"], "split": by_cuts}
     rows["best"] = {"f1": max(rows[n]["f1"] for n in FIXED)}
     return rows

@@ -19,11 +19,16 @@ from paintseg.learn.sampling import as_channels
 SPLITS = ("shape", "distance", "boundary", "none")
 
 
+def _labels_with_role(classes: Sequence[ClassInfo], role: str) -> list[int]:
+    """Label values (1-based) of the classes with ``role``."""
+    return [i + 1 for i, c in enumerate(classes) if c.role == role]
+
+
 def _object_labels(classes: Sequence[ClassInfo], object_classes) -> list[int]:
     """Label values (1-based) of the classes that become objects."""
     names = [c.name for c in classes]
     if object_classes is None:
-        return [i + 1 for i, c in enumerate(classes) if c.role == "object"]
+        return _labels_with_role(classes, "object")
     labels = []
     for item in object_classes:
         if isinstance(item, str):
@@ -382,7 +387,7 @@ def find_objects(labels, classes: Sequence[ClassInfo], *, probabilities=None, im
     labels = np.asarray(labels)
     boundary = None
     if split == "boundary":
-        boundary_labels = [i + 1 for i, c in enumerate(classes) if c.role == "boundary"]
+        boundary_labels = _labels_with_role(classes, "boundary")
         if not boundary_labels:
             raise InputError("Splitting by boundary needs a class with the role 'boundary'.")
         boundary = np.isin(labels, boundary_labels)
@@ -439,7 +444,7 @@ def choose_split(planes: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray, Sequ
 
     ``planes``: ``(class map, probabilities (K, Y, X), strokes, image channels)`` of planes
     with strokes (strokes: 0 = none, 1..K)."""
-    boundaries = [i + 1 for i, c in enumerate(classes) if c.role == "boundary"]
+    boundaries = _labels_with_role(classes, "boundary")
     if any(np.isin(strokes, boundaries).any() for _, _, strokes, _ in planes):
         return {"split": "none"}
     values = _object_labels(classes, None)
