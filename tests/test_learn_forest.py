@@ -162,3 +162,32 @@ def test_forest_arrays_that_would_crash_or_loop_are_refused():
     for broken in (loop, outside, feature, short, {k: arrays[k] for k in list(arrays)[1:]}):
         with pytest.raises(ValueError):
             forest.PixelForest.from_arrays(broken, 2, n_channels=len(image))
+
+
+def test_validation_scores_the_blend_that_predictions_show():
+    from paintseg.learn import drain, predict
+    from paintseg.learn.metrics import semantic_scores
+    from paintseg.learn.sampling import prepare_training_data
+    from paintseg.learn.train import _fit_forest
+
+    image, _, strokes = disks(size=96)
+    model = new_model()
+    drain(train_for(model, image, strokes, steps=2))  # a network that has hardly learnt
+
+    def held_out_f1(blend):
+        model.config.forest_blend = blend
+        data = prepare_training_data(model.class_names, [list(image)], [strokes],
+                                     model.normalize, 64, torch.device("cpu"))
+        _fit_forest(data, seed=0)
+        val = _Session(model, data, first_session=False)._scores()
+        held = data.planes[0].val_labels
+        shown = np.asarray(drain(predict(model, image)).labels)[held > 0]
+        expected = semantic_scores(shown, held[held > 0], model.class_names)
+        return ([val[name]["f1"] for name in model.class_names],
+                [expected[name]["f1"] for name in model.class_names])
+
+    blended, shown_blended = held_out_f1(0.5)
+    network, shown_network = held_out_f1(0.0)
+    np.testing.assert_allclose(blended, shown_blended, atol=0.05)
+    np.testing.assert_allclose(network, shown_network, atol=0.05)
+    assert min(blended) > max(network)  # two different opinions, or this proves nothing

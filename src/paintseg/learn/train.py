@@ -457,6 +457,12 @@ class _Session:
                                      [p.train_labels for p in data.planes])
         self.val_windows = [(plane.image_index, *window) for plane in data.planes
                             for window in _val_windows(plane, model.multiple)]
+        # The forest's probabilities around each held-out stroke, taken before self-training
+        # rewrites the soft targets: validation scores the blend that predictions show
+        blended = model.forest is not None and config.forest_blend > 0
+        self.val_forest = [_forest_window(plane, window) if blended else None
+                           for plane in data.planes
+                           for window in _val_slices(plane, model.multiple)]
         params = list(model.net.parameters())
         if model.optimizer is None or model.optimizer.param_groups[0]["params"] != params:
             model.optimizer = torch.optim.AdamW(params, lr=config.learning_rate,
@@ -578,9 +584,13 @@ class _Session:
         """Per-class scores of the model on the held-out strokes (predicted around each);
         sets ``last_val_by_image``."""
         pairs: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}  # image -> (predicted, truth)
-        for image, data, labels in self.val_windows:
+        weight = self.model.config.forest_blend
+        for (image, data, labels), forest in zip(self.val_windows, self.val_forest):
             painted = labels > 0
-            classes = self.model.logits(data[None])[0].argmax(0).cpu().numpy() + 1
+            probabilities = torch.softmax(self.model.logits(data[None])[0], 0).cpu().numpy()
+            if forest is not None:
+                probabilities = (1 - weight) * probabilities + weight * forest
+            classes = probabilities.argmax(0) + 1
             pairs.setdefault(image, []).append((classes[painted], labels[painted]))
         if not pairs:
             return None
@@ -655,24 +665,40 @@ def _json_number(value: float) -> float | None:
     return None if value is None or math.isnan(value) else value
 
 
-def _val_windows(plane: Plane, multiple: int) -> list[tuple[torch.Tensor, np.ndarray]]:
-    """Image and validation labels in a window around each validation stroke.
+def _val_slices(plane: Plane, multiple: int) -> list[tuple[int, slice, slice]]:
+    """``(stroke, rows, columns)`` of a window around each validation stroke (``stroke``:
+    its label among the connected strokes of the padded validation labels).
 
     Windows have some context, and sides of ``multiple`` times a power of two: few distinct
     shapes, since the CPU's convolutions compile and keep code for each new shape (new
     shapes every round made a long session grow). They may reach into the plane's padding.
-    The labels of a window are its own stroke's.
     """
-    labels = np.pad(plane.val_labels, plane.pad)
-    strokes = label(labels > 0, connectivity=2)
-    windows = []
+    strokes = label(np.pad(plane.val_labels, plane.pad) > 0, connectivity=2)
+    slices = []
     for region in regionprops(strokes):
         y0, x0, y1, x1 = region.bbox
         ys, xs = (_window(lo, hi, multiple, size)
                   for lo, hi, size in ((y0, y1, strokes.shape[0]), (x0, x1, strokes.shape[1])))
-        own = np.where(strokes[ys, xs] == region.label, labels[ys, xs], 0)
-        windows.append((plane.data[:, ys, xs], own))
-    return windows
+        slices.append((region.label, ys, xs))
+    return slices
+
+
+def _val_windows(plane: Plane, multiple: int) -> list[tuple[torch.Tensor, np.ndarray]]:
+    """Image and validation labels in each window of :func:`_val_slices`; the labels of a
+    window are its own stroke's."""
+    labels = np.pad(plane.val_labels, plane.pad)
+    strokes = label(labels > 0, connectivity=2)
+    return [(plane.data[:, ys, xs], np.where(strokes[ys, xs] == stroke, labels[ys, xs], 0))
+            for stroke, ys, xs in _val_slices(plane, multiple)]
+
+
+def _forest_window(plane: Plane, window: tuple[int, slice, slice]) -> np.ndarray | None:
+    """The forest's probabilities ``(K, h, w)`` in a window of :func:`_val_slices`, from the
+    plane's soft targets (None when it has none)."""
+    if plane.soft is None:
+        return None
+    _, ys, xs = window
+    return plane.soft[:, ys, xs].float().cpu().numpy()
 
 
 def _window(lo: int, hi: int, multiple: int, size: int) -> slice:
