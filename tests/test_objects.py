@@ -287,3 +287,22 @@ def test_an_object_the_model_is_unsure_of_is_not_reported():
     unsure = np.where(labels == 2, 0.6, 0).astype(np.float32)  # a briefly trained model
     probabilities = np.stack([1 - unsure, unsure, np.zeros_like(unsure)])
     assert find_objects(labels, CLASSES, probabilities=probabilities)[0].max() == 2
+
+
+def test_the_dock_measures_objects_in_the_layers_voxel_size(monkeypatch, trained):
+    """The dock's prediction job hands the layer's scale to the object step: the whole
+    stack's voxel size, or a plane's pixel size."""
+    import threading
+
+    from paintseg.learn.events import drain
+    from paintseg.widgets import _jobs
+
+    seen = []
+    monkeypatch.setattr(_jobs, "find_objects", lambda labels, *args, spacing=None, **kw: (
+        seen.append((labels.ndim, spacing)), find_objects(labels, *args, spacing=spacing,
+                                                          **kw))[1])
+    model, _ = trained
+    stack = list(np.random.default_rng(0).random((2, 3, 32, 32), dtype=np.float32))
+    for plane in (None, (1,)):
+        drain(_jobs.predict_job(model, stack, plane, threading.Event(), spacing=(4.0, 0.5, 0.5)))
+    assert seen == [(3, (4.0, 0.5, 0.5)), (2, (0.5, 0.5))]

@@ -196,16 +196,19 @@ class PredictResult:
 def _result(
     model: Segmenter, plane: tuple[int, ...] | None, labels, probabilities, uncertainty,
     channels: Sequence[Any], ndim: int, strokes=None, stop: StopFlag | None = None,
+    spacing: Sequence[float] | None = None,
 ) -> PredictResult:
     """Find the objects and the places to paint next (``strokes``: the painted labels of
     the same planes, or None; a ``stop`` keeps the places found so far and the whole
-    prediction) and prepare every array and table the layers need (worker side)."""
+    prediction; ``spacing``: the pixel size per axis of ``labels``) and prepare every array
+    and table the layers need (worker side)."""
     objects, table = find_objects(
         labels,
         model.config.classes,
         probabilities=probabilities,
         image=channels,
         channel_names=model.config.channels,
+        spacing=spacing,
         **model.object_options,
     )
     points = None if table.empty else object_points(table, plane or (), ndim)
@@ -232,9 +235,12 @@ def predict_job(
     stop: StopFlag,
     threads: int | None = None,
     strokes=None,
+    spacing: Sequence[float] | None = None,
 ) -> Generator[PredictEvent, None, PredictResult | None]:
     """Predict one plane (``plane`` given) or the whole image, then find objects and the
-    places to paint next (``strokes``: the annotation array of the image, or None).
+    places to paint next (``strokes``: the annotation array of the image, or None). Objects
+    are measured in ``spacing`` (the layer's scale, one size per spatial axis): a 3D object
+    in an anisotropic stack is split by its true shape.
 
     Returns ``None`` when stopped before the end.
     """
@@ -245,12 +251,13 @@ def predict_job(
             yield PredictEvent(done=1, total=1, elapsed=0.0)
             plane_channels = [np.asarray(c[plane]) for c in channels]
             return _result(model, plane, labels, probabilities, uncertainty, plane_channels,
-                           ndim, None if strokes is None else np.asarray(strokes[plane]))
+                           ndim, None if strokes is None else np.asarray(strokes[plane]),
+                           spacing=None if spacing is None else tuple(spacing)[-2:])
         prediction = yield from predict(model, channels, stop=stop.is_set)
         if stop.is_set():
             return None
         return _result(model, None, prediction.labels, prediction.probabilities,
-                       prediction.uncertainty, channels, ndim, strokes, stop)
+                       prediction.uncertainty, channels, ndim, strokes, stop, spacing)
 
 
 def call_job(task: Callable[[], Any], stop: StopFlag) -> Generator[None, None, Any]:

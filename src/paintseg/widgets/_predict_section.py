@@ -142,7 +142,8 @@ class PredictSection:
         self._start("predict", _jobs.predict_job, self.model, inputs.channels, plane,
                     on_yielded=self._on_predict_event,
                     on_returned=lambda result: self._on_predicted(inputs.geometry, result),
-                    threads=_jobs.gui_threads(), strokes=strokes)
+                    threads=_jobs.gui_threads(), strokes=strokes,
+                    spacing=inputs.geometry.scale)
         return True
 
     def _on_predict_event(self, event) -> None:
