@@ -14,6 +14,7 @@ from paintseg.widgets._layers import (
     classes_to_metadata,
     default_classes,
     format_eta,
+    format_scores,
     merge_into_annotations,
     model_mismatch,
     new_class,
@@ -109,3 +110,13 @@ def test_progress_uses_the_time_estimate_then_steps():
     assert progress_fraction(10, 100, elapsed=3.0, eta=None) == pytest.approx(0.1)
     assert format_eta(65) == "ETA 1 min 05 s"
     assert format_eta(None) == ""
+
+
+def test_a_class_with_too_few_held_out_pixels_gets_a_sentence_not_a_score():
+    """Two held-out pixels of a class are noise: the dock says so instead of 'F1 0.00'."""
+    val = {"membrane": {"f1": 0.99, "iou": 0.98, "support": 219},
+           "neurite": {"f1": 0.0, "iou": 0.0, "support": 2}}
+    lines = format_scores(val).splitlines()
+    assert lines[1] == "  membrane: F1 0.99  IoU 0.98"
+    assert "neurite: too few held-out pixels to score (2)" in lines[2]
+    assert "0.00" not in lines[2]

@@ -205,14 +205,23 @@ def object_points(
     return points, table.iloc[rows].reset_index(drop=True)
 
 
+MIN_SCORED_PIXELS = 25  # a class with fewer held-out pixels gets no score: it would be noise
+
+
 def format_scores(val: dict[str, dict[str, float]] | None) -> str:
-    """Per-class validation scores as short text lines: ``cell  F1 0.91  IoU 0.84``."""
+    """Per-class validation scores as short text lines: ``cell  F1 0.91  IoU 0.84``; a class
+    with fewer than ``MIN_SCORED_PIXELS`` held-out pixels says so instead of a score."""
     if not val:
         return "Validation: waiting for the first scores"
     lines = ["Validation (held-out strokes):"]
     for name, scores in val.items():
-        parts = [f"{key.upper() if key == 'iou' else key.capitalize()} {scores[key]:.2f}"
-                 for key in ("f1", "iou") if scores.get(key) is not None]
+        support = scores.get("support")
+        if support is not None and support < MIN_SCORED_PIXELS:
+            lines.append(f"  {name}: too few held-out pixels to score ({int(support)}); "
+                         "paint more strokes")
+            continue
+        parts = [f"{label} {scores[key]:.2f}" for key, label in (("f1", "F1"), ("iou", "IoU"))
+                 if scores.get(key) is not None]
         lines.append(f"  {name}: " + "  ".join(parts))
     return "\n".join(lines)
 
