@@ -17,13 +17,11 @@ load. Run:
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 
 import numpy as np
 import real_data
-import torch
 from quality_real import dataset_train
 
 from paintseg.learn.events import drain
@@ -64,12 +62,7 @@ def part_scores(dataset, probabilities: np.ndarray, strokes: np.ndarray) -> dict
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=60.0, help="product training budget")
-    parser.add_argument("--steps", type=int, default=None, help="step budget instead")
-    real_data.add_arguments(parser)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    args = real_data.one_shot_arguments(__doc__.splitlines()[0])
     overrides = real_data.config_overrides(args)
     report: dict = {"settings": {"steps": args.steps, "seconds": args.seconds,
                                  "overrides": overrides, **real_data.machine_info(),

@@ -40,19 +40,40 @@ def split_name(options: dict) -> str:
     return "none" if options["split"] == "none" else f"shape_{options['shape_h']}"
 
 
+def saved_maps(folder: Path, datasets: dict):
+    """``(dataset, seed, probabilities (K, Y, X), strokes)`` of each map saved in ``folder``
+    for one of ``datasets`` (name: dataset), with the strokes it was trained on."""
+    stroke_args = argparse.Namespace(coverage=None, boundary_strokes=0.0)
+    for path in sorted(folder.glob("*.npy")):
+        match = NAME.match(path.name)
+        if match is None or match["dataset"] not in datasets:
+            continue
+        dataset, seed = datasets[match["dataset"]], int(match["seed"])
+        yield (dataset, seed, class_probabilities(np.load(path)),
+               real_data.strokes_for(dataset, seed, stroke_args))
+
+
+def fixed_splits(dataset, labels: np.ndarray, probabilities: np.ndarray, painted: np.ndarray):
+    """``{name: (instances, cut, seen)}`` for each split of ``FIXED``: its objects and how
+    many of the ``painted`` object strokes on them it cuts."""
+    found = {}
+    for name, options in FIXED.items():
+        instances, _ = find_objects(labels, dataset.classes, probabilities=probabilities,
+                                    image=list(dataset.image), **options)
+        found[name] = (instances, *cut_strokes(instances, painted))
+    return found
+
+
 def evaluate(dataset, probabilities: np.ndarray, strokes: np.ndarray) -> dict:
     """F1 and stroke cuts of each fixed split, and the split ``choose_split`` picks."""
     labels = (np.argmax(probabilities, 0) + 1).astype(np.uint8)
     image = list(dataset.image)
     foreground = np.isin(labels, dataset.object_values)
     painted = np.isin(strokes, dataset.object_values)
-    rows = {}
-    for name, options in FIXED.items():
-        instances, _ = find_objects(labels, dataset.classes, probabilities=probabilities,
-                                    image=image, **options)
-        cut, seen = cut_strokes(instances, painted)
-        rows[name] = {"f1": real_data.scores(foreground, instances, dataset.truth)["f1"],
-                      "cut": cut, "seen": seen}
+    rows = {name: {"f1": real_data.scores(foreground, instances, dataset.truth)["f1"],
+                   "cut": cut, "seen": seen}
+            for name, (instances, cut, seen)
+            in fixed_splits(dataset, labels, probabilities, painted).items()}
     chosen = split_name(choose_split([(labels, probabilities, strokes, image)], dataset.classes))
     rows["chosen"] = {"f1": rows[chosen]["f1"], "split": chosen}
     boundary = np.isin(strokes, [i + 1 for i, c in enumerate(dataset.classes)
@@ -69,17 +90,10 @@ def main() -> None:
     parser.add_argument("maps", type=Path, help="a --save-probabilities folder")
     parser.add_argument("--datasets", nargs="+", default=None)
     args = parser.parse_args()
-    stroke_args = argparse.Namespace(coverage=None, boundary_strokes=0.0)
     datasets = {d.name: d for d in real_data.datasets(args.datasets) if d.kind == "instance"}
     found: dict = {}
-    for path in sorted(args.maps.glob("*.npy")):
-        match = NAME.match(path.name)
-        if match is None or match["dataset"] not in datasets:
-            continue
-        dataset, seed = datasets[match["dataset"]], int(match["seed"])
-        strokes = real_data.strokes_for(dataset, seed, stroke_args)
-        rows = evaluate(dataset, class_probabilities(np.load(path)), strokes)
-        found.setdefault(dataset.name, {})[seed] = rows
+    for dataset, seed, probabilities, strokes in saved_maps(args.maps, datasets):
+        found.setdefault(dataset.name, {})[seed] = evaluate(dataset, probabilities, strokes)
     report: dict = {"settings": {"maps": str(args.maps), **real_data.machine_info()},
                     "datasets": {}}
     for name, seeds in found.items():

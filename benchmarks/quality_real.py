@@ -24,7 +24,6 @@ ones, and per group of datasets); the git commit, CPU, cores and load. Run:
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -33,7 +32,6 @@ from pathlib import Path
 
 import numpy as np
 import real_data
-import torch
 
 from paintseg.learn.events import drain
 from paintseg.learn.model import Segmenter
@@ -192,12 +190,7 @@ def report_means(report: dict, key_of_kind: dict) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=60.0, help="product training budget")
-    parser.add_argument("--steps", type=int, default=None, help="step budget instead")
-    real_data.add_arguments(parser)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    args = real_data.one_shot_arguments(__doc__.splitlines()[0])
     seconds = None if args.steps else args.seconds
     report = {"settings": {**vars(args), **real_data.machine_info(),
                            "load_before": os.getloadavg()[0]}, "datasets": {}}

@@ -89,6 +89,22 @@ def add_arguments(parser) -> None:
                              "DATASET_seedS[_roundR].npy, for benchmarks/rescore_objects.py")
 
 
+def one_shot_arguments(description: str):
+    """The parsed options of a benchmark that trains once per dataset and seed (the budget,
+    ``--seconds`` or ``--steps``, and ``add_arguments``), with torch set to ``--threads``."""
+    import argparse
+
+    import torch
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--seconds", type=float, default=60.0, help="product training budget")
+    parser.add_argument("--steps", type=int, default=None, help="step budget instead")
+    add_arguments(parser)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    return args
+
+
 def strokes_for(data, seed: int, args) -> np.ndarray:
     """``simulate_strokes`` (``simulate_semantic_strokes`` for a semantic ``Dataset``) with
     the options of ``add_arguments``; ``data``: a ``Dataset`` or instance ground truth."""

@@ -23,11 +23,11 @@ from pathlib import Path
 
 import numpy as np
 import real_data
-from object_rules import FIXED, NAME, class_probabilities
+from object_rules import fixed_splits, saved_maps
 from scipy import ndimage as ndi
 from skimage.segmentation import relabel_sequential
 
-from paintseg.learn.objects import choose_split, cut_strokes, find_objects
+from paintseg.learn.objects import choose_split, find_objects
 
 RATIOS = (0.95, 1.0, 1.02, 1.05, float("inf"))
 
@@ -79,13 +79,9 @@ def evaluate(dataset, probabilities: np.ndarray, strokes: np.ndarray) -> dict:
     image = list(dataset.image)
     foreground = np.isin(labels, dataset.object_values)
     painted = np.isin(strokes, dataset.object_values)
-    evidence = {}
-    for name, options in FIXED.items():
-        instances, _ = find_objects(labels, dataset.classes, probabilities=probabilities,
-                                    image=image, **options)
-        cut, seen = cut_strokes(instances, painted)
-        evidence[name] = {"cut": cut, "tested": tested_strokes(instances, painted),
-                          "seen": seen}
+    evidence = {name: {"cut": cut, "tested": tested_strokes(instances, painted), "seen": seen}
+                for name, (instances, cut, seen)
+                in fixed_splits(dataset, labels, probabilities, painted).items()}
     chosen = choose_split([(labels, probabilities, strokes, image)], dataset.classes)
     instances, _ = find_objects(labels, dataset.classes, probabilities=probabilities,
                                 image=image, **chosen)
@@ -100,18 +96,12 @@ def main() -> None:
     parser.add_argument("maps", type=Path, help="a --save-probabilities folder")
     parser.add_argument("--datasets", nargs="+", default=None)
     args = parser.parse_args()
-    stroke_args = argparse.Namespace(coverage=None, boundary_strokes=0.0)
     datasets = {d.name: d for d in real_data.datasets(args.datasets)
                 if d.kind == "instance" and not any(c.role == "boundary" for c in d.classes)}
     report: dict = {"settings": {"maps": str(args.maps), **real_data.machine_info()},
                     "datasets": {}}
-    for path in sorted(args.maps.glob("*.npy")):
-        match = NAME.match(path.name)
-        if match is None or match["dataset"] not in datasets:
-            continue
-        dataset, seed = datasets[match["dataset"]], int(match["seed"])
-        strokes = real_data.strokes_for(dataset, seed, stroke_args)
-        found = evaluate(dataset, class_probabilities(np.load(path)), strokes)
+    for dataset, seed, probabilities, strokes in saved_maps(args.maps, datasets):
+        found = evaluate(dataset, probabilities, strokes)
         report["datasets"].setdefault(dataset.name, {"seeds": {}})["seeds"][seed] = found
     for entry in report["datasets"].values():
         entry["mean_f1_by_ratio"] = {str(r): round(float(np.mean(
