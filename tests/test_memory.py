@@ -62,10 +62,10 @@ def test_validation_windows_come_in_few_shapes_and_count_each_stroke_once():
     plane = Plane(0, (), torch.zeros(1, 300 + 2 * pad, 400 + 2 * pad),
                   torch.zeros(300 + 2 * pad, 400 + 2 * pad), val, pad)
     windows = _val_windows(plane, multiple)
-    shapes = {tuple(data.shape[1:]) for data, _ in windows}
+    shapes = {tuple(data.shape[1:]) for data, _, _ in windows}
     assert len(windows) > 15 and len(shapes) <= 10
-    for data, labels in windows:
+    for data, labels, _ in windows:
         assert data.shape[1:] == labels.shape
         assert all(side % multiple == 0 and (side // multiple).bit_count() == 1
                    for side in labels.shape)
-    assert sum(int((labels > 0).sum()) for _, labels in windows) == int((val > 0).sum())
+    assert sum(int((labels > 0).sum()) for _, labels, _ in windows) == int((val > 0).sum())

@@ -457,12 +457,6 @@ class _Session:
                                      [p.train_labels for p in data.planes])
         self.val_windows = [(plane.image_index, *window) for plane in data.planes
                             for window in _val_windows(plane, model.multiple)]
-        # The forest's probabilities around each held-out stroke, taken before self-training
-        # rewrites the soft targets: validation scores the blend that predictions show
-        blended = model.forest is not None and config.forest_blend > 0
-        self.val_forest = [_forest_window(plane, window) if blended else None
-                           for plane in data.planes
-                           for window in _val_slices(plane, model.multiple)]
         params = list(model.net.parameters())
         if model.optimizer is None or model.optimizer.param_groups[0]["params"] != params:
             model.optimizer = torch.optim.AdamW(params, lr=config.learning_rate,
@@ -584,11 +578,11 @@ class _Session:
         """Per-class scores of the model on the held-out strokes (predicted around each);
         sets ``last_val_by_image``."""
         pairs: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}  # image -> (predicted, truth)
-        weight = self.model.config.forest_blend
-        for (image, data, labels), forest in zip(self.val_windows, self.val_forest):
+        weight = self.model.config.forest_blend if self.model.forest is not None else 0.0
+        for image, data, labels, forest in self.val_windows:
             painted = labels > 0
             probabilities = torch.softmax(self.model.logits(data[None])[0], 0).cpu().numpy()
-            if forest is not None:
+            if forest is not None and weight > 0:  # scored as predictions show it
                 probabilities = (1 - weight) * probabilities + weight * forest
             classes = probabilities.argmax(0) + 1
             pairs.setdefault(image, []).append((classes[painted], labels[painted]))
@@ -665,40 +659,28 @@ def _json_number(value: float) -> float | None:
     return None if value is None or math.isnan(value) else value
 
 
-def _val_slices(plane: Plane, multiple: int) -> list[tuple[int, slice, slice]]:
-    """``(stroke, rows, columns)`` of a window around each validation stroke (``stroke``:
-    its label among the connected strokes of the padded validation labels).
+def _val_windows(plane: Plane, multiple: int
+                 ) -> list[tuple[torch.Tensor, np.ndarray, np.ndarray | None]]:
+    """Image, validation labels and the forest's probabilities (None without soft targets)
+    in a window around each validation stroke; the labels of a window are its own stroke's.
+    The forest's are copied now, before self-training rewrites the soft targets.
 
     Windows have some context, and sides of ``multiple`` times a power of two: few distinct
     shapes, since the CPU's convolutions compile and keep code for each new shape (new
     shapes every round made a long session grow). They may reach into the plane's padding.
     """
-    strokes = label(np.pad(plane.val_labels, plane.pad) > 0, connectivity=2)
-    slices = []
+    labels = np.pad(plane.val_labels, plane.pad)
+    strokes = label(labels > 0, connectivity=2)
+    windows = []
     for region in regionprops(strokes):
         y0, x0, y1, x1 = region.bbox
         ys, xs = (_window(lo, hi, multiple, size)
                   for lo, hi, size in ((y0, y1, strokes.shape[0]), (x0, x1, strokes.shape[1])))
-        slices.append((region.label, ys, xs))
-    return slices
-
-
-def _val_windows(plane: Plane, multiple: int) -> list[tuple[torch.Tensor, np.ndarray]]:
-    """Image and validation labels in each window of :func:`_val_slices`; the labels of a
-    window are its own stroke's."""
-    labels = np.pad(plane.val_labels, plane.pad)
-    strokes = label(labels > 0, connectivity=2)
-    return [(plane.data[:, ys, xs], np.where(strokes[ys, xs] == stroke, labels[ys, xs], 0))
-            for stroke, ys, xs in _val_slices(plane, multiple)]
-
-
-def _forest_window(plane: Plane, window: tuple[int, slice, slice]) -> np.ndarray | None:
-    """The forest's probabilities ``(K, h, w)`` in a window of :func:`_val_slices`, from the
-    plane's soft targets (None when it has none)."""
-    if plane.soft is None:
-        return None
-    _, ys, xs = window
-    return plane.soft[:, ys, xs].float().cpu().numpy()
+        own = np.where(strokes[ys, xs] == region.label, labels[ys, xs], 0)
+        forest = (None if plane.soft is None
+                  else plane.soft[:, ys, xs].cpu().numpy().astype(np.float32))  # a copy
+        windows.append((plane.data[:, ys, xs], own, forest))
+    return windows
 
 
 def _window(lo: int, hi: int, multiple: int, size: int) -> slice:
