@@ -175,10 +175,10 @@ class HandlerTimer:
 def measure_training(viewer, widget, recorder, seconds: float, threads: int, z_step: float,
                      previews: PreviewCounter, handler: HandlerTimer, in_process: bool,
                      browse: bool = True) -> dict:
-    from paintseg.widgets import _jobs
+    from paintseg.session import jobs
 
-    original = _jobs.gui_threads
-    _jobs.gui_threads = lambda: threads
+    original = jobs.gui_threads
+    jobs.gui_threads = lambda: threads
     widget.train_in_process = in_process
     try:
         recorder.start()
@@ -192,7 +192,7 @@ def measure_training(viewer, widget, recorder, seconds: float, threads: int, z_s
             run_until(lambda: not widget.busy, seconds + 120)
         result = recorder.stop()
     finally:
-        _jobs.gui_threads = original
+        jobs.gui_threads = original
     steps = widget.last_event.step if widget.last_event else 0
     result.update(in_process=in_process, torch_threads=threads, browsing_slices=browse,
                   steps=steps,

@@ -31,7 +31,7 @@ from paintseg.io.samples import draw_strokes, synthetic_cells
 from paintseg.learn import ClassInfo, Segmenter, drain, find_objects, predict, train
 from paintseg.learn.device import choose_threads
 from paintseg.memory import use_one_malloc_arena
-from paintseg.widgets._layers import merge_into_annotations
+from paintseg.session.layers import merge_into_annotations
 
 
 def process_status() -> dict:

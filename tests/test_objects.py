@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from skimage.draw import disk, ellipse
 
+from paintseg.classes import ClassInfo
 from paintseg.errors import InputError
-from paintseg.learn.classes import ClassInfo
 from paintseg.learn.objects import find_objects
 
 CLASSES = [ClassInfo("background", role="background"), ClassInfo("cell"),
@@ -295,14 +295,14 @@ def test_the_dock_measures_objects_in_the_layers_voxel_size(monkeypatch, trained
     import threading
 
     from paintseg.learn.events import drain
-    from paintseg.widgets import _jobs
+    from paintseg.session import jobs
 
     seen = []
-    monkeypatch.setattr(_jobs, "find_objects", lambda labels, *args, spacing=None, **kw: (
+    monkeypatch.setattr(jobs, "find_objects", lambda labels, *args, spacing=None, **kw: (
         seen.append((labels.ndim, spacing)), find_objects(labels, *args, spacing=spacing,
                                                           **kw))[1])
     model, _ = trained
     stack = list(np.random.default_rng(0).random((2, 3, 32, 32), dtype=np.float32))
     for plane in (None, (1,)):
-        drain(_jobs.predict_job(model, stack, plane, threading.Event(), spacing=(4.0, 0.5, 0.5)))
+        drain(jobs.predict_job(model, stack, plane, threading.Event(), spacing=(4.0, 0.5, 0.5)))
     assert seen == [(3, (4.0, 0.5, 0.5)), (2, (0.5, 0.5))]

@@ -8,8 +8,8 @@ import pytest
 import torch
 import zarr
 
+from paintseg.classes import ClassInfo
 from paintseg.errors import InputError
-from paintseg.learn.classes import ClassInfo
 from paintseg.learn.device import FP32
 from paintseg.learn.events import drain
 from paintseg.learn.model import Segmenter

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from paintseg.learn.classes import ClassInfo
+from paintseg.classes import ClassInfo
 from paintseg.learn.suggest import suggest_places
 
 CLASSES = [ClassInfo("background", "#808080", "background"), ClassInfo("nucleus", "#ff3b30")]

@@ -10,7 +10,7 @@ from qtpy.QtCore import Qt
 
 from paintseg.io.labels import read_labels
 from paintseg.learn.train import Preview
-from paintseg.widgets._layers import CLASSES_KEY
+from paintseg.session.layers import CLASSES_KEY
 
 NUCLEUS = 2
 

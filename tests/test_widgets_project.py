@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from qtpy.QtCore import Qt
 
+from paintseg.classes import ClassInfo
 from paintseg.io.project import Project
-from paintseg.learn.classes import ClassInfo
 from paintseg.widgets import PaintSegWidget
 
 CLASSES = [{"name": "background", "color": "#000080"}, {"name": "nucleus", "color": "#ff0000"},

@@ -253,7 +253,7 @@ def _run(gen, desc: str, progress, postfix=None):
 
 def _class_table(label_classes, names: Sequence[str] | None, n_classes: int):
     """Class table from a label file's table, else from names, else class1..classK."""
-    from paintseg.learn.classes import ClassInfo, default_colors
+    from paintseg.classes import ClassInfo, classes_from_names
 
     if label_classes:
         return [ClassInfo.from_dict(c) for c in label_classes]
@@ -262,19 +262,7 @@ def _class_table(label_classes, names: Sequence[str] | None, n_classes: int):
         raise InputError(
             f"The labels use values up to {n_classes} but only {len(names)} class names "
             f"were given: give {n_classes} names with --classes.")
-    colors = default_colors(len(names))
-    return [ClassInfo(name, color, role)
-            for (name, role), color in zip(map(_name_and_role, names), colors)]
-
-
-def _name_and_role(text: str) -> tuple[str, str]:
-    """``"membrane:boundary"`` -> the name and its role; a bare name gets the guessed role."""
-    from paintseg.learn.classes import ROLES, ClassInfo
-
-    name, _, role = text.rpartition(":")
-    if name and role in ROLES:
-        return name, role
-    return text, ClassInfo.default_role(text)
+    return classes_from_names(names)
 
 
 def _training_inputs(args: argparse.Namespace):

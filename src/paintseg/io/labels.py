@@ -25,6 +25,7 @@ import numpy as np
 import tifffile
 import zarr
 
+from paintseg.classes import ROLES
 from paintseg.errors import FileFormatError, InputError
 from paintseg.io.images import (
     default_axes,
@@ -39,7 +40,6 @@ from paintseg.io.zarr_images import ngff_attributes, open_zarr
 ZARR_SUFFIX = ".zarr"
 TIFF_SUFFIXES = (".tif", ".tiff")
 AXIS_TYPES = {"T": "time", "C": "channel"}
-ROLES = ("background", "object", "boundary")  # learn.classes.ROLES: io does not import torch
 
 
 @dataclass

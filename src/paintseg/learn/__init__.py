@@ -1,6 +1,6 @@
 """The learning engine. Pure numpy/torch/scikit-image/dask: no Qt, no napari."""
 
-from paintseg.learn.classes import ClassInfo, default_colors
+from paintseg.classes import ClassInfo, default_colors
 from paintseg.learn.device import Numerics, choose_numerics, describe_device, pick_device
 from paintseg.learn.events import drain
 from paintseg.learn.metrics import matching, semantic_scores

@@ -16,8 +16,8 @@ import safetensors.torch
 import torch
 
 from paintseg import __version__
+from paintseg.classes import ClassInfo
 from paintseg.errors import FileFormatError, InputError, PaintsegError
-from paintseg.learn.classes import ClassInfo
 from paintseg.learn.device import Numerics, choose_numerics, pick_device
 from paintseg.learn.forest import KnownPlanes, PixelForest
 from paintseg.learn.unet import NORMS, UPSAMPLES, UNet

@@ -12,8 +12,8 @@ from skimage.measure import regionprops_table
 from skimage.morphology import h_maxima
 from skimage.segmentation import expand_labels, relabel_sequential, watershed
 
+from paintseg.classes import ClassInfo
 from paintseg.errors import InputError
-from paintseg.learn.classes import ClassInfo
 from paintseg.learn.sampling import as_channels
 
 SPLITS = ("shape", "distance", "boundary", "none")

@@ -9,14 +9,15 @@ Places are at least two object radii apart, so the list spreads over the image.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage as ndi
 from skimage.feature import peak_local_max
 
-from paintseg.learn.classes import ClassInfo
+from paintseg.classes import ClassInfo
+from paintseg.learn.events import StopFlag, stop_requested
 from paintseg.learn.objects import typical_radius
 
 DEFAULT_RADIUS = 8.0  # object radius (px) when the prediction has no objects to measure
@@ -37,7 +38,7 @@ class Suggestion:
 
 
 def suggest_places(probabilities, strokes=None, classes: Sequence[ClassInfo] | None = None,
-                   *, n: int = 10, stop: Callable[[], bool] | None = None) -> list[Suggestion]:
+                   *, n: int = 10, stop: StopFlag = None) -> list[Suggestion]:
     """The ``n`` places, over all planes, where a stroke would likely help most.
 
     Parameters
@@ -50,8 +51,8 @@ def suggest_places(probabilities, strokes=None, classes: Sequence[ClassInfo] | N
         The class table, for the class names in the reasons and which classes are objects.
     n : int
         How many places, at most.
-    stop : callable, optional
-        Checked between planes: when it returns True, the places found so far are ranked.
+    stop : threading.Event or callable, optional
+        Checked between planes: once set, the places found so far are ranked.
 
     Returns
     -------
@@ -67,7 +68,7 @@ def suggest_places(probabilities, strokes=None, classes: Sequence[ClassInfo] | N
     objects = [i for i, c in enumerate(classes or []) if c.role == "object"]
     found: list[Suggestion] = []
     for plane in np.ndindex(*leading):
-        if stop is not None and stop():
+        if stop_requested(stop):
             break
         p = np.asarray(probabilities[(slice(None), *plane)], np.float32)
         painted = None if strokes is None else np.asarray(strokes[plane]) > 0

@@ -1,17 +1,7 @@
-"""napari dock widgets: thin, they turn GUI state into engine calls and events into layers.
+"""napari dock widgets (Qt): they turn GUI state into the session's jobs and events into
+layers. The Qt-free jobs, the training child process and the layer data live in
+``paintseg.session``."""
 
-``PaintSegWidget`` is imported on first use, so that the training child process (which
-imports ``paintseg.widgets._jobs``) starts without Qt or napari.
-"""
-
-from typing import Any
+from paintseg.widgets.paintseg_widget import PaintSegWidget
 
 __all__ = ["PaintSegWidget"]
-
-
-def __getattr__(name: str) -> Any:
-    if name == "PaintSegWidget":
-        from paintseg.widgets.paintseg_widget import PaintSegWidget
-
-        return PaintSegWidget
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -19,17 +19,16 @@ from qtpy.QtWidgets import (
     QVBoxLayout,
 )
 
+from paintseg.classes import ClassInfo, default_classes
 from paintseg.errors import PaintsegError
-from paintseg.learn.classes import ClassInfo
-from paintseg.widgets import _outputs
-from paintseg.widgets._layers import (
+from paintseg.session.layers import (
     CLASSES_KEY,
     check_channels,
     classes_from_metadata,
-    default_classes,
     plane_at,
     rgb_channels,
 )
+from paintseg.widgets import _outputs
 from paintseg.widgets._run import VisiblePlane, report_error
 from paintseg.widgets.class_table import ClassTable
 

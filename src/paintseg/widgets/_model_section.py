@@ -14,7 +14,7 @@ from paintseg.bioimageio import export_bioimageio, import_bioimageio
 from paintseg.errors import InputError, PaintsegError
 from paintseg.learn import Segmenter
 from paintseg.model_files import open_model
-from paintseg.widgets import _jobs
+from paintseg.session import jobs
 from paintseg.widgets._run import report_error
 
 MODEL_FILTER = "PaintSeg model (*.safetensors)"
@@ -91,7 +91,7 @@ class ModelSection:
             return False
         read = import_bioimageio if str(path).lower().endswith(".zip") else open_model
         self.model_label.setText(f"Loading {Path(path).name}…")
-        self._start("load", _jobs.call_job, partial(read, path), on_yielded=lambda _: None,
+        self._start("load", jobs.call_job, partial(read, path), on_yielded=lambda _: None,
                     on_returned=self._use_loaded_model)
         return True
 
@@ -124,7 +124,7 @@ class ModelSection:
         self.model_label.setText("Exporting to the BioImage Model Zoo…")
         task = partial(export_bioimageio, self.model, path, authors=authors,
                        image=self._export_image())
-        self._start("export", _jobs.call_job, task, on_yielded=lambda _: None,
+        self._start("export", jobs.call_job, task, on_yielded=lambda _: None,
                     on_returned=lambda saved: show_info(
                         f"BioImage Model Zoo package saved to {saved}"))
         return True

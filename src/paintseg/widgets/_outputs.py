@@ -17,11 +17,11 @@ import pandas as pd
 from napari.layers import Image, Labels, Layer, Points
 from napari.utils.colormaps import DirectLabelColormap
 
+from paintseg.classes import ClassInfo
 from paintseg.io.napari_reader import OUTPUT_KEY, label_colors
-from paintseg.learn.classes import ClassInfo
 from paintseg.learn.suggest import Suggestion
-from paintseg.widgets._jobs import GeneratedSamples, PredictResult
-from paintseg.widgets._layers import (
+from paintseg.session.jobs import GeneratedSamples, PredictResult
+from paintseg.session.layers import (
     CLASSES_KEY,
     class_names_features,
     classes_to_metadata,

@@ -22,9 +22,10 @@ from qtpy.QtWidgets import (
 from paintseg.errors import InputError, PaintsegError
 from paintseg.io.labels import atomic_file
 from paintseg.learn.suggest import Suggestion
-from paintseg.widgets import _jobs, _outputs
+from paintseg.session import jobs
+from paintseg.session.layers import merge_into_annotations
+from paintseg.widgets import _outputs
 from paintseg.widgets._input_section import Inputs
-from paintseg.widgets._layers import merge_into_annotations
 from paintseg.widgets._progress import set_progress
 from paintseg.widgets._run import report_error
 
@@ -139,10 +140,10 @@ class PredictSection:
         strokes = layer.data if layer is not None and \
             tuple(layer.data.shape) == inputs.geometry.shape else None
         self.predict_progress.setRange(0, 0)
-        self._start("predict", _jobs.predict_job, self.model, inputs.channels, plane,
+        self._start("predict", jobs.predict_job, self.model, inputs.channels, plane,
                     on_yielded=self._on_predict_event,
                     on_returned=lambda result: self._on_predicted(inputs.geometry, result),
-                    threads=_jobs.gui_threads(), strokes=strokes,
+                    threads=jobs.gui_threads(), strokes=strokes,
                     spacing=inputs.geometry.scale)
         return True
 
@@ -150,7 +151,7 @@ class PredictSection:
         self.predict_progress.setRange(0, max(1, event.total))
         set_progress(self.predict_progress, event.done)
 
-    def _on_predicted(self, geometry: _outputs.Geometry, result: _jobs.PredictResult) -> None:
+    def _on_predicted(self, geometry: _outputs.Geometry, result: jobs.PredictResult) -> None:
         """Make the output layers, one per event-loop turn (the widget stays busy meanwhile)."""
         if result is None:
             show_info("Prediction cancelled.")
@@ -241,7 +242,7 @@ class PredictSection:
         out_dir = out_dir or QFileDialog.getExistingDirectory(self, "Folder for the results")
         if not out_dir:
             return False
-        files = _jobs.image_files(folder)
+        files = jobs.image_files(folder)
         if not files:
             report_error(InputError(f"No TIFF or zarr images in {folder}."), "Prediction")
             return False
@@ -253,16 +254,16 @@ class PredictSection:
         address = self.cluster_address.text().strip()
         self.predict_progress.setRange(0, len(files))
         if address:
-            self._start("predict", _jobs.cluster_folder_job, self.model, folder, out_dir,
+            self._start("predict", jobs.cluster_folder_job, self.model, folder, out_dir,
                         address=address, suffix=suffix, on_yielded=self._on_predict_event,
                         on_returned=lambda report: (show_warning if report.failed else
                                                     show_info)(report.summary()))
             return True
-        self._start("predict", _jobs.folder_job, self.model, files, out_dir,
+        self._start("predict", jobs.folder_job, self.model, files, out_dir,
                     on_yielded=self._on_predict_event,
                     on_returned=lambda written: show_info(
                         f"Wrote {len(written)} of {len(files)} results to {out_dir}."),
-                    threads=_jobs.gui_threads(), suffix=suffix)
+                    threads=jobs.gui_threads(), suffix=suffix)
         return True
 
     def accept_prediction(self) -> int:

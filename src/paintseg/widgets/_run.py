@@ -19,8 +19,8 @@ from napari.utils.notifications import show_error
 from qtpy.QtCore import QThreadPool, QTimer
 
 from paintseg.errors import PaintsegError, describe_os_error
-from paintseg.widgets import _jobs
-from paintseg.widgets._process import new_stop_event
+from paintseg.session import jobs
+from paintseg.session.process import new_stop_event
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ def report_error(error: BaseException, action: str) -> None:
         show_error(f"{action} failed. {describe_os_error(error)}")
     else:
         logger.error("%s failed", action, exc_info=error)
-        detail = error if isinstance(error, _jobs.JobError) else f"{type(error).__name__}: {error}"
+        detail = error if isinstance(error, jobs.JobError) else f"{type(error).__name__}: {error}"
         show_error(f"{action} failed: {detail}")
 
 

@@ -25,15 +25,16 @@ from paintseg.errors import InputError, PaintsegError
 from paintseg.learn import PRESETS, Segmenter
 from paintseg.learn.device import describe_device, pick_device
 from paintseg.learn.train import CONTINUE_SECONDS, Preview, TrainEvent
-from paintseg.widgets import _jobs, _outputs
-from paintseg.widgets._layers import (
+from paintseg.session import jobs
+from paintseg.session.layers import (
     check_annotations,
     format_eta,
     format_scores,
     model_mismatch,
     progress_fraction,
 )
-from paintseg.widgets._process import process_train_job
+from paintseg.session.process import process_train_job
+from paintseg.widgets import _outputs
 from paintseg.widgets._progress import set_progress
 from paintseg.widgets._run import report_error
 from paintseg.widgets.loss_plot import LossPlot
@@ -160,13 +161,13 @@ class TrainSection:
         self.train_status.setText("Starting…")
         _outputs.preview_layer(self.viewer, self._run_geometry, self._run_classes)
         self._update_plane()  # the image on screen, indexed among this run's images
-        job = process_train_job if self.train_in_process else _jobs.train_job
+        job = process_train_job if self.train_in_process else jobs.train_job
         self._start("train", job, request, on_yielded=self._on_train_event,
                     on_returned=self._on_trained, preview=self._plane,
-                    threads=_jobs.gui_threads())
+                    threads=jobs.gui_threads())
         return True
 
-    def _train_request(self, continue_training: bool) -> _jobs.TrainRequest:
+    def _train_request(self, continue_training: bool) -> jobs.TrainRequest:
         if continue_training and self.model is None:
             raise InputError("There is no model to continue; press Train new model.")
         inputs = self.inputs()
@@ -194,7 +195,7 @@ class TrainSection:
                         for b, a in zip(before, annotations)]
         self._training_on, self._training_names = dict(zip(names, annotations)), names
         channel_names = self.project.channels if self.project else inputs.channel_names
-        return _jobs.TrainRequest(
+        return jobs.TrainRequest(
             model=model, channel_names=channel_names, classes=classes,
             preset=self.preset_combo.currentText(), images=images,
             annotations=annotations, seconds=seconds, steps=steps, previous=previous,
@@ -216,11 +217,11 @@ class TrainSection:
             raise InputError("No image of the set has strokes yet: paint a few first.")
         return [image.name for image in chosen], images, annotations
 
-    def _on_train_event(self, event: TrainEvent | Preview | _jobs.GeneratedSamples) -> None:
+    def _on_train_event(self, event: TrainEvent | Preview | jobs.GeneratedSamples) -> None:
         if isinstance(event, Preview):  # the last preview, with the final weights
             self._show_preview(event, last=True)
             return
-        if isinstance(event, _jobs.GeneratedSamples):
+        if isinstance(event, jobs.GeneratedSamples):
             self.split_estimate = event.split_f1
             _outputs.show_generated_samples(self.viewer, self._run_geometry, self._run_classes,
                                             event)

@@ -19,8 +19,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from paintseg.learn.classes import ROLES, ClassInfo
-from paintseg.widgets._layers import new_class
+from paintseg.classes import ROLES, ClassInfo, new_class
 
 
 class ClassTable(QWidget):

@@ -1,8 +1,8 @@
 """The PaintSeg dock widget: classes, training with live preview, prediction, model files.
 
 The widget is thin: it gathers arrays from layers, runs the engine's generators in napari
-workers (see ``_jobs`` and ``_run``) and turns their events into layers (see ``_outputs``)
-on the GUI thread. A worker never sees a widget or a layer. Each dock section is a mixin:
+workers (see ``paintseg.session.jobs`` and ``_run``) and turns their events into layers (see
+``_outputs``) on the GUI thread. A worker never sees a widget or a layer. Each dock section is a mixin:
 ``_project_section`` (the image set), ``_input_section``, ``_train_section``,
 ``_predict_section`` and ``_model_section``.
 """
@@ -12,8 +12,8 @@ from __future__ import annotations
 import pandas as pd
 from qtpy.QtWidgets import QApplication, QVBoxLayout, QWidget
 
+from paintseg.classes import ClassInfo
 from paintseg.learn import Segmenter
-from paintseg.learn.classes import ClassInfo
 from paintseg.learn.train import TrainEvent
 from paintseg.widgets import _outputs
 from paintseg.widgets._input_section import Inputs, InputSection

@@ -4,20 +4,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from paintseg.classes import ClassInfo, default_classes, new_class
 from paintseg.errors import InputError
-from paintseg.learn.classes import ClassInfo
-from paintseg.widgets._layers import (
+from paintseg.session.layers import (
     CLASSES_KEY,
     check_annotations,
     check_channels,
     classes_from_metadata,
     classes_to_metadata,
-    default_classes,
     format_eta,
     format_scores,
     merge_into_annotations,
     model_mismatch,
-    new_class,
     object_features,
     object_points,
     plane_at,

@@ -31,7 +31,7 @@ from typing import Any
 from paintseg.errors import PaintsegError
 from paintseg.learn import Segmenter, drain
 from paintseg.memory import use_one_malloc_arena
-from paintseg.widgets._jobs import JobError, StopFlag, TrainRequest, train_job
+from paintseg.session.jobs import JobError, StopFlag, TrainRequest, train_job
 
 MAX_PLANE_AXES = 6
 POLL_SECONDS = 0.05
@@ -146,7 +146,7 @@ def process_train_job(
     threads: int | None = None,
     preview_every: float = 3.0,
 ) -> Generator[Any, None, Segmenter | None]:
-    """Like :func:`paintseg.widgets._jobs.train_job`, but the work runs in a child process.
+    """Like :func:`paintseg.session.jobs.train_job`, but the work runs in a child process.
 
     The model (with its optimiser state) goes to the child and comes back trained, so
     Continue resumes where the last run stopped. ``stop`` (from :func:`new_stop_event`) is

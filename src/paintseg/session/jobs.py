@@ -14,7 +14,7 @@ from collections.abc import Callable, Generator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -30,16 +30,11 @@ from paintseg.learn import (
     predict_plane,
 )
 from paintseg.learn.device import choose_threads
+from paintseg.learn.events import StopFlag, stop_requested
 from paintseg.learn.suggest import Suggestion, suggest_places
 from paintseg.learn.train import Preview, TrainEvent, train
 from paintseg.predict_files import Outputs, is_image_path, predict_file
-from paintseg.widgets._layers import object_features, object_points
-
-
-class StopFlag(Protocol):
-    """A ``threading.Event`` or a ``multiprocessing`` event: set it to stop a job."""
-
-    def is_set(self) -> bool: ...
+from paintseg.session.layers import object_features, object_points
 
 
 class JobError(Exception):
@@ -153,7 +148,7 @@ def train_job(
             annotations=request.annotations,
             seconds=request.seconds,
             steps=request.steps,
-            stop=stop.is_set,
+            stop=stop,
             preview=preview,
             preview_every=preview_every,
             previous=request.previous,
@@ -214,7 +209,7 @@ def _result(
     points = None if table.empty else object_points(table, plane or (), ndim)
     suggestions = [replace(s, plane=(*(plane or ()), *s.plane))
                    for s in suggest_places(probabilities, strokes, model.config.classes,
-                                           stop=None if stop is None else stop.is_set)]
+                                           stop=stop)]
     return PredictResult(
         plane,
         np.asarray(labels),
@@ -253,8 +248,8 @@ def predict_job(
             return _result(model, plane, labels, probabilities, uncertainty, plane_channels,
                            ndim, None if strokes is None else np.asarray(strokes[plane]),
                            spacing=None if spacing is None else tuple(spacing)[-2:])
-        prediction = yield from predict(model, channels, stop=stop.is_set)
-        if stop.is_set():
+        prediction = yield from predict(model, channels, stop=stop)
+        if stop_requested(stop):
             return None
         return _result(model, None, prediction.labels, prediction.probabilities,
                        prediction.uncertainty, channels, ndim, strokes, stop, spacing)
@@ -281,7 +276,7 @@ def cluster_folder_job(model: Segmenter, folder: str | os.PathLike, out_dir: str
 
     plan = batch.plan(Path(folder), Path(out_dir), Outputs(), model.to_bytes(), suffix=suffix)
     with batch.cluster(scheduler=address) as (client, threads):
-        return (yield from batch.run(plan, client, threads, stop=stop.is_set))
+        return (yield from batch.run(plan, client, threads, stop=stop))
 
 
 @dataclass
@@ -313,8 +308,8 @@ def folder_job(
         yield FolderEvent(0, len(inputs), None)
         for path in inputs:
             target = Path(out_dir) / f"{image_name(path)}{suffix}"
-            _, prediction = predict_file(model, path, target, Outputs(), stop=stop.is_set)
-            if not prediction.complete or stop.is_set():
+            _, prediction = predict_file(model, path, target, Outputs(), stop=stop)
+            if not prediction.complete or stop_requested(stop):
                 break
             written.append(target)
             yield FolderEvent(len(written), len(inputs), target)

@@ -1,8 +1,10 @@
-"""The class table: names, colours and roles of the painted classes (label value = index + 1)."""
+"""The class table: names, colours and roles of the painted classes (label value = index + 1),
+and the tables a new annotation layer, a new class and a list of names start with."""
 
 from __future__ import annotations
 
 import colorsys
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -86,3 +88,34 @@ def default_colors(n: int) -> list[str]:
         r, g, b = colorsys.hsv_to_rgb((0.11 + i * golden) % 1.0, 0.75, 0.95)
         colors.append(f"#{round(r * 255):02x}{round(g * 255):02x}{round(b * 255):02x}")
     return colors
+
+
+def default_classes() -> list[ClassInfo]:
+    """The class table a new annotation layer starts with: background and cell."""
+    return classes_from_names(["background", "cell"])
+
+
+def new_class(existing: Sequence[ClassInfo]) -> ClassInfo:
+    """A class to append to ``existing``: a free name and a colour not used yet."""
+    names = {c.name for c in existing}
+    number = len(existing) + 1
+    while f"class {number}" in names:
+        number += 1
+    used = {c.color.lower() for c in existing}
+    palette = default_colors(len(existing) + 12)
+    color = next(c for c in palette if c.lower() not in used)
+    return ClassInfo(f"class {number}", color, "object")
+
+
+def classes_from_names(names: Sequence[str]) -> list[ClassInfo]:
+    """A class per name, in the default colours; ``"membrane:boundary"`` sets the role, a bare
+    name gets the role its name suggests (`ClassInfo.default_role`)."""
+    return [ClassInfo(name, color, role) for (name, role), color
+            in zip(map(_name_and_role, names), default_colors(len(names)), strict=True)]
+
+
+def _name_and_role(text: str) -> tuple[str, str]:
+    name, _, role = text.rpartition(":")
+    if name and role in ROLES:
+        return name, role
+    return text, ClassInfo.default_role(text)

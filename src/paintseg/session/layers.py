@@ -12,32 +12,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from paintseg.classes import ClassInfo
 from paintseg.errors import InputError
-from paintseg.learn.classes import ClassInfo, default_colors
 
 CLASSES_KEY = "paintseg_classes"
 """Key of the class table in ``layer.metadata`` (a list of ``{name, color, role}`` dicts)."""
-
-
-def default_classes() -> list[ClassInfo]:
-    """The class table a new annotation layer starts with: background and cell."""
-    names = ["background", "cell"]
-    return [
-        ClassInfo(name, color, ClassInfo.default_role(name))
-        for name, color in zip(names, default_colors(len(names)), strict=True)
-    ]
-
-
-def new_class(existing: Sequence[ClassInfo]) -> ClassInfo:
-    """A class to append to ``existing``: a free name and a colour not used yet."""
-    names = {c.name for c in existing}
-    number = len(existing) + 1
-    while f"class {number}" in names:
-        number += 1
-    used = {c.color.lower() for c in existing}
-    palette = default_colors(len(existing) + 12)
-    color = next(c for c in palette if c.lower() not in used)
-    return ClassInfo(f"class {number}", color, "object")
 
 
 def classes_to_metadata(classes: Sequence[ClassInfo]) -> list[dict[str, str]]:
