@@ -16,7 +16,7 @@ import torch
 
 from paintseg.io.samples import draw_strokes, synthetic_cells
 from paintseg.learn import Segmenter, drain, find_objects, matching, predict, train
-from paintseg.learn.classes import ClassInfo
+from paintseg.classes import ClassInfo
 
 
 def main() -> None:

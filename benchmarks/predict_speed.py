@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from paintseg.learn.classes import ClassInfo
+from paintseg.classes import ClassInfo
 from paintseg.learn.device import FP32
 from paintseg.learn.events import drain
 from paintseg.learn.forest import PixelForest

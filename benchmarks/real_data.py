@@ -30,7 +30,7 @@ from skimage.measure import label as connected_components
 from skimage.measure import regionprops
 from skimage.segmentation import expand_labels
 
-from paintseg.learn.classes import ClassInfo, default_colors
+from paintseg.classes import ClassInfo, default_colors
 from paintseg.learn.metrics import foreground_dice, matching, semantic_scores
 from paintseg.learn.objects import split_by_distance
 

@@ -1,7 +1,7 @@
 """Synthetic training data on real images, one shot: the product trained on the simulated
-first strokes without synthesis, with copy-paste augmentation (``learn/copy_paste.py``: sure
+first strokes without synthesis, with copy-paste augmentation (``learn/synthesis/copy_paste.py``: sure
 objects pasted into a share of the patches), with synthetic pairs from the image generator
-(``learn/generator.py``: touching objects rendered by a pix2pix GAN trained on the image), and
+(``learn/synthesis/generator.py``: touching objects rendered by a pix2pix GAN trained on the image), and
 with both, side by side in one run.
 
 For each dataset (``real_data.datasets``) and stroke seed, each arm trains a new model for the

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from paintseg.io.samples import draw_strokes, synthetic_cells
-from paintseg.learn.classes import ClassInfo
+from paintseg.classes import ClassInfo
 from paintseg.learn.device import FP32, choose_threads, describe_device
 from paintseg.learn.model import Segmenter
 from paintseg.learn.sampling import PatchSampler, prepare_training_data

@@ -9,8 +9,8 @@ import torch
 from scipy import ndimage as ndi
 from test_learn_train import disks, new_model
 
-from paintseg.learn import drain
-from paintseg.learn.copy_paste import BankObject, object_bank, paste_objects
+from paintseg.learn import drain, synthesis
+from paintseg.learn.synthesis.copy_paste import BankObject, object_bank, paste_objects
 
 train_module = importlib.import_module("paintseg.learn.train")  # not the function
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -75,7 +75,7 @@ def test_training_with_copy_paste_banks_the_sure_objects(monkeypatch):
         banks.append(object_bank(*args, **kwargs))
         return banks[-1]
 
-    monkeypatch.setattr(train_module, "object_bank", recorded)
+    monkeypatch.setattr(synthesis, "object_bank", recorded)
     monkeypatch.setattr(train_module, "_add_pseudo_labels",
                         lambda *args, **kwargs: [np.where(truth == 1, 1, 0)])
     model = new_model(copy_paste_share=0.5)

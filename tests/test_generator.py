@@ -10,13 +10,13 @@ import torch
 from test_learn_train import disks, new_model
 
 from paintseg.learn import drain
-from paintseg.learn.generator import (
-    SyntheticPairs,
+from paintseg.learn.synthesis import Synthesis
+from paintseg.learn.synthesis.generator import (
     layout_channels,
     render_pairs,
     train_generator,
 )
-from paintseg.learn.layouts import layout, touching_edges
+from paintseg.learn.synthesis.layouts import layout, touching_edges
 
 train_module = importlib.import_module("paintseg.learn.train")  # not the function
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -107,19 +107,18 @@ def test_synthetic_patches_join_batches_and_never_replace_strokes(monkeypatch):
     monkeypatch.setattr(train_module, "_add_pseudo_labels",
                         lambda *args, **kwargs: [np.where(truth == 1, 1, 0)])
     seen = []
-    original = train_module.PatchSampler._with_synthetic
+    original = Synthesis.extra
 
-    def recorded(self, images, labels, soft):
-        joined = original(self, images, labels, soft)
+    def recorded(self, images, labels, soft, rng):
+        joined = original(self, images, labels, soft, rng)
         seen.append((labels.clone(), joined[1]))
         return joined
 
-    monkeypatch.setattr(train_module.PatchSampler, "_with_synthetic", recorded)
+    monkeypatch.setattr(Synthesis, "extra", recorded)
     model = new_model(synthetic_share=0.5, generator_seconds=1.0)
     drain(train_module.train(model, [image], [strokes], steps=30))
     history = model.config.history[-1]
     assert 0.0 <= history["synthetic_split_f1"] <= 1.0
-    assert isinstance(model.synthetic_samples, SyntheticPairs)
     added = [(before, after) for before, after in seen if len(after) > len(before)]
     assert added, "no synthetic patch joined a batch"
     for before, after in seen:
@@ -127,4 +126,4 @@ def test_synthetic_patches_join_batches_and_never_replace_strokes(monkeypatch):
         assert (after[len(before):] > 0).all()  # synthetic labels are dense
     off = new_model()
     drain(train_module.train(off, [image], [strokes], steps=10))
-    assert "synthetic_split_f1" not in off.config.history[-1] and off.synthetic_samples is None
+    assert "synthetic_split_f1" not in off.config.history[-1]

@@ -320,47 +320,6 @@ def test_a_2d_image_trains_and_predicts(
     assert len(viewer.layers["nuclei 2d objects"].features) > 0
 
 
-@pytest.mark.long_loop
-def test_synthetic_touching_objects_show_their_samples_and_split_estimate(
-    make_napari_viewer, small_cells, qtbot, notifications, monkeypatch
-):
-    """With "Synthetic touching objects" checked, a new model's training renders synthetic
-    pairs: the dock shows them below the image and says its estimated F1 on touching objects.
-    (The self-training's sure maps are the truth here, so that the bank is never empty.)"""
-    import importlib
-
-    from paintseg.widgets import PaintSegWidget
-
-    train_module = importlib.import_module("paintseg.learn.train")
-    semantic = small_cells["semantic"][1].astype(np.int16) - 1  # class index, sure everywhere
-    monkeypatch.setattr(train_module, "_add_pseudo_labels", lambda *args, **kwargs: [semantic])
-    quick = train_module.train_generator  # for a second, not the default 20
-    monkeypatch.setattr(train_module, "train_generator",
-                        lambda *args, seconds, **kwargs: quick(*args, seconds=1.0, **kwargs))
-    viewer = make_napari_viewer()
-    viewer.add_image(small_cells["image"][0, 1], name="nuclei 2d")
-    widget = PaintSegWidget(viewer)
-    widget.train_in_process = False  # the patches above reach a training thread, not a child
-    annotations = widget.new_annotation_layer()
-    widget.class_table.add_class("membrane")
-    paint(annotations, small_cells["strokes"][1])
-    widget.synthesis_check.setChecked(True)
-    train(qtbot, widget, 20, widget.train_button)
-    assert widget.model is not None, notifications()
-    assert widget.model.config.synthetic_share > 0
-    samples = viewer.layers["generated samples"]
-    labels = viewer.layers["generated samples: labels"]
-    assert samples.data.shape == labels.data.shape and samples.data.shape[0] == 64
-    assert set(np.unique(labels.data)) <= {1, 2, 3} and (labels.data == 2).any()
-    assert samples.translate[0] >= 128  # below the image, never over it
-    estimate = widget.model.config.history[-1]["synthetic_split_f1"]
-    assert f"splitting touching objects: est. F1 {estimate:.2f}" in widget.scores_label.text()
-    widget.synthesis_check.setChecked(False)
-    train(qtbot, widget, 5, widget.train_button)  # unchecked: a new model without synthesis
-    assert widget.model.config.synthetic_share == 0
-    assert "splitting touching objects" not in widget.scores_label.text()
-
-
 def test_the_readme_run_command_opens_the_sample_and_the_dock(monkeypatch, make_napari_viewer):
     """``bash scripts/napari.sh`` ends in ``paintseg gui ...``: run those very arguments."""
     import shlex

@@ -74,10 +74,6 @@ def _parser() -> argparse.ArgumentParser:
                        help=FOREST_BLEND_HELP + "; default 0.5, or the model's own")
     train.add_argument("--seed", type=_seed, default=0,
                        help=f"random seed, 0 to {MAX_SEED} (default 0)")
-    train.add_argument("--synthetic", type=_share, default=0.0, metavar="SHARE",
-                       help="a new model also learns from touching objects rendered by an "
-                            "image generator trained on the images: patches added per batch, "
-                            "as a share of it (default 0, off; README, Synthetic data)")
     _add_threads(train)
 
     predict = sub.add_parser("predict", help="segment an image or a folder of images")
@@ -313,8 +309,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         n_classes = max(2, *(int(a.max(initial=0)) for a in annotations))
         classes = _class_table(table, args.classes, n_classes)
         model = Segmenter.create(channels=channel_names, classes=classes,
-                                 preset=args.preset, device=args.device,
-                                 synthetic_share=args.synthetic)
+                                 preset=args.preset, device=args.device)
     if args.forest_blend is not None:
         model.config.forest_blend = args.forest_blend
     seconds = args.seconds if args.seconds is not None or args.steps else 60.0
@@ -325,10 +320,6 @@ def _cmd_train(args: argparse.Namespace) -> int:
                  lambda e: f"loss={e.loss:.3f}")
     model.save(out)
     print(f"saved {out}", file=sys.stderr)
-    split = model.config.history[-1].get("synthetic_split_f1")
-    if split is not None:
-        print(f"splitting touching objects: est. F1 {split:.2f} (on synthetic pairs)",
-              file=sys.stderr)
     return 0
 
 

@@ -169,9 +169,6 @@ class Segmenter:
         self.optimizer: torch.optim.Optimizer | None = None
         self.forest: PixelForest | None = None  # set by training; blended into predictions
         self.forest_known: KnownPlanes | None = None  # its predictions of the training planes
-        # generator.SyntheticPairs of touching objects from the last training that made them,
-        # for a look at what it learnt from (not saved)
-        self.synthetic_samples: Any = None
         self._numerics: Numerics | None = None
         self._inference_numerics: Numerics | None = None
 

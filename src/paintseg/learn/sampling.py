@@ -10,19 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import dask.array as da
 import numpy as np
 import torch
-import torch.nn.functional as F
 from skimage.measure import label as connected_components
 
 from paintseg.errors import InputError
-from paintseg.learn.copy_paste import BankObject, paste_objects
-
-if TYPE_CHECKING:
-    from paintseg.learn.generator import SyntheticPairs
 
 HOLD_OUT_FRACTION = 0.1
 
@@ -327,9 +322,8 @@ NEW_SHARE = 0.5  # share of a class's patches centred on pixels painted since th
 class PatchSampler:
     """Class-balanced patches: a class uniformly, a pixel of it, a patch around that pixel.
 
-    Once its ``bank`` has objects, about ``paste_share`` of the patches get some pasted
-    (``copy_paste.paste_objects``). Once it has ``synthetic`` pairs (``generator.py``), about
-    ``synthetic_share`` times the batch size of them are added to each batch.
+    ``extra``, when set (``learn/synthesis``), changes each batch before its augmentation:
+    ``extra(images, labels, soft, rng) -> (images, labels, soft)``.
 
     After Continue, half of a class's patches are centred on its new strokes (when it has
     any), so that a few corrections weigh as much as the many strokes the model already fits.
@@ -340,19 +334,12 @@ class PatchSampler:
     patch_size : int
     seed : int
         Seeds the choice of pixels and offsets (numpy) and the augmentation (torch).
-    paste_share : float
-        Share of the patches that get objects of the bank pasted in (0 = none).
-    synthetic_share : float
-        Synthetic patches added to a batch, as a share of its size (0 = none).
     """
 
-    def __init__(self, data: TrainingData, patch_size: int, seed: int,
-                 paste_share: float = 0.0, synthetic_share: float = 0.0):
+    def __init__(self, data: TrainingData, patch_size: int, seed: int):
         self.data = data
-        self.bank: list[BankObject] = []  # objects to paste (copy_paste.object_bank)
-        self.paste_share = paste_share
-        self.synthetic: SyntheticPairs | None = None  # generator.render_pairs
-        self.synthetic_share = synthetic_share
+        self.extra: Callable[..., tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]] \
+            | None = None
         self.patch_size = patch_size
         self.classes = sorted(data.pixels)
         self.rng = np.random.default_rng(seed)
@@ -383,26 +370,9 @@ class PatchSampler:
                 soft.append(plane.soft[:, y0:y0 + p, x0:x0 + p])
         images, labels = torch.stack(images), torch.stack(labels).long()
         soft = torch.stack(soft).float() if soft else None
-        paste_objects(images, labels, soft, self.bank, self.paste_share, self.rng)
-        images, labels, soft = self._with_synthetic(images, labels, soft)
+        if self.extra is not None:
+            images, labels, soft = self.extra(images, labels, soft, self.rng)
         return augment(images, labels, self.rng, self.torch_generator, soft)
-
-    def _with_synthetic(self, images: torch.Tensor, labels: torch.Tensor,
-                        soft: torch.Tensor | None):
-        """The batch with about ``synthetic_share`` of its size in synthetic pairs added,
-        their soft targets one-hot."""
-        pairs = self.synthetic
-        count = self.rng.binomial(len(images), self.synthetic_share) if pairs else 0
-        if not count:
-            return images, labels, soft
-        chosen = torch.from_numpy(self.rng.integers(len(pairs.images), size=count))
-        chosen = chosen.to(pairs.images.device)
-        added = pairs.labels[chosen].to(labels.device)
-        images = torch.cat([images, pairs.images[chosen].to(images.device)])
-        if soft is not None:
-            one_hot = F.one_hot(added - 1, soft.shape[1]).permute(0, 3, 1, 2).to(soft.dtype)
-            soft = torch.cat([soft, one_hot])
-        return images, torch.cat([labels, added]), soft
 
 
 def augment(

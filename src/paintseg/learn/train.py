@@ -17,10 +17,8 @@ import torch.nn.functional as F
 from skimage.measure import label, regionprops
 
 from paintseg.errors import InputError
-from paintseg.learn.copy_paste import object_bank
 from paintseg.learn.events import StopFlag, stop_requested
 from paintseg.learn.forest import KnownPlanes, PixelForest, forest_probabilities
-from paintseg.learn.generator import SyntheticPairs, render_pairs, split_f1, train_generator
 from paintseg.learn.losses import edge_aware_smoothness, edge_sigma
 from paintseg.learn.metrics import semantic_scores
 from paintseg.learn.model import Segmenter, scale_intensities
@@ -35,6 +33,7 @@ from paintseg.learn.sampling import (
     padded_tensor,
     prepare_training_data,
 )
+from paintseg.learn.synthesis import Synthesis
 from paintseg.memory import release_freed_memory
 
 DEFAULT_SECONDS = 30.0
@@ -48,10 +47,6 @@ WORSE_BY = 0.01  # a Continue that loses more balanced accuracy on held-out stro
 CONTINUE_LR_FRACTION = 0.5  # a Continue's peak learning rate, as a share of the first's
 SPLIT_CHOICE_PIXELS = 2_000_000  # pixels of painted planes the object split is chosen on
 PSEUDO_LABELS_AT = 0.5  # share of the budget after which self-training's targets are made
-SYNTHETIC_PAIRS = 64  # rendered once the generator is trained, drawn on for the batches
-MIN_SYNTHETIC_SHAPES = 5  # sure whole objects needed to make layouts of touching ones
-SPLIT_CHECK_PAIRS = 16  # of touching objects only, to estimate how well the model splits them
-GENERATOR_SHARE = 0.5  # of the time left, at most, under a time budget
 
 
 @dataclass
@@ -169,8 +164,9 @@ def train(
     if config.forest_weight > 0 or config.forest_blend > 0:
         forest, known = _fit_forest(data, seed, soft_targets=config.forest_weight > 0)
         model.forest, model.forest_known = (forest, known) if config.forest_blend > 0 else (None, None)
-    sampler = PatchSampler(data, config.patch_size, seed, config.copy_paste_share,
-                           config.synthetic_share)
+    sampler = PatchSampler(data, config.patch_size, seed)
+    synthesis = Synthesis(config.copy_paste_share, config.synthetic_share,
+                          config.generator_seconds)
     session = _Session(model, data, first_session)
     should_stop = partial(stop_requested, stop)
     clock = _Clock(start, seconds, steps)  # the time budget includes this setup
@@ -189,7 +185,8 @@ def train(
             with session.averaged_weights():
                 sure = _add_pseudo_labels(model, channels, data, config.pseudo_label_confidence,
                                           should_stop)
-            yield from _synthesis(session, sampler, sure, clock, should_stop, seed)
+            if synthesis.on:
+                yield from _synthesis(synthesis, session, sampler, sure, clock, should_stop, seed)
             del sure  # the maps are not kept for the rest of the training
             pseudo_labels_due = False
         images_batch, labels_batch, soft_batch = sampler.batch(config.batch_size)
@@ -215,11 +212,7 @@ def train(
     if not should_stop():
         config.objects = _choose_objects(model, channels, data)
     session.record_history(clock.elapsed())
-    if config.copy_paste_share > 0:
-        config.history[-1]["copy_paste_objects"] = len(sampler.bank)
-    if session.split_check is not None:
-        config.history[-1]["synthetic_split_f1"] = split_f1(model, session.split_check)
-        model.synthetic_samples = session.split_check
+    synthesis.record(config.history[-1], model)
     model.net.eval()
     del data, sampler, session  # so that what they held is free before it is handed back
     release_freed_memory()  # the planes, patches and forest: a long session stays flat
@@ -250,51 +243,20 @@ def _choose_objects(model: Segmenter, channels: list[list[Any]], data: TrainingD
     return choose_split(chosen, model.config.classes) if chosen else {}
 
 
-def _synthesis(session: _Session, sampler: PatchSampler, sure: list[np.ndarray], clock: _Clock,
-               stop: Callable[[], bool], seed: int) -> Iterator[TrainEvent]:
-    """Halfway through a first training, from the self-training's ``sure`` class maps: the
-    bank of sure objects for copy-paste, and synthetic pairs from an image generator trained
-    on the planes (events while it trains, about once a second)."""
-    model, data = session.model, session.data
-    config = model.config
-    if config.copy_paste_share <= 0 and config.synthetic_share <= 0:
-        return
+def _synthesis(synthesis: Synthesis, session: _Session, sampler: PatchSampler,
+               sure: list[np.ndarray], clock: _Clock, stop: Callable[[], bool], seed: int
+               ) -> Iterator[TrainEvent]:
+    """Start ``synthesis`` on the planes that self-training made ``sure`` maps of (events
+    while its generator learns), then let it change the sampler's batches."""
     planes = [plane.data[:, plane.pad:-plane.pad, plane.pad:-plane.pad]
-              for plane in data.planes[:len(sure)]]
-    objects = [k for k, c in enumerate(config.classes) if c.role == "object"]
-    bank = object_bank(planes, sure, objects, config.patch_size // 2, sampler.rng)
-    if config.copy_paste_share > 0:
-        sampler.bank = bank
-    background, boundary = (next((k for k, c in enumerate(config.classes) if c.role == role),
-                                 None) for role in ("background", "boundary"))
-    if config.synthetic_share <= 0 or background is None:
-        return
-    if len(bank) < MIN_SYNTHETIC_SHAPES:
-        session.note = " ".join(filter(None, [session.note, (
-            f"Only {len(bank)} whole objects were sure enough to learn their shapes from, so "
-            "this training made no synthetic touching objects.")]))
-        return
-    seconds = config.generator_seconds
-    if clock.seconds is not None:
-        seconds = min(seconds, GENERATOR_SHARE * (clock.seconds - clock.elapsed()))
-    if seconds <= 0:  # no time left to learn to render: an untrained generator draws noise
-        return
-    training = train_generator(planes, sure, objects, data.n_classes, seconds=seconds,
-                               stop=stop, seed=seed)
-    while True:
-        try:
-            next(training)
-        except StopIteration as finished:
-            generator = finished.value
-            break
+              for plane in session.data.planes[:len(sure)]]
+    seconds_left = None if clock.seconds is None else clock.seconds - clock.elapsed()
+    for _ in synthesis.start(planes, sure, session.model.config.classes,
+                             session.model.config.patch_size, seconds_left, stop, seed,
+                             sampler.rng):
         yield session.event([], clock, None, None, False)
-    if generator is None or stop():
-        return
-    shapes = [(thing.mask.cpu().numpy(), thing.label - 1) for thing in bank]
-    render = partial(render_pairs, generator, shapes, data.n_classes, background, boundary,
-                     size=config.patch_size)
-    sampler.synthetic = render(count=SYNTHETIC_PAIRS, seed=seed)
-    session.split_check = render(count=SPLIT_CHECK_PAIRS, touching=1.0, seed=seed + 1)
+    session.note = " ".join(filter(None, [session.note, synthesis.note]))
+    sampler.extra = synthesis.extra
 
 
 def _fit_forest(data: TrainingData, seed: int, soft_targets: bool = True
@@ -468,7 +430,6 @@ class _Session:
         float16 = self.numerics.autocast_dtype == torch.float16
         self.scaler = torch.amp.GradScaler(model.device.type, enabled=float16)
         self.note = data.note
-        self.split_check: SyntheticPairs | None = None  # touching pairs rendered halfway
         self.reverted = False
         # A continued model must not end worse on the held-out strokes than it started.
         self.start = None if first_session else ([p.detach().clone() for p in params],

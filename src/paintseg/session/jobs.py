@@ -104,17 +104,6 @@ class TrainRequest:
     seconds: float | None
     steps: int | None
     previous: list[np.ndarray] | None = None  # what the model was last trained on (Continue)
-    synthetic_share: float = 0.0  # a new model's (ModelConfig.synthetic_share)
-
-
-@dataclass
-class GeneratedSamples:
-    """Synthetic pairs a training rendered (``learn/generator.py``), side by side: images
-    ``(C, P, W)`` and labels ``(P, W)``, and the model's estimated F1 on touching objects."""
-
-    images: np.ndarray
-    labels: np.ndarray
-    split_f1: float | None
 
 
 @reports_runtime_errors
@@ -124,11 +113,10 @@ def train_job(
     preview: Callable[[], tuple[int, tuple[int, ...]] | None],
     threads: int | None = None,
     preview_every: float = 3.0,
-) -> Generator[TrainEvent | Preview | GeneratedSamples, None, Segmenter]:
+) -> Generator[TrainEvent | Preview, None, Segmenter]:
     """Create the model if needed, then train it; returns the model.
 
-    Yields the engine's ``TrainEvent``s, the ``GeneratedSamples`` when it rendered synthetic
-    pairs, then a last ``Preview`` of the plane on screen made
+    Yields the engine's ``TrainEvent``s, then a last ``Preview`` of the plane on screen made
     with the final weights (so the preview layer ends up showing the trained model), with
     the places to paint next on that plane.
     """
@@ -140,7 +128,6 @@ def train_job(
                 classes=request.classes,
                 preset=request.preset,
                 device="auto",
-                synthetic_share=request.synthetic_share,
             )
         model = yield from train(
             model,
@@ -153,10 +140,6 @@ def train_job(
             preview_every=preview_every,
             previous=request.previous,
         )
-        if model.synthetic_samples is not None:
-            yield GeneratedSamples(*model.synthetic_samples.mosaic(),
-                                   model.config.history[-1].get("synthetic_split_f1"))
-            model.synthetic_samples = None  # shown once; not kept with the model
         where = preview()
         if model.is_trained and where is not None:
             image_index, plane = where

@@ -2,8 +2,7 @@
 
 Output layers are named after the image: ``"<image> classes"``, ``"<image> uncertainty"``,
 ``"<image> objects"``, ``"<image> object names"``, ``"<image> where to paint next"`` and
-``"<image> prediction preview"``; ``"generated samples"`` and ``"generated samples: labels"``
-show what a training with synthetic pairs learnt from.
+``"<image> prediction preview"``.
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ from napari.utils.colormaps import DirectLabelColormap
 from paintseg.classes import ClassInfo
 from paintseg.io.napari_reader import OUTPUT_KEY, label_colors
 from paintseg.learn.suggest import Suggestion
-from paintseg.session.jobs import GeneratedSamples, PredictResult
+from paintseg.session.jobs import PredictResult
 from paintseg.session.layers import (
     CLASSES_KEY,
     class_names_features,
@@ -278,29 +277,3 @@ def show_places(viewer, geometry: Geometry, suggestions: Sequence[Suggestion]) -
     layer.data = coords
     layer.features = features
     return layer
-
-
-def show_generated_samples(viewer, geometry: Geometry, classes: Sequence[ClassInfo],
-                           samples: GeneratedSamples) -> tuple[Image, Labels]:
-    """Show the synthetic pairs of the last training in ``"generated samples"`` (in colour for
-    three channels, else the first channel) and ``"generated samples: labels"``, below the
-    image, so that they never cover it."""
-    below = (geometry.translate[-2] + geometry.scale[-2] * (geometry.shape[-2] + 8),
-             geometry.translate[-1])
-    place = {"scale": geometry.scale[-2:], "translate": below}
-    for name in ("generated samples", "generated samples: labels"):
-        old = _find(viewer, name, Layer)
-        if old is not None:
-            viewer.layers.remove(old)
-    if len(samples.images) == 3:
-        image = viewer.add_image(np.clip(np.moveaxis(samples.images, 0, -1), 0, 1), rgb=True,
-                                 name="generated samples", **place)
-    else:
-        image = viewer.add_image(samples.images[0], name="generated samples", colormap="gray",
-                                 **place)
-    image.metadata[OUTPUT_KEY] = True
-    labels = viewer.add_labels(samples.labels, name="generated samples: labels", opacity=0.4,
-                               **place)
-    labels.metadata[OUTPUT_KEY] = True
-    apply_classes(labels, classes)
-    return image, labels

@@ -360,8 +360,7 @@ class ProjectSection:
 
     def _settings(self) -> dict:
         return {"preset": self.preset_combo.currentText(), "budget": self.budget_spin.value(),
-                "continue": self.continue_spin.value(), "unit": self.budget_unit.currentText(),
-                "synthesis": self.synthesis_check.isChecked()}
+                "continue": self.continue_spin.value(), "unit": self.budget_unit.currentText()}
 
     def _restore_settings(self, settings: dict) -> None:
         for combo, key in ((self.preset_combo, "preset"), (self.budget_unit, "unit")):
@@ -370,8 +369,6 @@ class ProjectSection:
         for spin, key in ((self.budget_spin, "budget"), (self.continue_spin, "continue")):
             if isinstance(settings.get(key), int):
                 spin.setValue(settings[key])
-        if isinstance(settings.get("synthesis"), bool):
-            self.synthesis_check.setChecked(settings["synthesis"])
 
     def _refresh_project(self) -> None:
         """Redraw the image list: strokes, prediction, held-out score per image."""

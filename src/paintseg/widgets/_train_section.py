@@ -8,7 +8,6 @@ import numpy as np
 from napari.utils.notifications import show_info
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
-    QCheckBox,
     QComboBox,
     QFormLayout,
     QGroupBox,
@@ -45,11 +44,6 @@ They are also repainted with each live preview, in the same window update: each 
 the dock composes napari's whole window again (see ``_progress``)."""
 
 
-SYNTHETIC_SHARE = 0.25
-"""Synthetic patches added per batch, as a share of it, when "Synthetic touching objects" is
-checked (README, Synthetic data)."""
-
-
 BROWSING_PAUSE = 1.0
 """Seconds after the view last moved to another plane during which live previews are skipped:
 the user is moving through the stack, and each preview would redraw a plane already left
@@ -78,7 +72,6 @@ class TrainSection:
     _training_on: dict[str, np.ndarray] | None = None  # annotations of the training running now
     _training_names: list[str] | None = None  # the images of the training running or last run
     scores_by_image: dict[str, float] | None = None  # balanced accuracy, held-out, per image
-    split_estimate: float | None = None  # F1 on synthetic touching objects (generator.py)
 
     def _build_train(self) -> QGroupBox:
         box = QGroupBox("2. Train")
@@ -124,14 +117,8 @@ class TrainSection:
         budget.addWidget(self.continue_spin, 1)
         budget.addWidget(self.budget_unit)
         self.device_label = QLabel(describe_device(pick_device("auto")))
-        self.synthesis_check = QCheckBox("Synthetic touching objects")
-        self.synthesis_check.setToolTip(
-            "A new model also learns from touching objects rendered by a small image "
-            "generator trained on your image halfway (up to 20 s of the budget). Off by "
-            "default: it has not helped yet on real images (README, Synthetic data).")
         form.addRow("Preset:", self.preset_combo)
         form.addRow("Budget:", budget)
-        form.addRow("Synthesis:", self.synthesis_check)
         form.addRow("Device:", self.device_label)
         return form
 
@@ -156,7 +143,7 @@ class TrainSection:
         if continue_training:
             self.loss_runs.append([])
         else:
-            self.loss_runs, self.split_estimate = [[]], None
+            self.loss_runs = [[]]
         self.last_event = None
         self.train_status.setText("Starting…")
         _outputs.preview_layer(self.viewer, self._run_geometry, self._run_classes)
@@ -199,7 +186,6 @@ class TrainSection:
             model=model, channel_names=channel_names, classes=classes,
             preset=self.preset_combo.currentText(), images=images,
             annotations=annotations, seconds=seconds, steps=steps, previous=previous,
-            synthetic_share=SYNTHETIC_SHARE if self.synthesis_check.isChecked() else 0.0,
         )
 
     def _training_images(self, inputs, layer) -> tuple[list[str], list, list[np.ndarray]]:
@@ -217,14 +203,9 @@ class TrainSection:
             raise InputError("No image of the set has strokes yet: paint a few first.")
         return [image.name for image in chosen], images, annotations
 
-    def _on_train_event(self, event: TrainEvent | Preview | jobs.GeneratedSamples) -> None:
+    def _on_train_event(self, event: TrainEvent | Preview) -> None:
         if isinstance(event, Preview):  # the last preview, with the final weights
             self._show_preview(event, last=True)
-            return
-        if isinstance(event, jobs.GeneratedSamples):
-            self.split_estimate = event.split_f1
-            _outputs.show_generated_samples(self.viewer, self._run_geometry, self._run_classes,
-                                            event)
             return
         if event.loss is not None and np.isfinite(event.loss):
             self.loss_runs[-1].append(float(event.loss))
@@ -269,8 +250,6 @@ class TrainSection:
         if self.scores_by_image and len(self.scores_by_image) > 1:
             worst = min(self.scores_by_image, key=self.scores_by_image.get)
             text += f"\nworst image: {worst} ({self.scores_by_image[worst]:.2f} held-out)"
-        if self.split_estimate is not None:
-            text += f"\nsplitting touching objects: est. F1 {self.split_estimate:.2f}"
         self.scores_label.setText(text)
 
     def _on_trained(self, model: Segmenter | None) -> None:

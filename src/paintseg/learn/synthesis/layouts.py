@@ -1,5 +1,5 @@
 """Synthetic layouts: object shapes placed on a background, many of them touching, with exact
-instance ids, for the image generator (``learn/generator.py``) to render.
+instance ids, for the image generator (``generator.py``) to render.
 
 The shapes are the masks of objects the network is sure of (``copy_paste.object_bank``), each
 turned by a multiple of 90 degrees, maybe mirrored, and scaled by 0.8-1.25. With probability

@@ -4,7 +4,7 @@
 
 It learns layout -> image from the training planes and the self-training's sure class maps
 (``train._add_pseudo_labels``). A layout has one channel per class, one for "not sure" and one
-for the outlines of objects. It then renders layouts from ``learn/layouts.py``, whose labels
+for the outlines of objects. It then renders layouts from ``layouts.py``, whose labels
 are exact by construction: many touching objects, with the pixels where two touch labelled as
 the boundary class (the background class when the table has none), so that the network also
 learns to keep touching objects apart, which strokes almost never show it.
@@ -26,9 +26,9 @@ import torch.nn.functional as F
 from scipy import ndimage as ndi
 from torch import nn
 
-from paintseg.learn.layouts import layout, touching_edges
 from paintseg.learn.metrics import matching
 from paintseg.learn.objects import find_objects
+from paintseg.learn.synthesis.layouts import layout, touching_edges
 from paintseg.learn.unet import UNet
 
 L1_WEIGHT = 100.0  # pix2pix's weight of the L1 loss against the adversarial one
@@ -47,14 +47,6 @@ class SyntheticPairs:
     images: torch.Tensor
     labels: torch.Tensor
     instances: torch.Tensor
-
-    def mosaic(self, n: int = 8) -> tuple[np.ndarray, np.ndarray]:
-        """The first ``n`` pairs side by side, as numpy: images ``(C, P, n * P)`` and labels
-        ``(P, n * P)``, for a look at what the network learns from."""
-        n = min(n, len(self.images))
-        images = self.images[:n].detach().float().cpu().numpy()
-        return np.concatenate(list(images), axis=-1), \
-            np.concatenate(list(self.labels[:n].cpu().numpy()), axis=-1)
 
 
 class PatchCritic(nn.Sequential):
