@@ -52,7 +52,7 @@ def test_a_continue_that_gets_worse_returns_the_weights_it_started_from(data, tr
     image, _, strokes = data
     model = copy.deepcopy(trained[0])
     start = {k: v.clone() for k, v in model.net.state_dict().items()}
-    model.config.learning_rate = 5.0  # diverges: the round makes the model worse
+    model.recipe.learning_rate = 5.0  # diverges: the round makes the model worse
     events = []
     drain(train(model, [image], [strokes], steps=20, seed=1), events.append)
     assert model.config.history[-1]["kept_start_weights"] is True

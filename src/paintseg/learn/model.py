@@ -20,6 +20,7 @@ from paintseg.classes import ClassInfo
 from paintseg.errors import FileFormatError, InputError, PaintsegError
 from paintseg.learn.device import Numerics, choose_numerics, pick_device
 from paintseg.learn.forest import KnownPlanes, PixelForest
+from paintseg.learn.recipe import Recipe
 from paintseg.learn.unet import NORMS, UPSAMPLES, UNet
 
 FORMAT = "paintseg-model"
@@ -49,6 +50,11 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+def preset_recipe(preset: str) -> Recipe:
+    """The recipe a model of ``preset`` learns by: the default one at the preset's rate."""
+    return Recipe(learning_rate=PRESETS.get(preset, PRESETS["fast"])["learning_rate"])
+
+
 def default_preset(device: torch.device) -> str:
     """``"fast"`` on a CPU, ``"balanced"`` on a GPU."""
     return "fast" if device.type == "cpu" else "balanced"
@@ -66,7 +72,9 @@ def _versions() -> dict[str, str]:
 
 @dataclass
 class ModelConfig:
-    """Everything that describes a model and its training; saved inside the model file.
+    """What a model is, saved inside its file: channels, classes, architecture, normalisation,
+    how its predictions blend with its forest and its objects are found, and its history.
+    How it learns is its `Recipe` (not saved).
 
     ``norm_low``/``norm_high`` are the per-channel intensities at the 1st and 99.8th
     percentile, set by the first training. ``history`` has one entry per training session.
@@ -82,25 +90,9 @@ class ModelConfig:
     upsample: str = "transpose"  # see unet.UPSAMPLES; files without it are "transpose"
     patch_size: int = 64
     batch_size: int = 8
-    learning_rate: float = 3e-3
-    weight_decay: float = 1e-4
-    dice_weight: float = 0.5
-    class_weight_power: float = 0.5  # loss weight of a class: its painted pixels ** -power
-    forest_weight: float = 0.25  # weight of a random forest's soft targets on unpainted pixels
     # Predictions are this share the random forest's (fitted on the strokes, kept in the
-    # model file) and the rest the network's; 0 = the network alone (README: forest blend)
+    # model file) and the rest the network's; 0 = the network alone (docs/benchmarks.md: forest blend)
     forest_blend: float = 0.5
-    edge_weight: float = 0.0  # weight of the edge-aware smoothness loss (learn/losses.py)
-    # Self-training: halfway through the first training, the network's own predictions at
-    # least this confident replace the forest's soft targets (0 = off)
-    pseudo_label_confidence: float = 0.9
-    # Share of patches that get objects the network is sure of pasted in, from the
-    # self-training predictions on (learn/copy_paste.py; 0 = off)
-    copy_paste_share: float = 0.0
-    # Synthetic patches added to each batch, as a share of it, rendered by an image generator
-    # trained for generator_seconds on the self-training predictions (learn/generator.py; 0 = off)
-    synthetic_share: float = 0.0
-    generator_seconds: float = 20.0
     norm_low: list[float] | None = None
     norm_high: list[float] | None = None
     # How objects are found (find_objects keyword arguments), chosen from the painted object
@@ -147,7 +139,8 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
-        """Inverse of :meth:`to_dict`; unknown keys (from newer versions) are ignored."""
+        """Inverse of :meth:`to_dict`; unknown keys (from newer versions, or the recipe that
+        older files carried) are ignored."""
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
         values.setdefault("upsample", "transpose")  # written before the field existed
@@ -162,8 +155,10 @@ class Segmenter:
     :func:`paintseg.learn.train`; predict with :func:`paintseg.learn.predict`.
     """
 
-    def __init__(self, config: ModelConfig, net: UNet, device: torch.device):
+    def __init__(self, config: ModelConfig, net: UNet, device: torch.device,
+                 recipe: Recipe | None = None):
         self.config = config
+        self.recipe = recipe or preset_recipe(config.preset)
         self.net = net.to(device)
         self.device = device
         self.optimizer: torch.optim.Optimizer | None = None
@@ -198,7 +193,7 @@ class Segmenter:
         seed : int
             Seed of the initial weights.
         **overrides
-            Any `ModelConfig` field, e.g. ``depth=4``.
+            Any `ModelConfig` or `Recipe` field, e.g. ``depth=4`` or ``forest_weight=0``.
 
         Returns
         -------
@@ -209,16 +204,18 @@ class Segmenter:
             preset = default_preset(torch_device)
         if preset not in PRESETS:
             raise InputError(f"Unknown preset {preset!r}; use auto or one of {', '.join(PRESETS)}.")
+        settings = {**PRESETS[preset], **overrides}
+        recipe = Recipe(**{k: settings.pop(k) for k in Recipe.field_names() & set(settings)})
         config = ModelConfig(
             channels=list(channels),
             classes=[c if isinstance(c, ClassInfo) else ClassInfo(str(c)) for c in classes],
             preset=preset,
-            **{**PRESETS[preset], **overrides},
+            **settings,
         )
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             net = _build_net(config)
-        return cls(config, net, torch_device)
+        return cls(config, net, torch_device, recipe)
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: str | torch.device = "auto") -> Segmenter:
@@ -494,8 +491,8 @@ def _parse_model_bytes(data: bytes, source: str
 def _restore_optimizer(model: Segmenter, tensors: dict[str, torch.Tensor],
                        groups: list[dict]) -> torch.optim.Optimizer:
     """AdamW over the model's parameters, with the state written by ``to_bytes``."""
-    optimizer = torch.optim.AdamW(model.net.parameters(), lr=model.config.learning_rate,
-                                  weight_decay=model.config.weight_decay)
+    optimizer = torch.optim.AdamW(model.net.parameters(), lr=model.recipe.learning_rate,
+                                  weight_decay=model.recipe.weight_decay)
     state: dict[int, dict[str, torch.Tensor]] = {}
     for key, value in tensors.items():
         if key.startswith(OPTIMIZER_PREFIX):

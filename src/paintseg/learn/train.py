@@ -19,7 +19,6 @@ from skimage.measure import label, regionprops
 from paintseg.errors import InputError
 from paintseg.learn.events import StopFlag, stop_requested
 from paintseg.learn.forest import KnownPlanes, PixelForest, forest_probabilities
-from paintseg.learn.losses import edge_aware_smoothness, edge_sigma
 from paintseg.learn.metrics import semantic_scores
 from paintseg.learn.model import Segmenter, scale_intensities
 from paintseg.learn.objects import choose_split
@@ -149,7 +148,7 @@ def train(
     for image in channels:
         model.check_channels(len(image))
     first_session = not model.is_trained
-    config = model.config
+    config, recipe = model.config, model.recipe
     if first_session:  # kept from then on, so that continued training sees the same scale
         samples = 1e6 / len(channels)
         lows, highs = zip(*(compute_normalization(c, max_samples=samples) for c in channels))
@@ -161,12 +160,12 @@ def train(
                                  lambda raw: scale_intensities(raw, low, high), pad,
                                  model.device, previous)
     config.norm_low, config.norm_high = low, high  # only once the input passed all checks
-    if config.forest_weight > 0 or config.forest_blend > 0:
-        forest, known = _fit_forest(data, seed, soft_targets=config.forest_weight > 0)
+    if recipe.forest_weight > 0 or config.forest_blend > 0:
+        forest, known = _fit_forest(data, seed, soft_targets=recipe.forest_weight > 0)
         model.forest, model.forest_known = (forest, known) if config.forest_blend > 0 else (None, None)
     sampler = PatchSampler(data, config.patch_size, seed)
-    synthesis = Synthesis(config.copy_paste_share, config.synthetic_share,
-                          config.generator_seconds)
+    synthesis = Synthesis(recipe.copy_paste_share, recipe.synthetic_share,
+                          recipe.generator_seconds)
     session = _Session(model, data, first_session)
     should_stop = partial(stop_requested, stop)
     clock = _Clock(start, seconds, steps)  # the time budget includes this setup
@@ -178,12 +177,12 @@ def train(
     last_event = time.perf_counter()
     losses: list[float] = []
     done = False
-    pseudo_labels_due = (first_session and config.pseudo_label_confidence > 0
-                         and config.forest_weight > 0)  # a Continue is too short for it
+    pseudo_labels_due = (first_session and recipe.pseudo_label_confidence > 0
+                         and recipe.forest_weight > 0)  # a Continue is too short for it
     while not (clock.finished(session.step) or should_stop()):
         if pseudo_labels_due and clock.progress(session.step) >= PSEUDO_LABELS_AT:
             with session.averaged_weights():
-                sure = _add_pseudo_labels(model, channels, data, config.pseudo_label_confidence,
+                sure = _add_pseudo_labels(model, channels, data, recipe.pseudo_label_confidence,
                                           should_stop)
             if synthesis.on:
                 yield from _synthesis(synthesis, session, sampler, sure, clock, should_stop, seed)
@@ -412,17 +411,14 @@ class _Session:
         self.last_val: dict[str, dict[str, float]] | None = None
         self.last_val_by_image: dict[int, float] | None = None
         self.numerics = model.numerics
-        config = model.config
-        weights = _class_weights(data.class_pixels, config.class_weight_power)
+        weights = _class_weights(data.class_pixels, model.recipe.class_weight_power)
         self.class_weights = torch.tensor(weights, dtype=torch.float32, device=model.device)
-        self.edge_sigma = edge_sigma([p.data for p in data.planes],
-                                     [p.train_labels for p in data.planes])
         self.val_windows = [(plane.image_index, *window) for plane in data.planes
                             for window in _val_windows(plane, model.multiple)]
         params = list(model.net.parameters())
         if model.optimizer is None or model.optimizer.param_groups[0]["params"] != params:
-            model.optimizer = torch.optim.AdamW(params, lr=config.learning_rate,
-                                                weight_decay=config.weight_decay)
+            model.optimizer = torch.optim.AdamW(params, lr=model.recipe.learning_rate,
+                                                weight_decay=model.recipe.weight_decay)
         # Adam's first steps without moment estimates (a new model, or one loaded from a file,
         # which keeps no optimiser state) move every weight by about the full learning rate.
         self.warm_up = first_session or not model.optimizer.state
@@ -437,7 +433,7 @@ class _Session:
 
     def learning_rate(self, progress: float) -> float:
         """Warm-up (without optimiser state), then cosine decay to 5 % over the budget."""
-        peak = self.model.config.learning_rate
+        peak = self.model.recipe.learning_rate
         if not self.first_session:
             peak *= CONTINUE_LR_FRACTION
         warm = min(1.0, (self.step + 1) / WARMUP_STEPS) if self.warm_up else 1.0
@@ -456,7 +452,7 @@ class _Session:
         model.net.train()
         with self.numerics.autocast(model.device):
             logits = model.net(images)
-        loss = self.loss(logits.float(), labels, soft, images)
+        loss = self.loss(logits.float(), labels, soft)
         optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.step(optimizer)
@@ -502,24 +498,18 @@ class _Session:
                 "from, so that model was kept; paint more strokes where it is wrong.")]))
 
     def loss(self, logits: torch.Tensor, labels: torch.Tensor,
-             soft: torch.Tensor | None = None, images: torch.Tensor | None = None
-             ) -> torch.Tensor:
+             soft: torch.Tensor | None = None) -> torch.Tensor:
         """Weighted cross-entropy on painted pixels, plus soft Dice over the painted pixels,
-        plus (with ``soft`` targets) cross-entropy to them on the pixels not painted, plus
-        (with ``images``) the edge-aware smoothness of the prediction."""
+        plus (with ``soft`` targets) cross-entropy to them on the pixels not painted."""
         target = labels - 1  # -1 = not painted
         loss = F.cross_entropy(logits, target, weight=self.class_weights, ignore_index=-1)
-        edge_weight = self.model.config.edge_weight
-        if images is not None and edge_weight > 0:
-            loss = loss + edge_weight * edge_aware_smoothness(
-                torch.softmax(logits, 1), images.float(), self.edge_sigma)
         if soft is not None:
             unpainted = (target < 0) & (soft.sum(1) > 0)  # not painted, not padding
             if unpainted.any():
                 log_p = F.log_softmax(logits, dim=1)
                 soft_ce = -(soft * log_p).sum(1)[unpainted].mean()
-                loss = loss + self.model.config.forest_weight * soft_ce
-        dice_weight = self.model.config.dice_weight
+                loss = loss + self.model.recipe.forest_weight * soft_ce
+        dice_weight = self.model.recipe.dice_weight
         if dice_weight <= 0:
             return loss
         painted = target >= 0

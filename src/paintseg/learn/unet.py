@@ -11,7 +11,7 @@ NORMS = ("batch", "group", "instance", "none")
 # "transpose" (the default): a 2x2 stride-2 transposed convolution, whose output repeats a
 # 2x2 pattern that can show as one-pixel stripes along outlines (Odena et al. 2016,
 # "Deconvolution and checkerboard artifacts"); "bilinear": a bilinear resize then a 1x1
-# convolution, free of it but slower to learn in the first tens of steps (README, Quality).
+# convolution, free of it but slower to learn in the first tens of steps (docs/benchmarks.md, Upsampling).
 UPSAMPLES = ("bilinear", "transpose")
 
 

@@ -3,7 +3,7 @@ into other training patches, so that it also learns from objects on other backgr
 next to other objects, with exact labels (the pasted pixels are that object's class).
 
 The bank is made from the self-training predictions (``train._add_pseudo_labels``), halfway
-through a first training; ``ModelConfig.copy_paste_share`` is the share of patches that get
+through a first training; ``Recipe.copy_paste_share`` is the share of patches that get
 pasted objects (0 = off, the default until it is shown to help: ``benchmarks/synthesis.py``).
 A pasted object never covers a painted pixel, so the strokes always train as painted.
 """

@@ -9,7 +9,7 @@ are exact by construction: many touching objects, with the pixels where two touc
 the boundary class (the background class when the table has none), so that the network also
 learns to keep touching objects apart, which strokes almost never show it.
 
-``ModelConfig.synthetic_share`` (0 = off, the default until it is shown to help:
+``Recipe.synthetic_share`` (0 = off, the default until it is shown to help:
 ``benchmarks/synthesis.py``) sets how many synthetic patches join each batch, as a share of
 its size: they are added to a batch, never put in place of a patch with strokes.
 """
