@@ -73,6 +73,9 @@ class InputSection:
         form.addWidget(self.class_table)
         return box
 
+    def _enable_input(self, kind: str) -> None:
+        self.new_annotation_button.setEnabled(not kind)
+
     def _connect_input(self) -> None:
         layers = self.viewer.layers
         for event in (layers.events.inserted, layers.events.removed, layers.events.moved):

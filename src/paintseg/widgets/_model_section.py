@@ -46,6 +46,11 @@ class ModelSection:
         layout.addWidget(self.model_label)
         return box
 
+    def _enable_model(self, kind: str) -> None:
+        self.load_button.setEnabled(not kind)
+        for button in (self.save_button, self.zoo_button):
+            button.setEnabled(not kind and self.model is not None)
+
     def _connect_model(self) -> None:
         self.save_button.clicked.connect(lambda: self.save_model())
         self.load_button.clicked.connect(lambda: self.load_model())

@@ -104,6 +104,12 @@ class PredictSection:
         layout.addWidget(self.export_button)
         return box
 
+    def _enable_predict(self, kind: str) -> None:
+        for button in (self.predict_slice_button, self.predict_stack_button,
+                       self.predict_folder_button, self.accept_button, self.export_button):
+            button.setEnabled(not kind)
+        self.cancel_button.setEnabled(kind == "predict")
+
     def _connect_predict(self) -> None:
         self.cancel_button.clicked.connect(self.stop)
         self.predict_slice_button.clicked.connect(lambda: self.predict(whole=False))

@@ -143,7 +143,7 @@ class ProjectSection:
         if project.classes:
             self.class_table.set_classes(classes_from_metadata({"paintseg_classes":
                                                                 project.classes}), emit=False)
-        self._restore_settings(project.settings)
+        self.restore_training_settings(project.settings)
         if model is not None:
             self.model = model
             self._set_busy("")
@@ -340,7 +340,7 @@ class ProjectSection:
             model.save(self.project.model_path)
         except OSError as error:
             report_error(error, "Saving the image set's model")
-        self.project.settings.update(self._settings())
+        self.project.settings.update(self.training_settings())
         self.project.save()
         self._refresh_project()
 
@@ -358,17 +358,10 @@ class ProjectSection:
             report_error(error, f"Saving the prediction of {name}")
         self._refresh_project()
 
-    def _settings(self) -> dict:
-        return {"preset": self.preset_combo.currentText(), "budget": self.budget_spin.value(),
-                "continue": self.continue_spin.value(), "unit": self.budget_unit.currentText()}
-
-    def _restore_settings(self, settings: dict) -> None:
-        for combo, key in ((self.preset_combo, "preset"), (self.budget_unit, "unit")):
-            if settings.get(key):
-                combo.setCurrentText(str(settings[key]))
-        for spin, key in ((self.budget_spin, "budget"), (self.continue_spin, "continue")):
-            if isinstance(settings.get(key), int):
-                spin.setValue(settings[key])
+    def _enable_project(self, kind: str) -> None:
+        has_set = self.project is not None
+        for button in (self.previous_button, self.next_button, self.project_list):
+            button.setEnabled(has_set and kind != "predict")  # a result lands on its image
 
     def _refresh_project(self) -> None:
         """Redraw the image list: strokes, prediction, held-out score per image."""

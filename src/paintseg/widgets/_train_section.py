@@ -122,6 +122,24 @@ class TrainSection:
         form.addRow("Device:", self.device_label)
         return form
 
+    def training_settings(self) -> dict:
+        """The preset and budgets, as an image set keeps them."""
+        return {"preset": self.preset_combo.currentText(), "budget": self.budget_spin.value(),
+                "continue": self.continue_spin.value(), "unit": self.budget_unit.currentText()}
+
+    def restore_training_settings(self, settings: dict) -> None:
+        for combo, key in ((self.preset_combo, "preset"), (self.budget_unit, "unit")):
+            if settings.get(key):
+                combo.setCurrentText(str(settings[key]))
+        for spin, key in ((self.budget_spin, "budget"), (self.continue_spin, "continue")):
+            if isinstance(settings.get(key), int):
+                spin.setValue(settings[key])
+
+    def _enable_train(self, kind: str) -> None:
+        self.train_button.setEnabled(not kind)
+        self.continue_button.setEnabled(not kind and self.model is not None)
+        self.stop_button.setEnabled(kind == "train")
+
     def _connect_train(self) -> None:
         self.train_button.clicked.connect(lambda: self.start_training(continue_training=False))
         self.continue_button.clicked.connect(lambda: self.start_training(continue_training=True))

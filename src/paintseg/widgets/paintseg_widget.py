@@ -72,20 +72,10 @@ class PaintSegWidget(ProjectSection, InputSection, TrainSection, PredictSection,
         self._connect_model()
 
     def _set_busy(self, kind: str) -> None:
-        idle = not kind
-        for button in (self.train_button, self.predict_slice_button, self.predict_stack_button,
-                       self.predict_folder_button, self.load_button, self.accept_button,
-                       self.new_annotation_button, self.export_button):
-            button.setEnabled(idle)
-        has_model = self.model is not None
-        self.continue_button.setEnabled(idle and has_model)
-        self.save_button.setEnabled(idle and has_model)
-        self.zoo_button.setEnabled(idle and has_model)
-        self.stop_button.setEnabled(kind == "train")
-        self.cancel_button.setEnabled(kind == "predict")
-        has_set = self.project is not None
-        for button in (self.previous_button, self.next_button, self.project_list):
-            button.setEnabled(has_set and kind != "predict")  # a result lands on its image
+        """Each section enables its own buttons for ``kind`` ("" when idle, "train", ...)."""
+        for enable in (self._enable_project, self._enable_input, self._enable_train,
+                       self._enable_predict, self._enable_model):
+            enable(kind)
 
     @property
     def busy(self) -> bool:
