@@ -82,7 +82,7 @@ def crafted_files(folder: Path) -> dict:
     import test_crafted_files as crafted
 
     from paintseg.errors import PaintsegError
-    from paintseg.model_files import open_model
+    from paintseg.learn.model import open_model
 
     report = {}
     for kind in crafted.STATE_DICT_LIES:

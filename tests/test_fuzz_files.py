@@ -14,7 +14,7 @@ from paintseg.errors import PaintsegError
 from paintseg.io.labels import read_labels, write_labels
 from paintseg.io.napari_reader import read_layers
 from paintseg.learn import ClassInfo, Segmenter
-from paintseg.model_files import open_model
+from paintseg.learn.model import open_model
 
 EXAMPLES = int(os.environ.get("PAINTSEG_FUZZ_EXAMPLES", "25"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=5000, derandomize=True,

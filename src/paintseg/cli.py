@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 
 from paintseg.errors import InputError, PaintsegError, describe_os_error
+from paintseg.learn.model import open_model
 from paintseg.memory import use_one_malloc_arena
-from paintseg.model_files import open_model
 
 OVERLAP = 32  # the overlap of prediction tiles (predict's default)
 MAX_SEED = 2**32 - 1  # numpy's and scikit-learn's largest seed

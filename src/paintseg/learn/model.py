@@ -50,6 +50,16 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+def open_model(path: str | os.PathLike, device: str | torch.device = "auto",
+               option: str = "the model") -> Segmenter:
+    """`Segmenter.load`, for the CLI and the dock (``option``: how the user named the file):
+    a folder, a missing or a damaged file is a sentence naming it."""
+    if Path(path).is_dir():
+        raise InputError(f"{path} is a folder: give {option} a model file "
+                         "(.safetensors, saved by paintseg).")
+    return Segmenter.load(path, device=device)
+
+
 def preset_recipe(preset: str) -> Recipe:
     """The recipe a model of ``preset`` learns by: the default one at the preset's rate."""
     return Recipe(learning_rate=PRESETS.get(preset, PRESETS["fast"])["learning_rate"])
@@ -242,7 +252,13 @@ class Segmenter:
         config, tensors, optimizer_groups = parsed
         weights = {k: v for k, v in tensors.items()
                    if not k.startswith((OPTIMIZER_PREFIX, FOREST_PREFIX))}
-        net = checked_net(config, weights, source)
+        try:
+            net = checked_net(config, weights, source)
+        except PaintsegError:
+            raise
+        except Exception as error:  # settings JSON allows but the network refuses
+            raise FileFormatError(f"{Path(source).name} is damaged: its settings do not make a "
+                                  f"network ({type(error).__name__}: {error}).") from error
         model = cls(config, net, pick_device(device))
         forest = {k[len(FOREST_PREFIX):]: v.numpy() for k, v in tensors.items()
                   if k.startswith(FOREST_PREFIX)}

@@ -13,7 +13,7 @@ from qtpy.QtWidgets import QFileDialog, QGroupBox, QHBoxLayout, QLabel, QPushBut
 from paintseg.bioimageio import export_bioimageio, import_bioimageio
 from paintseg.errors import InputError, PaintsegError
 from paintseg.learn import Segmenter
-from paintseg.model_files import open_model
+from paintseg.learn.model import open_model
 from paintseg.session import jobs
 from paintseg.widgets._run import report_error
 
