@@ -12,6 +12,7 @@ import torch
 from paintseg.errors import FileFormatError, InputError, PaintsegError
 from paintseg.learn import ClassInfo, ModelConfig, Segmenter, drain, predict, train
 from paintseg.learn import model as model_module
+from paintseg.learn.model import open_model
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -169,27 +170,34 @@ def test_bytes_round_trip_keeps_weights_and_optimiser(model):
             assert torch.equal(restored["state"][index][key], torch.as_tensor(value))
 
 
-def test_a_model_file_from_before_the_upsample_option_loads_and_predicts_the_same(tmp_path):
-    """Files written before ``upsample`` existed hold transposed-convolution weights."""
-    classes = [ClassInfo("background", "#808080", "background"), ClassInfo("cell")]
-    old = Segmenter.create(["dapi"], classes, device="cpu", width=4)
-    tensors = {k: v.contiguous() for k, v in old.net.state_dict().items()}
-    config = old.config.to_dict()
-    del config["upsample"]
+def _saved_with(tmp_path, model, **settings):
+    """``model`` saved as a file whose JSON settings have ``settings`` changed or added."""
+    tensors = {k: v.contiguous() for k, v in model.net.state_dict().items()}
+    config = {**model.config.to_dict(), **settings}
     path = tmp_path / "old.safetensors"
     metadata = {"format": model_module.FORMAT, "format_version": str(model_module.FORMAT_VERSION),
                 "paintseg": json.dumps(config)}
     safetensors.torch.save_file(tensors, str(path), metadata=metadata)
+    return path
+
+
+def test_a_model_file_of_an_earlier_version_loads_and_predicts_the_same(tmp_path):
+    """Earlier files also hold the training recipe and the architecture options since
+    retired, at the values every saved model had: they load and predict as before."""
+    classes = [ClassInfo("background", "#808080", "background"), ClassInfo("cell")]
+    old = Segmenter.create(["dapi"], classes, device="cpu", width=4)
+    path = _saved_with(tmp_path, old, norm="none", upsample="transpose", learning_rate=3e-3,
+                       forest_weight=0.25, edge_weight=0.0, synthetic_share=0.0)
     loaded = Segmenter.load(path, device="cpu")
-    assert loaded.config.upsample == "transpose"
     x = torch.rand(1, 1, 32, 32)
     assert torch.equal(loaded.logits(x), old.logits(x))
-    bilinear = Segmenter.create(["dapi"], classes, device="cpu", width=4, upsample="bilinear")
-    path = bilinear.save(tmp_path / "bilinear.safetensors")
-    assert torch.equal(Segmenter.load(path, device="cpu").logits(x), bilinear.logits(x))
+    assert loaded.recipe == old.recipe  # the preset's recipe, not the file's
 
 
-def test_an_unknown_upsampling_is_refused_clearly():
+@pytest.mark.parametrize("option", [{"norm": "batch"}, {"upsample": "bilinear"}])
+def test_a_model_made_with_a_retired_option_is_refused_with_a_sentence(tmp_path, option):
     classes = [ClassInfo("background", "#808080", "background"), ClassInfo("cell")]
-    with pytest.raises(InputError, match="Unknown upsampling 'cubic'"):
-        Segmenter.create(["dapi"], classes, device="cpu", upsample="cubic")
+    path = _saved_with(tmp_path, Segmenter.create(["dapi"], classes, device="cpu", width=4),
+                       **option)
+    with pytest.raises(PaintsegError, match="experimental option this version no longer has"):
+        open_model(path, device="cpu")

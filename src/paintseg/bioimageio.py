@@ -256,8 +256,7 @@ def _write_cover(path: Path, model: Segmenter, tile: np.ndarray, probabilities: 
 def _unet_kwargs(config: ModelConfig) -> dict[str, Any]:
     """The arguments of `UNet` (and `ProbabilityUNet`) for ``config``, as in ``_build_net``."""
     return {"in_channels": len(config.channels), "n_classes": len(config.classes),
-            "depth": config.depth, "width": config.width, "norm": config.norm,
-            "dropout": config.dropout, "upsample": config.upsample}
+            "depth": config.depth, "width": config.width, "dropout": config.dropout}
 
 
 def _write_weights(model: Segmenter, files: Path, example: torch.Tensor) -> bool:

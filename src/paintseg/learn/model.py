@@ -21,7 +21,7 @@ from paintseg.errors import FileFormatError, InputError, PaintsegError
 from paintseg.learn.device import Numerics, choose_numerics, pick_device
 from paintseg.learn.forest import KnownPlanes, PixelForest
 from paintseg.learn.recipe import Recipe
-from paintseg.learn.unet import NORMS, UPSAMPLES, UNet
+from paintseg.learn.unet import UNet
 
 FORMAT = "paintseg-model"
 FORMAT_VERSION = 1
@@ -40,12 +40,12 @@ MAX_BATCH_SIZE = 256
 # lean on context and generalise far worse (foreground Dice 0.3 against 0.9 on test data).
 PRESETS: dict[str, dict[str, Any]] = {
     # Learns in seconds on two CPU cores.
-    "fast": dict(depth=3, width=16, norm="none", dropout=0.0, patch_size=64, batch_size=8,
+    "fast": dict(depth=3, width=16, dropout=0.0, patch_size=64, batch_size=8,
                  learning_rate=3e-3),
     # The GPU default.
-    "balanced": dict(depth=4, width=32, norm="none", dropout=0.0, patch_size=128,
+    "balanced": dict(depth=4, width=32, dropout=0.0, patch_size=128,
                      batch_size=8, learning_rate=1e-3),
-    "accurate": dict(depth=5, width=32, norm="none", dropout=0.1, patch_size=256,
+    "accurate": dict(depth=5, width=32, dropout=0.1, patch_size=256,
                      batch_size=8, learning_rate=1e-3),
 }
 
@@ -80,6 +80,11 @@ def _versions() -> dict[str, str]:
     }
 
 
+# Architecture options measured and removed (docs/benchmarks.md): what every file had or
+# may have, by default, and still loads
+RETIRED_OPTIONS = {"norm": "none", "upsample": "transpose"}
+
+
 @dataclass
 class ModelConfig:
     """What a model is, saved inside its file: channels, classes, architecture, normalisation,
@@ -95,9 +100,7 @@ class ModelConfig:
     preset: str = "fast"
     depth: int = 3
     width: int = 16
-    norm: str = "none"
     dropout: float = 0.0
-    upsample: str = "transpose"  # see unet.UPSAMPLES; files without it are "transpose"
     patch_size: int = 64
     batch_size: int = 8
     # Predictions are this share the random forest's (fitted on the strokes, kept in the
@@ -131,11 +134,6 @@ class ModelConfig:
         for bound in (self.norm_low, self.norm_high):
             if bound is not None and len(bound) != len(self.channels):
                 raise InputError("The normalisation needs one value per channel.")
-        if self.norm not in NORMS:
-            raise InputError(f"Unknown normalisation {self.norm!r}; use one of {', '.join(NORMS)}.")
-        if self.upsample not in UPSAMPLES:
-            raise InputError(f"Unknown upsampling {self.upsample!r}; use one of "
-                             f"{', '.join(UPSAMPLES)}.")
         if self.patch_size % 2**self.depth:
             raise InputError(
                 f"Patch size {self.patch_size} must be a multiple of 2**depth = {2**self.depth}."
@@ -153,7 +151,11 @@ class ModelConfig:
         older files carried) are ignored."""
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
-        values.setdefault("upsample", "transpose")  # written before the field existed
+        for name, only in RETIRED_OPTIONS.items():
+            if data.get(name, only) != only:
+                raise FileFormatError(
+                    f"This model was made with {name} {data[name]!r}, an experimental option "
+                    "this version no longer has; train a new model.")
         values["classes"] = [ClassInfo.from_dict(c) for c in data["classes"]]
         return cls(**values)
 
@@ -452,9 +454,7 @@ def _build_net(config: ModelConfig) -> UNet:
         n_classes=len(config.classes),
         depth=config.depth,
         width=config.width,
-        norm=config.norm,
         dropout=config.dropout,
-        upsample=config.upsample,
     )
 
 

@@ -2,39 +2,18 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
-NORMS = ("batch", "group", "instance", "none")
-# "transpose" (the default): a 2x2 stride-2 transposed convolution, whose output repeats a
-# 2x2 pattern that can show as one-pixel stripes along outlines (Odena et al. 2016,
-# "Deconvolution and checkerboard artifacts"); "bilinear": a bilinear resize then a 1x1
-# convolution, free of it but slower to learn in the first tens of steps (docs/benchmarks.md, Upsampling).
-UPSAMPLES = ("bilinear", "transpose")
+NORMS = ("none", "instance")  # the segmenter has none; the synthesis generator, instance
 
 
 def _norm(kind: str, channels: int) -> nn.Module:
-    if kind == "batch":
-        return nn.BatchNorm2d(channels)
-    if kind == "group":
-        return nn.GroupNorm(math.gcd(8, channels), channels)
     if kind == "instance":
         return nn.InstanceNorm2d(channels, affine=True)
     if kind == "none":
         return nn.Identity()
     raise ValueError(f"Unknown normalisation {kind!r}; use one of {', '.join(NORMS)}.")
-
-
-def _upsample(kind: str, in_channels: int, out_channels: int) -> nn.Module:
-    """Twice the resolution, ``in_channels`` to ``out_channels`` features."""
-    if kind == "bilinear":
-        return nn.Sequential(nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
-                             nn.Conv2d(in_channels, out_channels, 1))
-    if kind == "transpose":
-        return nn.ConvTranspose2d(in_channels, out_channels, 2, stride=2)
-    raise ValueError(f"Unknown upsampling {kind!r}; use one of {', '.join(UPSAMPLES)}.")
 
 
 class ConvBlock(nn.Sequential):
@@ -68,11 +47,9 @@ class UNet(nn.Module):
     width : int
         Feature channels of the first level.
     norm : str
-        ``"batch"``, ``"group"``, ``"instance"`` or ``"none"``.
+        ``"none"`` or ``"instance"``.
     dropout : float
         Dropout probability after each block of the bottom two levels.
-    upsample : str
-        ``"transpose"`` or ``"bilinear"`` (see `UPSAMPLES`).
     """
 
     def __init__(
@@ -83,7 +60,6 @@ class UNet(nn.Module):
         width: int = 16,
         norm: str = "none",
         dropout: float = 0.0,
-        upsample: str = "transpose",
     ):
         super().__init__()
         widths = [width * 2**level for level in range(depth + 1)]
@@ -97,7 +73,8 @@ class UNet(nn.Module):
         self.upsample = nn.ModuleList()
         self.up = nn.ModuleList()
         for level in reversed(range(depth)):
-            self.upsample.append(_upsample(upsample, widths[level + 1], widths[level]))
+            self.upsample.append(nn.ConvTranspose2d(widths[level + 1], widths[level], 2,
+                                                    stride=2))
             self.up.append(ConvBlock(2 * widths[level], widths[level], norm, drops[level]))
         self.head = nn.Conv2d(width, n_classes, 1)
 
