@@ -1,5 +1,5 @@
 """Throughput of folder prediction: one local process against a dask LocalCluster of 1 and
-of 2 workers (`paintseg.batch`), each arm in a fresh process; prints JSON.
+of 2 workers (`paintseg.pipeline.batch`), each arm in a fresh process; prints JSON.
 
 - ``local``: ``predict_file`` on each image in this process, torch using every core;
 - ``cluster_1`` / ``cluster_2``: ``batch.run`` on a LocalCluster of 1 / 2 worker processes,
@@ -56,10 +56,10 @@ def run_arm(folder: Path, arm: str) -> dict:
     """One run of one arm, in this (fresh) process, as a fresh ``paintseg predict`` is."""
     import shutil
 
-    from paintseg import batch
     from paintseg.learn import Segmenter
     from paintseg.learn.events import drain
-    from paintseg.predict_files import Outputs, output_targets, predict_file
+    from paintseg.pipeline import batch
+    from paintseg.pipeline.files import Outputs, output_targets, predict_file
 
     model_path, images = folder / "model.safetensors", folder / "images"
     out = folder / f"out_{arm}"
@@ -107,7 +107,7 @@ def main() -> None:
     if args.arm:
         print(json.dumps(run_arm(Path(args.folder), args.arm)))
         return
-    from paintseg import batch
+    from paintseg.pipeline import batch
 
     names = ("local", "cluster_1", "cluster_2")
     runs: dict[str, list[dict]] = {name: [] for name in names}

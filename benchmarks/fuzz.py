@@ -61,7 +61,7 @@ def _lying_state_dict(crafted, draw) -> str:
     """A state dict whose tensor claims any offset, size and stride: read (and then within
     its storage) or refused."""
     from paintseg.errors import FileFormatError
-    from paintseg.state_dicts import read_state_dict
+    from paintseg.zoo.state_dicts import read_state_dict
 
     rank = draw(st.integers(0, 3))
     numbers = st.one_of(st.integers(-3, 8), st.integers(-2**40, 2**40))

@@ -14,9 +14,9 @@ import time
 import numpy as np
 import torch
 
+from paintseg.classes import ClassInfo
 from paintseg.io.samples import draw_strokes, synthetic_cells
 from paintseg.learn import Segmenter, drain, find_objects, matching, predict, train
-from paintseg.classes import ClassInfo
 
 
 def main() -> None:

@@ -65,7 +65,7 @@ def writer(kind: str, folder: Path):
         project = Project.open(folder / "set")
         return lambda i: project.save_annotations(project.images[0], version(i)[0])
     if kind == "predict_output":
-        from paintseg.predict_files import write_tiff
+        from paintseg.pipeline.files import write_tiff
 
         return lambda i: write_tiff(folder / "classes.tif", version(i))
     if kind.startswith("cli_predict"):

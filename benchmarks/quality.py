@@ -31,8 +31,8 @@ from functools import partial
 import numpy as np
 import torch
 
-from paintseg.io.samples import draw_strokes, synthetic_cells
 from paintseg.classes import ClassInfo
+from paintseg.io.samples import draw_strokes, synthetic_cells
 from paintseg.learn.events import drain
 from paintseg.learn.metrics import foreground_dice, matching
 from paintseg.learn.model import Segmenter

@@ -4,7 +4,7 @@ Each cycle continues training the same model (its own budget, as the dock's Cont
 strokes plus one accepted plane of the last prediction (``merge_into_annotations``, as the
 dock's Accept; the plane changes each cycle), predicts the whole stack and finds its objects.
 After every cycle it records the resident memory (RSS), open file descriptors and threads.
-Like the CLI and the dock's training process, it uses one malloc arena (``paintseg.memory``).
+Like the CLI and the dock's training process, it uses one malloc arena (``paintseg.learn.memory``).
 
 Prints JSON: the samples, RSS growth from the end of the first cycle to the end (target
 < 5 %), and the change in open files and threads (target 0). Run:
@@ -30,7 +30,7 @@ os.environ.setdefault("PAINTSEG_NUMERICS", "fp32")  # the same numerics in every
 from paintseg.io.samples import draw_strokes, synthetic_cells
 from paintseg.learn import ClassInfo, Segmenter, drain, find_objects, predict, train
 from paintseg.learn.device import choose_threads
-from paintseg.memory import use_one_malloc_arena
+from paintseg.learn.memory import use_one_malloc_arena
 from paintseg.session.layers import merge_into_annotations
 
 

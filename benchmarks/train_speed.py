@@ -35,8 +35,8 @@ import time
 import numpy as np
 import torch
 
-from paintseg.io.samples import draw_strokes, synthetic_cells
 from paintseg.classes import ClassInfo
+from paintseg.io.samples import draw_strokes, synthetic_cells
 from paintseg.learn.device import FP32, choose_threads, describe_device
 from paintseg.learn.model import Segmenter
 from paintseg.learn.sampling import PatchSampler, prepare_training_data

@@ -24,9 +24,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import real_data  # noqa: E402
 
-from paintseg import batch  # noqa: E402
 from paintseg.cli import main as paintseg  # noqa: E402
 from paintseg.io.labels import write_labels  # noqa: E402
+from paintseg.pipeline import batch  # noqa: E402
 
 NAME = "murphy2009_NIH3T3_hoechst_ic100_dna0"
 

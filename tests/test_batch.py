@@ -1,4 +1,4 @@
-"""Prediction on a dask cluster (`paintseg.batch`): the same result as one process, files of a
+"""Prediction on a dask cluster (`paintseg.pipeline.batch`): the same result as one process, files of a
 folder and bands of one large image, resume, failures reported by name, the SLURM snippet."""
 
 import re
@@ -10,13 +10,13 @@ import pytest
 import tifffile
 import zarr
 
-from paintseg import batch
 from paintseg.cli import main
 from paintseg.io.labels import read_labels
 from paintseg.learn.events import drain
 from paintseg.learn.model import Segmenter
 from paintseg.learn.predict import predict
-from paintseg.predict_files import Outputs
+from paintseg.pipeline import batch
+from paintseg.pipeline.files import Outputs
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 DOCS = Path(__file__).parents[1] / "docs" / "distributed.md"

@@ -12,11 +12,11 @@ import torch
 import yaml
 from test_model_file import model  # noqa: F401  (a model trained for a few steps)
 
-from paintseg.bioimageio import MODEL_FILE, export_bioimageio, import_bioimageio
 from paintseg.cli import main
 from paintseg.errors import FileFormatError, InputError
 from paintseg.learn import Segmenter
 from paintseg.learn.predict import predict_plane
+from paintseg.zoo.bioimageio import MODEL_FILE, export_bioimageio, import_bioimageio
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -198,7 +198,7 @@ def test_state_dicts_are_read_without_unpickling(tmp_path):
     code (any other global) is refused, and nothing runs."""
     import io
 
-    from paintseg.state_dicts import read_state_dict
+    from paintseg.zoo.state_dicts import read_state_dict
 
     state = {"w": torch.randn(3, 4).t(), "n": torch.tensor(7), "b": torch.arange(5.0)[1:]}
     buffer = io.BytesIO()

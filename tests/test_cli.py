@@ -261,7 +261,7 @@ def test_errors_name_the_input_and_say_what_to_do(files, tmp_path, capsys, monke
         assert main(list(argv)) == 2
         assert expected in capsys.readouterr().err
     full = OSError(errno.ENOSPC, "No space left on device", "r_uncertainty.tif")
-    monkeypatch.setattr("paintseg.predict_files.write_tiff", mock.Mock(side_effect=full))
+    monkeypatch.setattr("paintseg.pipeline.files.write_tiff", mock.Mock(side_effect=full))
     assert main(["predict", "--model", model, "--input", image, "--output", "r.tif"]) == 2
     assert capsys.readouterr().err.strip().endswith(
         "Cannot use r_uncertainty.tif: no space left on device; free some disk space.")

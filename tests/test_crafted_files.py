@@ -105,7 +105,7 @@ def run_limited(code: str, *args: str) -> tuple[int, str, float, int]:
 READ_STATE_DICT = """
 import sys, time
 from paintseg.errors import FileFormatError
-from paintseg.state_dicts import read_state_dict
+from paintseg.zoo.state_dicts import read_state_dict
 data = open(sys.argv[1], "rb").read()
 start = time.perf_counter()
 try:
@@ -167,8 +167,8 @@ def test_a_zoo_package_claiming_a_giant_network_is_refused(tmp_path):
     pytest.importorskip("bioimageio.spec")
     from bioimageio.spec import load_description, save_bioimageio_package
 
-    from paintseg.bioimageio import export_bioimageio, import_bioimageio
     from paintseg.errors import FileFormatError
+    from paintseg.zoo.bioimageio import export_bioimageio, import_bioimageio
 
     model = tiny_model()
     package = export_bioimageio(model, tmp_path / "m.zip")
@@ -193,7 +193,7 @@ def test_a_forest_claiming_too_many_trees_is_refused():
 
 
 def test_an_empty_tensor_claiming_huge_other_sizes_allocates_nothing():
-    from paintseg.state_dicts import read_state_dict
+    from paintseg.zoo.state_dicts import read_state_dict
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setitem(STATE_DICT_LIES, "empty", (4, 0, (0, 2**31 - 1, 1000), (1, 1, 1),

@@ -5,12 +5,12 @@ import sys
 
 import pytest
 
-from paintseg.memory import _glibc
+from paintseg.learn.memory import _glibc
 
 ARENAS_AFTER_THREADS = """
 import ctypes, sys, tempfile, threading
 import numpy as np
-from paintseg.memory import use_one_malloc_arena
+from paintseg.learn.memory import use_one_malloc_arena
 
 if sys.argv[1] == "one":
     assert use_one_malloc_arena()

@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 
 from paintseg.errors import InputError, PaintsegError, describe_os_error
+from paintseg.learn.memory import use_one_malloc_arena
 from paintseg.learn.model import open_model
-from paintseg.memory import use_one_malloc_arena
 
 OVERLAP = 32  # the overlap of prediction tiles (predict's default)
 MAX_SEED = 2**32 - 1  # numpy's and scikit-learn's largest seed
@@ -325,7 +325,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _cmd_predict(args: argparse.Namespace) -> int:
     from paintseg.io.labels import atomic_file
-    from paintseg.predict_files import beside, output_targets, predict_file
+    from paintseg.pipeline.files import beside, output_targets, predict_file
 
     outputs = _outputs(args)
     if args.workers or args.scheduler:
@@ -346,7 +346,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _outputs(args: argparse.Namespace):
-    from paintseg.predict_files import Outputs
+    from paintseg.pipeline.files import Outputs
 
     return Outputs(objects=getattr(args, "objects", False),
                    probabilities=getattr(args, "probabilities", False), tile=args.tile,
@@ -365,7 +365,7 @@ def _use_forest_blend(model, args: argparse.Namespace) -> None:
 
 def _check_targets(targets, outputs) -> None:
     """Fail before any work on an output that would overwrite an input or cannot be written."""
-    from paintseg.predict_files import written_paths
+    from paintseg.pipeline.files import written_paths
 
     for source, target in targets:
         if target.absolute() == source.absolute():
@@ -381,9 +381,9 @@ def _predict_bar(gen, desc: str):
 
 
 def _predict_on_cluster(args: argparse.Namespace, outputs) -> int:
-    """``predict --workers N`` / ``--scheduler ADDRESS``: `paintseg.batch` on dask."""
-    from paintseg import batch
-    from paintseg.predict_files import is_image_path, is_store_path
+    """``predict --workers N`` / ``--scheduler ADDRESS``: `paintseg.pipeline.batch` on dask."""
+    from paintseg.pipeline import batch
+    from paintseg.pipeline.files import is_image_path, is_store_path
 
     if args.places or args.labels:
         raise InputError("--places works in one process: leave out --workers / --scheduler.")
@@ -460,7 +460,7 @@ def evaluation(model, image, truth: np.ndarray, args: argparse.Namespace,
 
     from paintseg.learn.metrics import foreground_dice, matching, semantic_scores
     from paintseg.learn.predict import predict
-    from paintseg.predict_files import find_image_objects
+    from paintseg.pipeline.files import find_image_objects
 
     prediction = _predict_bar(predict(model, image.channels, tile=args.tile), "predicting")
     pred = np.asarray(prediction.labels)
@@ -508,8 +508,8 @@ def _cmd_gui(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from paintseg.bioimageio import export_bioimageio
     from paintseg.io.images import read_image
+    from paintseg.zoo.bioimageio import export_bioimageio
 
     model = open_model(args.model, "cpu", "the model")
     _check_output(args.bioimageio, "--bioimageio")

@@ -22,8 +22,8 @@ import torch
 from paintseg.errors import InputError
 from paintseg.learn.events import StopFlag, stop_requested
 from paintseg.learn.forest import MARGIN
+from paintseg.learn.memory import release_freed_memory
 from paintseg.learn.sampling import as_channels
-from paintseg.memory import release_freed_memory
 
 
 @dataclass
@@ -406,7 +406,7 @@ def predict_rows(model, image, plane: tuple, rows: tuple[int, int], *, tile: int
     """Predict image rows ``rows[0]`` to ``rows[1] - 1`` of one plane, as :func:`predict`
     predicts them in the whole plane (the tiles of the band and of its halo run).
 
-    One work unit of a distributed prediction (`paintseg.batch`): several processes predict
+    One work unit of a distributed prediction (`paintseg.pipeline.batch`): several processes predict
     disjoint bands of a plane too large for one, and the bands add up to :func:`predict`'s
     result.
 

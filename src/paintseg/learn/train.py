@@ -19,6 +19,7 @@ from skimage.measure import label, regionprops
 from paintseg.errors import InputError
 from paintseg.learn.events import StopFlag, stop_requested
 from paintseg.learn.forest import KnownPlanes, PixelForest, forest_probabilities
+from paintseg.learn.memory import release_freed_memory
 from paintseg.learn.metrics import semantic_scores
 from paintseg.learn.model import Segmenter, scale_intensities
 from paintseg.learn.objects import choose_split
@@ -33,7 +34,6 @@ from paintseg.learn.sampling import (
     prepare_training_data,
 )
 from paintseg.learn.synthesis import Synthesis
-from paintseg.memory import release_freed_memory
 
 DEFAULT_SECONDS = 30.0
 CONTINUE_SECONDS = 10.0  # default budget of a Continue round (correct, then continue)

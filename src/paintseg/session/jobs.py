@@ -33,7 +33,7 @@ from paintseg.learn.device import choose_threads
 from paintseg.learn.events import StopFlag, stop_requested
 from paintseg.learn.suggest import Suggestion, suggest_places
 from paintseg.learn.train import Preview, TrainEvent, train
-from paintseg.predict_files import Outputs, is_image_path, predict_file
+from paintseg.pipeline.files import Outputs, is_image_path, predict_file
 from paintseg.session.layers import object_features, object_points
 
 
@@ -254,8 +254,8 @@ def cluster_folder_job(model: Segmenter, folder: str | os.PathLike, out_dir: str
                        stop: StopFlag, address: str, suffix: str = ".tif"
                        ) -> Generator[Any, None, Any]:
     """Predict every image of ``folder`` into ``out_dir`` on the dask cluster at ``address``
-    (`paintseg.batch`): yields ``BatchEvent(done, total)``, returns the `batch.Report`."""
-    from paintseg import batch
+    (`paintseg.pipeline.batch`): yields ``BatchEvent(done, total)``, returns the `batch.Report`."""
+    from paintseg.pipeline import batch
 
     plan = batch.plan(Path(folder), Path(out_dir), Outputs(), model.to_bytes(), suffix=suffix)
     with batch.cluster(scheduler=address) as (client, threads):

@@ -30,7 +30,7 @@ from typing import Any
 
 from paintseg.errors import PaintsegError
 from paintseg.learn import Segmenter, drain
-from paintseg.memory import use_one_malloc_arena
+from paintseg.learn.memory import use_one_malloc_arena
 from paintseg.session.jobs import JobError, StopFlag, TrainRequest, train_job
 
 MAX_PLANE_AXES = 6

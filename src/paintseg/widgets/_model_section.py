@@ -10,12 +10,12 @@ import numpy as np
 from napari.utils.notifications import show_info, show_warning
 from qtpy.QtWidgets import QFileDialog, QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout
 
-from paintseg.bioimageio import export_bioimageio, import_bioimageio
 from paintseg.errors import InputError, PaintsegError
 from paintseg.learn import Segmenter
 from paintseg.learn.model import open_model
 from paintseg.session import jobs
 from paintseg.widgets._run import report_error
+from paintseg.zoo.bioimageio import export_bioimageio, import_bioimageio
 
 MODEL_FILTER = "PaintSeg model (*.safetensors)"
 ZOO_FILTER = "BioImage Model Zoo package (*.zip)"

@@ -25,8 +25,8 @@ import dask
 
 from paintseg.errors import InputError
 from paintseg.learn.events import StopFlag, stop_requested
-from paintseg.memory import reuse_large_buffers
-from paintseg.predict_files import (
+from paintseg.learn.memory import reuse_large_buffers
+from paintseg.pipeline.files import (
     Outputs,
     is_image_path,
     is_store_path,

@@ -1,5 +1,5 @@
 """Predict image files into result files: the work of ``paintseg predict``, in one process or
-in each worker of a cluster (`paintseg.batch`).
+in each worker of a cluster (`paintseg.pipeline.batch`).
 
 For a class map ``result.tif`` the other outputs go beside it: ``result_uncertainty.tif``,
 ``result_probabilities.tif``, ``result_objects.tif`` and ``result_objects.csv``. A

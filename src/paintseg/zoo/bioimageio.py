@@ -9,7 +9,7 @@ attachment, from which :func:`import_bioimageio` restores the model (random fore
 Other tools run the network alone, as paintseg does with ``forest_blend`` 0.
 
 Importing never runs code from a package: the state dict is decoded without unpickling
-(`paintseg.state_dicts`) and the architecture file is never imported.
+(`paintseg.zoo.state_dicts`) and the architecture file is never imported.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from paintseg.learn.device import Numerics, pick_device
 from paintseg.learn.model import ModelConfig, Segmenter, checked_net
 from paintseg.learn.sampling import as_channels
 from paintseg.learn.unet import UNet
-from paintseg.state_dicts import read_state_dict
+from paintseg.zoo.state_dicts import read_state_dict
 
 MODEL_FILE = "model.paintseg.safetensors"  # the attached paintseg model file
 TILE = 256  # largest side of the test tile
