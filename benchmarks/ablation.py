@@ -12,11 +12,11 @@ per dataset (mean over ``--seeds``, and the sd of Dice over them). Run, e.g.:
 from __future__ import annotations
 
 import argparse
-import json
 
 import numpy as np
 import real_data
 import torch
+from harness import print_report
 
 from paintseg.learn.events import drain
 from paintseg.learn.model import Segmenter
@@ -71,8 +71,8 @@ def main() -> None:
                                                  4).tolist(), **means,
                         "dice_sd_over_seeds": {d: round(float(np.std([r[0] for r in v])), 4)
                                                for d, v in per_dataset.items()}}
-    print(json.dumps({"steps": args.steps, "overrides": overrides, "seeds": args.seeds,
-                      "variants": report}, indent=1))
+    print_report({"steps": args.steps, "overrides": overrides, "seeds": args.seeds,
+                      "variants": report}, indent=1)
 
 
 if __name__ == "__main__":

@@ -17,11 +17,11 @@ load. Run:
 
 from __future__ import annotations
 
-import json
 import os
 
 import numpy as np
 import real_data
+from harness import machine_info, print_report
 from quality_real import dataset_train
 
 from paintseg.learn.events import drain
@@ -65,7 +65,7 @@ def main() -> None:
     args = real_data.one_shot_arguments(__doc__.splitlines()[0])
     overrides = real_data.config_overrides(args)
     report: dict = {"settings": {"steps": args.steps, "seconds": args.seconds,
-                                 "overrides": overrides, **real_data.machine_info(),
+                                 "overrides": overrides, **machine_info(),
                                  "load_before": os.getloadavg()[0]},
                     "datasets": {}}
     for dataset in real_data.datasets(args.datasets):
@@ -81,7 +81,7 @@ def main() -> None:
                 [r[key] for r in found])), 4), "per_seed": found}
             for name, found in rows.items()}
     report["settings"]["load_after"] = os.getloadavg()[0]
-    print(json.dumps(report, indent=1))
+    print_report(report, indent=1)
 
 
 if __name__ == "__main__":

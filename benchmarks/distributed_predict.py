@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from harness import print_report
 
 
 def make_data(folder: Path, n_images: int, size: int) -> Path:
@@ -129,14 +130,14 @@ def main() -> None:
         if name in same:
             arms[name]["same_class_maps_as_local"] = same[name]
     local = arms["local"]["seconds"]
-    print(json.dumps({
+    print_report({
         "images": args.images, "size": args.size, "cores": batch.cores(),
         "load_1min_at_end": os.getloadavg()[0], "arms": arms,
         "overhead_1": local / arms["cluster_1"]["seconds"],
         "speedup_2": local / arms["cluster_2"]["seconds"],
         "overhead_1_with_start": local / (arms["cluster_1"]["seconds"]
                                           + arms["cluster_1"]["cluster_start_s"]),
-    }, indent=2))
+    }, indent=2)
 
 
 if __name__ == "__main__":

@@ -7,12 +7,12 @@ Run: ``.venv/bin/python benchmarks/forest_blend.py 800``
 
 from __future__ import annotations
 
-import json
 import sys
 
 import numpy as np
 import real_data
 import torch
+from harness import print_report
 from quality_real import product_segment
 
 from paintseg.learn.events import drain
@@ -51,8 +51,8 @@ def main() -> None:
             "sd_dice": {d: round(float(np.std([r[0] for r in v])), 4)
                         for d, v in per_dataset.items()},
             "mean_over_datasets": np.round(np.mean(list(means.values()), 0), 4).tolist()}
-    print(json.dumps({"steps": steps, "threads": 1, "seeds": [0, 1, 2],
-                      "forest_blend": summary}, indent=1))
+    print_report({"steps": steps, "threads": 1, "seeds": [0, 1, 2],
+                      "forest_blend": summary}, indent=1)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ and the slowest example. Run:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -27,6 +26,7 @@ from unittest import mock
 
 import numpy as np
 import tifffile
+from harness import print_report
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
@@ -174,7 +174,7 @@ def main() -> None:
     report["load_average"] = os.getloadavg()
     report["commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], text=True,
                                       capture_output=True).stdout.strip()
-    print(json.dumps(report, indent=1))
+    print_report(report, indent=1)
 
 
 if __name__ == "__main__":

@@ -8,11 +8,11 @@ numerics chosen, prediction Mpx/s and, on CUDA, the peak GPU memory.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 import numpy as np
 import torch
+from harness import print_report
 
 from paintseg.classes import ClassInfo
 from paintseg.io.samples import draw_strokes, synthetic_cells
@@ -39,7 +39,7 @@ def main() -> None:
     predicted = time.perf_counter() - t0
     objects, _ = find_objects(prediction.labels, model.config.classes,
                               probabilities=prediction.probabilities)
-    print(json.dumps({
+    print_report({
         "device": str(model.device),
         "preset": model.config.preset,
         "numerics": model.config.history[-1]["numerics"],
@@ -48,7 +48,7 @@ def main() -> None:
         "object_f1": round(matching(cells["instances"], np.asarray(objects))["f1"], 3),
         "peak_gpu_memory_mb": round(torch.cuda.max_memory_allocated() / 2**20)
         if model.device.type == "cuda" else None,
-    }, indent=1))
+    }, indent=1)
 
 
 if __name__ == "__main__":

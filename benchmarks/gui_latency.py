@@ -21,12 +21,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
-import json
 import os
 import sys
 import time
 
 import numpy as np
+from harness import print_report
 
 # training cases: (in a child process, torch on all cores, browsing slices); the widget's
 # default first: a child process on all cores but one
@@ -283,7 +283,7 @@ def main() -> None:
             "idle_browsing_slices" if CASES[key][2] else "idle"]["p99_ms"] for key in variants
     }
     results["targets_met"]["predict_stack"] = results["predict_stack"]["max_ms"] < 250
-    print(json.dumps(results, indent=2), file=json_out)
+    print_report(results, indent=2, file=json_out)
     viewer.close()
 
 

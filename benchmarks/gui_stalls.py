@@ -20,6 +20,8 @@ import collections
 import itertools
 import json
 
+from harness import print_report
+
 LOOP_FRAME = "run_until"
 PHASES = ("measure_training", "measure_busy_process", "main")
 WATCHED = ("paintseg", "napari", "vispy", "superqt", "qtpy", "magicgui")
@@ -85,8 +87,8 @@ def main() -> None:
     by_function: collections.Counter = collections.Counter()
     for stall in found:
         by_function.update(stall["frames"])
-    print(json.dumps({"stalls": found, "ms_by_innermost_frames": {
-        name: round(ms, 1) for name, ms in by_function.most_common(15)}}, indent=1))
+    print_report({"stalls": found, "ms_by_innermost_frames": {
+        name: round(ms, 1) for name, ms in by_function.most_common(15)}}, indent=1)
 
 
 if __name__ == "__main__":

@@ -27,13 +27,13 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import os
 import time
 
 import numpy as np
 import real_data
 import torch
+from harness import print_report
 from quality_loop import correction_strokes
 from quality_real import product_prediction, product_train
 from scipy import ndimage as ndi
@@ -147,7 +147,7 @@ def main() -> None:
                                  "per_mpx_median": round(float(np.median(
                                      [t / (n / 1e6) for t, n in timings] or [0.0])), 3)}
     report["settings"]["load_after"] = os.getloadavg()[0]
-    print(json.dumps(report, indent=1))
+    print_report(report, indent=1)
 
 
 if __name__ == "__main__":

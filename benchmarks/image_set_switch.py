@@ -16,7 +16,6 @@ by its preferences (``napari_dask_cache_gb``), not a leak (the removed layers ar
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 import time
@@ -25,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import psutil
 import tifffile
+from harness import print_report
 
 
 def make_images(folder: Path, n: int, size: int) -> np.ndarray:
@@ -94,7 +94,7 @@ def main() -> None:
                       "predicted_s": round(time.perf_counter() - start, 3),
                       "rss_mb": round(process.memory_info().rss / 2**20)})
     predicted_s = [m["predicted_s"] for m in moves]
-    print(json.dumps({
+    print_report({
         "images": args.images, "size": args.size, "channels": 2,
         "cores": len(os.sched_getaffinity(0)), "load_1min": round(os.getloadavg()[0], 2),
         "on_screen_s_median": float(np.median([m["on_screen_s"] for m in moves])),
@@ -105,7 +105,7 @@ def main() -> None:
         "layers_at_end": len(viewer.layers),
         "napari_dask_cache_gb": round(get_settings().application.dask.cache, 2),
         "moves": moves,
-    }, indent=1))
+    }, indent=1)
     viewer.close()
 
 

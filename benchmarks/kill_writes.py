@@ -21,7 +21,6 @@ Prints JSON: kills per writer and files found broken (target 0). Run:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import subprocess
@@ -31,6 +30,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from harness import print_report
 
 SHAPE = (2, 96, 96)
 WRITERS = ("model", "labels_tiff", "labels_zarr", "autosave", "predict_output",
@@ -229,7 +229,7 @@ def main() -> None:
     if args.child:
         write_forever(args.child[0], Path(args.child[1]))
         return
-    print(json.dumps(run(args.kills, args.seed, args.writers), indent=1))
+    print_report(run(args.kills, args.seed, args.writers), indent=1)
 
 
 if __name__ == "__main__":

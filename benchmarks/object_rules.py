@@ -15,12 +15,12 @@ JSON: per dataset and split the F1 per seed, its mean and sd; the means over dat
 from __future__ import annotations
 
 import argparse
-import json
 import re
 from pathlib import Path
 
 import numpy as np
 import real_data
+from harness import machine_info, print_report
 
 from paintseg.learn.objects import SHAPE_HEIGHTS, choose_split, cut_strokes, find_objects
 
@@ -94,7 +94,7 @@ def main() -> None:
     found: dict = {}
     for dataset, seed, probabilities, strokes in saved_maps(args.maps, datasets):
         found.setdefault(dataset.name, {})[seed] = evaluate(dataset, probabilities, strokes)
-    report: dict = {"settings": {"maps": str(args.maps), **real_data.machine_info()},
+    report: dict = {"settings": {"maps": str(args.maps), **machine_info()},
                     "datasets": {}}
     for name, seeds in found.items():
         splits = {}
@@ -112,7 +112,7 @@ def main() -> None:
     report["mean_over_datasets"] = {
         split: round(float(np.mean([d[split]["mean"] for d in report["datasets"].values()])), 4)
         for split in (*FIXED, "chosen", "by_cuts", "best")}
-    print(json.dumps(report, indent=1))
+    print_report(report, indent=1)
 
 
 if __name__ == "__main__":

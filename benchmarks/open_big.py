@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import tifffile
+from harness import print_report
 
 PROBE = r"""
 import json, sys, time
@@ -73,7 +74,7 @@ def main() -> None:
     result.update(file_bytes=file_bytes, one_plane_per_channel_bytes=plane_bytes,
                   open_fraction_of_file=result["open_bytes"] / file_bytes,
                   open_bytes_vs_one_plane=result["open_bytes"] / plane_bytes)
-    print(json.dumps(result, indent=2))
+    print_report(result, indent=2)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ Run: ``.venv/bin/python benchmarks/predict_speed.py [--size 1024] [--tile 256]``
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import subprocess
 import sys
@@ -30,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from harness import print_report
 
 from paintseg.classes import ClassInfo
 from paintseg.learn.device import FP32
@@ -214,7 +214,7 @@ def main() -> None:
                              args.device)}
     if not args.no_memory:
         result["memory"] = memory(args.memory_plane, args.tile)
-    print(json.dumps(result, indent=2))
+    print_report(result, indent=2)
 
 
 if __name__ == "__main__":

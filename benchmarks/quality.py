@@ -24,12 +24,12 @@ prints JSON. ``--steps`` gives a result that does not depend on the CPU load.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from functools import partial
 
 import numpy as np
 import torch
+from harness import print_report
 
 from paintseg.classes import ClassInfo
 from paintseg.io.samples import draw_strokes, synthetic_cells
@@ -147,7 +147,7 @@ def main() -> None:
         "real_image": None,
         "real_image_note": "no real image with ground truth can be bundled; not scored",
     }
-    print(json.dumps(result, indent=2))
+    print_report(result, indent=2)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,6 @@ semantic ones; the git commit, CPU, cores and load. Run:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from pathlib import Path
@@ -37,6 +36,7 @@ from pathlib import Path
 import numpy as np
 import real_data
 import torch
+from harness import machine_info, print_report
 from quality_real import dataset_train, product_segment
 from scipy import ndimage as ndi
 from skimage.draw import line
@@ -202,7 +202,7 @@ def main() -> None:
     real_data.add_arguments(parser)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    report = {"settings": {**vars(args), **real_data.machine_info(),
+    report = {"settings": {**vars(args), **machine_info(),
                            "load_before": os.getloadavg()[0]}, "datasets": {}}
     kinds = {}
     for dataset in real_data.datasets(args.datasets, args.zoom):
@@ -231,7 +231,7 @@ def main() -> None:
     if semantic:
         report["mean_over_semantic_datasets"] = semantic
     report["settings"]["load_after"] = os.getloadavg()[0]
-    print(json.dumps(report, indent=1))
+    print_report(report, indent=1)
 
 
 if __name__ == "__main__":

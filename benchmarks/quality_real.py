@@ -24,7 +24,6 @@ ones, and per group of datasets); the git commit, CPU, cores and load. Run:
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -32,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import real_data
+from harness import machine_info, print_report
 
 from paintseg.learn.events import drain
 from paintseg.learn.model import Segmenter
@@ -192,7 +192,7 @@ def report_means(report: dict, key_of_kind: dict) -> None:
 def main() -> None:
     args = real_data.one_shot_arguments(__doc__.splitlines()[0])
     seconds = None if args.steps else args.seconds
-    report = {"settings": {**vars(args), **real_data.machine_info(),
+    report = {"settings": {**vars(args), **machine_info(),
                            "load_before": os.getloadavg()[0]}, "datasets": {}}
     overrides = real_data.config_overrides(args)
     for dataset in real_data.datasets(args.datasets, args.zoom):
@@ -219,7 +219,7 @@ def main() -> None:
             "summary": summary, "runs": rows}
     report_means(report, {"instance": INSTANCE_KEYS, "semantic": ("miou",)})
     report["settings"]["load_after"] = os.getloadavg()[0]
-    print(json.dumps(report, indent=1))
+    print_report(report, indent=1)
 
 
 if __name__ == "__main__":

@@ -15,8 +15,6 @@ per-class IoU and mean IoU).
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field, replace
@@ -243,28 +241,6 @@ def _zoomed(dataset: Dataset, zoom: float) -> Dataset:
     truth = rescale(dataset.truth, zoom, order=0, preserve_range=True, anti_aliasing=False)
     return replace(dataset, name=f"{dataset.name}@x{zoom:g}", image=image.astype(np.float32),
                    truth=truth.astype(dataset.truth.dtype))
-
-
-def machine_info() -> dict:
-    """The git commit of the working tree (and whether it has uncommitted changes), the CPU
-    model and the number of cores, for a report."""
-    def git(*command: str) -> str:
-        try:
-            return subprocess.run(["git", *command], cwd=HERE, capture_output=True, text=True,
-                                  timeout=30).stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            return ""
-
-    cpu = ""
-    try:
-        cpu = next((line.split(":", 1)[1].strip() for line in
-                    Path("/proc/cpuinfo").read_text().splitlines()
-                    if line.startswith("model name")), "")
-    except OSError:
-        pass
-    return {"git_commit": git("rev-parse", "--short", "HEAD") or None,
-            "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
-            "cpu": cpu or None, "cores": os.cpu_count()}
 
 
 # -- a biologist's strokes ----------------------------------------------------------------

@@ -14,12 +14,12 @@ over datasets (of the last round). Run:
 from __future__ import annotations
 
 import argparse
-import json
 import re
 from pathlib import Path
 
 import numpy as np
 import real_data
+from harness import print_report
 
 from paintseg.learn.objects import MIN_THICKNESS, find_objects
 
@@ -70,7 +70,7 @@ def main() -> None:
     report["mean_over_datasets"] = {
         v: {k: round(float(np.mean([row[v][k] for row in last.values()])), 4)
             for k in ("f1", "ap")} for v in VARIANTS}
-    print(json.dumps(report, indent=1))
+    print_report(report, indent=1)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ Run: ``.venv/bin/python benchmarks/round_speed.py --maps DIR``
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from pathlib import Path
@@ -25,6 +24,7 @@ from unittest import mock
 
 import numpy as np
 import real_data
+from harness import print_report
 from scipy import ndimage as ndi
 from skimage.morphology import h_maxima
 
@@ -100,7 +100,7 @@ def main() -> None:
             "objects": objects_case(dataset, probability_of(dataset, args.maps), args.repeats),
             "forest": forest_case(dataset, args.repeats, args.threads)}
     report["load_after"] = os.getloadavg()[0]
-    print(json.dumps(report, indent=1))
+    print_report(report, indent=1)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,8 @@ import torch
 
 os.environ.setdefault("PAINTSEG_NUMERICS", "fp32")  # the same numerics in every run
 
+from harness import print_report
+
 from paintseg.io.samples import draw_strokes, synthetic_cells
 from paintseg.learn import ClassInfo, Segmenter, drain, find_objects, predict, train
 from paintseg.learn.device import choose_threads
@@ -131,8 +133,8 @@ def main() -> None:
                         help="before/after: glibc's default malloc arenas (one per thread), "
                              "not the one arena the product's processes use")
     args = parser.parse_args()
-    print(json.dumps(soak(args.minutes, args.steps_per_cycle, tuple(args.shape), args.trim,
-                          not args.many_arenas), indent=1))
+    print_report(soak(args.minutes, args.steps_per_cycle, tuple(args.shape), args.trim,
+                          not args.many_arenas), indent=1)
 
 
 if __name__ == "__main__":

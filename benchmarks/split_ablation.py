@@ -11,7 +11,6 @@ dataset, and over the product and the forest. Run:
 from __future__ import annotations
 
 import argparse
-import json
 from functools import partial
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import numpy as np
 import quality_real
 import real_data
 import torch
+from harness import print_report
 from skimage.measure import label as connected_components
 
 from paintseg.learn.events import drain
@@ -86,8 +86,8 @@ def main() -> None:
             [np.mean(v) for source, per in sources.items() if source != "truth"
              for v in per.values()])), 4)
     ranked = dict(sorted(report.items(), key=lambda item: -item[1]["mean"]))
-    print(json.dumps({"settings": {k: str(v) for k, v in vars(args).items()},
-                      "variants": ranked}, indent=1))
+    print_report({"settings": {k: str(v) for k, v in vars(args).items()},
+                      "variants": ranked}, indent=1)
 
 
 if __name__ == "__main__":

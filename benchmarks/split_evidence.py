@@ -18,11 +18,11 @@ boundary class only (with one, the product does not split). Run:
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 import real_data
+from harness import machine_info, print_report
 from object_rules import fixed_splits, saved_maps
 from scipy import ndimage as ndi
 from skimage.segmentation import relabel_sequential
@@ -98,7 +98,7 @@ def main() -> None:
     args = parser.parse_args()
     datasets = {d.name: d for d in real_data.datasets(args.datasets)
                 if d.kind == "instance" and not any(c.role == "boundary" for c in d.classes)}
-    report: dict = {"settings": {"maps": str(args.maps), **real_data.machine_info()},
+    report: dict = {"settings": {"maps": str(args.maps), **machine_info()},
                     "datasets": {}}
     for dataset, seed, probabilities, strokes in saved_maps(args.maps, datasets):
         found = evaluate(dataset, probabilities, strokes)
@@ -109,7 +109,7 @@ def main() -> None:
     report["mean_over_datasets"] = {str(r): round(float(np.mean(
         [e["mean_f1_by_ratio"][str(r)] for e in report["datasets"].values()])), 4)
         for r in RATIOS}
-    print(json.dumps(report, indent=1))
+    print_report(report, indent=1)
 
 
 if __name__ == "__main__":

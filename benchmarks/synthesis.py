@@ -19,13 +19,13 @@ Run: ``.venv/bin/python benchmarks/synthesis.py [--steps 300] [--share 0.3]
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 
 import numpy as np
 import real_data
 import torch
+from harness import print_report
 from quality_real import product_segment, product_train
 
 KEYS = ("f1", "dice", "ap", "seconds", "banked", "split_f1")
@@ -81,7 +81,7 @@ def main() -> None:
     if "gan" in f1 and "copy_paste" in f1:
         report["gan_f1_gain_over_copy_paste"] = round(f1["gan"] - f1["copy_paste"], 4)
     report["settings"]["load_after"] = os.getloadavg()[0]
-    print(json.dumps(report, indent=1))
+    print_report(report, indent=1)
 
 
 if __name__ == "__main__":

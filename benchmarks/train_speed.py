@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import os
 import subprocess
 import sys
@@ -34,6 +33,7 @@ import time
 
 import numpy as np
 import torch
+from harness import print_report
 
 from paintseg.classes import ClassInfo
 from paintseg.io.samples import draw_strokes, synthetic_cells
@@ -150,7 +150,7 @@ def main() -> None:
     if not args.no_contention and model.device.type == "cpu":
         busy = contention(image, strokes, cells["channel_names"], max(3, args.rounds // 2),
                           args.round)
-    print(json.dumps({
+    print_report({
         "device": describe_device(model.device),
         "torch_threads": torch.get_num_threads(),
         "preset": model.config.preset,
@@ -168,7 +168,7 @@ def main() -> None:
         },
         "rounds": {name: [round(v, 2) for v in values] for name, values in rates.items()},
         "contention": busy,
-    }, indent=2))
+    }, indent=2)
 
 
 if __name__ == "__main__":
