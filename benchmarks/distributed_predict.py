@@ -60,7 +60,8 @@ def run_arm(folder: Path, arm: str) -> dict:
     from paintseg.learn import Segmenter
     from paintseg.learn.events import drain
     from paintseg.pipeline import batch
-    from paintseg.pipeline.files import Outputs, output_targets, predict_file
+    from paintseg.pipeline.files import predict_file
+    from paintseg.pipeline.outputs import Outputs, output_targets
 
     model_path, images = folder / "model.safetensors", folder / "images"
     out = folder / f"out_{arm}"

@@ -16,7 +16,7 @@ from paintseg.learn.events import drain
 from paintseg.learn.model import Segmenter
 from paintseg.learn.predict import predict
 from paintseg.pipeline import batch
-from paintseg.pipeline.files import Outputs
+from paintseg.pipeline.outputs import Outputs
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 DOCS = Path(__file__).parents[1] / "docs" / "distributed.md"

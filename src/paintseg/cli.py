@@ -16,17 +16,42 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
+import torch
+from skimage.measure import label as connected_components
+from tqdm import tqdm
 
+from paintseg.classes import ClassInfo, classes_from_names
 from paintseg.errors import InputError, PaintsegError, describe_os_error
+from paintseg.io.images import read_image
+from paintseg.io.labels import atomic_file, read_labels
+from paintseg.io.project import Project
+from paintseg.learn.device import choose_threads
+from paintseg.learn.events import drain
 from paintseg.learn.memory import use_one_malloc_arena
-from paintseg.learn.model import open_model
+from paintseg.learn.metrics import foreground_dice, matching, semantic_scores
+from paintseg.learn.model import Segmenter, open_model
+from paintseg.learn.predict import predict
+from paintseg.learn.suggest import suggest_places
+from paintseg.learn.train import train
+from paintseg.pipeline import batch
+from paintseg.pipeline.files import find_image_objects, predict_file
+from paintseg.pipeline.outputs import (
+    Outputs,
+    beside,
+    check_output,
+    check_targets,
+    is_image_path,
+    is_store_path,
+    output_targets,
+)
+from paintseg.zoo.bioimageio import export_bioimageio
 
 OVERLAP = 32  # the overlap of prediction tiles (predict's default)
 MAX_SEED = 2**32 - 1  # numpy's and scikit-learn's largest seed
@@ -34,7 +59,6 @@ MAX_SEED = 2**32 - 1  # numpy's and scikit-learn's largest seed
 
 class _Parser(argparse.ArgumentParser):
     """argparse, with its error on one line even when an argument holds a line break."""
-
     def error(self, message: str):
         super().error(one_line(message))
 
@@ -185,28 +209,6 @@ def _path(text: str) -> str:
     return text
 
 
-def _check_output(path: str | os.PathLike, option: str, make_folder: bool = False) -> None:
-    """Fail before any work if ``path`` is a folder, or its folder is missing (unless it can
-    be made: ``make_folder``) or not writable."""
-    from paintseg.io.labels import is_label_store
-    from paintseg.io.prediction_store import is_prediction_store
-
-    path = Path(path).absolute()
-    if path.is_dir() and not (is_label_store(path) or is_prediction_store(path)):
-        # paintseg's own outputs may be replaced
-        raise InputError(f"{path} is a folder (not labels written by paintseg): give "
-                         f"{option} a file name.")
-    folder = path.parent
-    while make_folder and not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    if not folder.is_dir():
-        what = "is not a folder" if folder.exists() else "does not exist"
-        raise InputError(f"{folder} (for {path.name}) {what}: create it or choose another "
-                         f"{option}.")
-    if not os.access(folder, os.W_OK):
-        raise InputError(f"Cannot write in {folder}: choose another {option}.")
-
-
 def _add_threads(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None,
                         help="CPU threads (default: the free cores but one; or set "
@@ -233,9 +235,7 @@ def _run(gen, desc: str, progress, postfix=None):
 
     ``progress(event) -> (done, total)``; ``postfix(event)`` gives text shown after the bar.
     """
-    from tqdm import tqdm
 
-    from paintseg.learn.events import drain
 
     with tqdm(desc=desc, file=sys.stderr, leave=False, dynamic_ncols=True) as bar:
         def show(event) -> None:
@@ -249,8 +249,6 @@ def _run(gen, desc: str, progress, postfix=None):
 
 def _class_table(label_classes, names: Sequence[str] | None, n_classes: int):
     """Class table from a label file's table, else from names, else class1..classK."""
-    from paintseg.classes import ClassInfo, classes_from_names
-
     if label_classes:
         return [ClassInfo.from_dict(c) for c in label_classes]
     names = list(names) if names else [f"class{i}" for i in range(1, n_classes + 1)]
@@ -264,10 +262,6 @@ def _class_table(label_classes, names: Sequence[str] | None, n_classes: int):
 def _training_inputs(args: argparse.Namespace):
     """``(channel names, channels per image, annotations, class table or None, output)``
     from ``--project`` or from ``--image``/``--labels``."""
-    from paintseg.io.images import read_image
-    from paintseg.io.labels import read_labels
-    from paintseg.io.project import Project
-
     if args.project:
         if args.image or args.labels:
             raise InputError("Give either --project or --image/--labels, not both.")
@@ -296,11 +290,9 @@ def _training_inputs(args: argparse.Namespace):
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from paintseg.learn.model import Segmenter
-    from paintseg.learn.train import train
 
     channel_names, images, annotations, table, out = _training_inputs(args)
-    _check_output(out, "--out")
+    check_output(out, "--out")
     if args.continue_from:
         model = open_model(args.continue_from, args.device, "--continue-from")
     else:
@@ -324,8 +316,6 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from paintseg.io.labels import atomic_file
-    from paintseg.pipeline.files import beside, output_targets, predict_file
 
     outputs = _outputs(args)
     if args.workers or args.scheduler:
@@ -334,7 +324,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     _use_forest_blend(model, args)
     targets = output_targets(Path(args.input), Path(args.output))
     strokes = _strokes_for_places(args, targets)
-    _check_targets(targets, outputs)
+    check_targets(targets, outputs)
     for source, target in targets:
         image, prediction = predict_file(model, source, target, outputs, _predict_bar)
         if args.places:
@@ -346,7 +336,6 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _outputs(args: argparse.Namespace):
-    from paintseg.pipeline.files import Outputs
 
     return Outputs(objects=getattr(args, "objects", False),
                    probabilities=getattr(args, "probabilities", False), tile=args.tile,
@@ -363,18 +352,6 @@ def _use_forest_blend(model, args: argparse.Namespace) -> None:
               "with --forest-blend 0): predicting with the network alone", file=sys.stderr)
 
 
-def _check_targets(targets, outputs) -> None:
-    """Fail before any work on an output that would overwrite an input or cannot be written."""
-    from paintseg.pipeline.files import written_paths
-
-    for source, target in targets:
-        if target.absolute() == source.absolute():
-            raise InputError(f"--output would write over the input image {source}: "
-                             "choose another name or folder.")
-        for path in written_paths(target, outputs):
-            _check_output(path, "--output", make_folder=True)
-
-
 def _predict_bar(gen, desc: str):
     """Drain a prediction, with a progress bar."""
     return _run(gen, desc, lambda e: (e.done, e.total))
@@ -382,19 +359,16 @@ def _predict_bar(gen, desc: str):
 
 def _predict_on_cluster(args: argparse.Namespace, outputs) -> int:
     """``predict --workers N`` / ``--scheduler ADDRESS``: `paintseg.pipeline.batch` on dask."""
-    from paintseg.pipeline import batch
-    from paintseg.pipeline.files import is_image_path, is_store_path
-
     if args.places or args.labels:
         raise InputError("--places works in one process: leave out --workers / --scheduler.")
     open_model(args.model, "cpu", "--model")  # a clear error now rather than on each worker
     model_bytes = Path(args.model).read_bytes()
     if is_store_path(Path(args.output)) and is_image_path(Path(args.input)):
-        _check_output(args.output, "--output", make_folder=True)
+        check_output(args.output, "--output", make_folder=True)
     plan = batch.plan(Path(args.input), Path(args.output), outputs, model_bytes,
                       forest_blend=args.forest_blend)
     if plan.store is None:
-        _check_targets([(u.source, u.target) for u in plan.units], outputs)
+        check_targets([(u.source, u.target) for u in plan.units], outputs)
     with batch.cluster(args.workers, args.scheduler, args.threads) as (client, threads):
         link = batch.dashboard_link(client)
         print(f"dask: {len(client.scheduler_info()['workers'])} workers; "
@@ -411,8 +385,6 @@ def _strokes_for_places(args: argparse.Namespace, targets) -> np.ndarray | None:
         return None
     if not args.places or len(targets) != 1:
         raise InputError("--labels goes with --places and one input image.")
-    from paintseg.io.images import read_image
-    from paintseg.io.labels import read_labels
 
     strokes = read_labels(args.labels)[0]
     shape = tuple(read_image(targets[0][0]).channels[0].shape)
@@ -424,9 +396,7 @@ def _strokes_for_places(args: argparse.Namespace, targets) -> np.ndarray | None:
 def _places_table(model, image, prediction, strokes, n: int):
     """The places to paint next as a table: rank, one column per plane axis, y, x, score,
     reason."""
-    import pandas as pd
 
-    from paintseg.learn.suggest import suggest_places
 
     places = suggest_places(np.asarray(prediction.probabilities), strokes,
                             model.config.classes, n=n)
@@ -456,11 +426,7 @@ def evaluation(model, image, truth: np.ndarray, args: argparse.Namespace,
     over annotated pixels, "objects": instance matching at IoU 0.5}``; truth objects are the
     connected components of each truth object class unless ``truth_objects`` is given.
     """
-    from skimage.measure import label as connected_components
 
-    from paintseg.learn.metrics import foreground_dice, matching, semantic_scores
-    from paintseg.learn.predict import predict
-    from paintseg.pipeline.files import find_image_objects
 
     prediction = _predict_bar(predict(model, image.channels, tile=args.tile), "predicting")
     pred = np.asarray(prediction.labels)
@@ -488,8 +454,6 @@ def evaluation(model, image, truth: np.ndarray, args: argparse.Namespace,
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from paintseg.io.images import read_image
-    from paintseg.io.labels import read_labels
 
     model = open_model(args.model, args.device, "--model")
     image = read_image(args.image)
@@ -508,11 +472,9 @@ def _cmd_gui(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from paintseg.io.images import read_image
-    from paintseg.zoo.bioimageio import export_bioimageio
 
     model = open_model(args.model, "cpu", "the model")
-    _check_output(args.bioimageio, "--bioimageio")
+    check_output(args.bioimageio, "--bioimageio")
     image = read_image(args.image).channels if args.image else None
     export_bioimageio(model, args.bioimageio, authors=args.author or None,
                       license=args.license, name=args.name, image=image)
@@ -521,9 +483,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _set_threads(threads: int | None) -> None:
-    import torch
 
-    from paintseg.learn.device import choose_threads
 
     if threads is not None and threads < 1:
         raise InputError(f"--threads {threads}: give at least 1.")

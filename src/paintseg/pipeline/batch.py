@@ -26,12 +26,12 @@ import dask
 from paintseg.errors import InputError
 from paintseg.learn.events import StopFlag, stop_requested
 from paintseg.learn.memory import reuse_large_buffers
-from paintseg.pipeline.files import (
+from paintseg.pipeline.files import predict_file
+from paintseg.pipeline.outputs import (
     Outputs,
     is_image_path,
     is_store_path,
     output_targets,
-    predict_file,
     written_paths,
 )
 

@@ -33,7 +33,8 @@ from paintseg.learn.device import choose_threads
 from paintseg.learn.events import StopFlag, stop_requested
 from paintseg.learn.suggest import Suggestion, suggest_places
 from paintseg.learn.train import Preview, TrainEvent, train
-from paintseg.pipeline.files import Outputs, is_image_path, predict_file
+from paintseg.pipeline.files import predict_file
+from paintseg.pipeline.outputs import Outputs, is_image_path
 from paintseg.session.layers import object_features, object_points
 
 
