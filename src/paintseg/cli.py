@@ -19,12 +19,10 @@ import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
-from skimage.measure import label as connected_components
 from tqdm import tqdm
 
 from paintseg.classes import ClassInfo, classes_from_names
@@ -35,13 +33,12 @@ from paintseg.io.project import Project
 from paintseg.learn.device import choose_threads
 from paintseg.learn.events import drain
 from paintseg.learn.memory import use_one_malloc_arena
-from paintseg.learn.metrics import foreground_dice, matching, semantic_scores
 from paintseg.learn.model import Segmenter, open_model
-from paintseg.learn.predict import predict
 from paintseg.learn.suggest import suggest_places
 from paintseg.learn.train import train
 from paintseg.pipeline import batch
-from paintseg.pipeline.files import find_image_objects, predict_file
+from paintseg.pipeline.evaluate import evaluate
+from paintseg.pipeline.files import predict_file
 from paintseg.pipeline.outputs import (
     Outputs,
     beside,
@@ -235,8 +232,6 @@ def _run(gen, desc: str, progress, postfix=None):
 
     ``progress(event) -> (done, total)``; ``postfix(event)`` gives text shown after the bar.
     """
-
-
     with tqdm(desc=desc, file=sys.stderr, leave=False, dynamic_ncols=True) as bar:
         def show(event) -> None:
             done, bar.total = progress(event)
@@ -290,7 +285,6 @@ def _training_inputs(args: argparse.Namespace):
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-
     channel_names, images, annotations, table, out = _training_inputs(args)
     check_output(out, "--out")
     if args.continue_from:
@@ -316,7 +310,6 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-
     outputs = _outputs(args)
     if args.workers or args.scheduler:
         return _predict_on_cluster(args, outputs)
@@ -336,7 +329,6 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _outputs(args: argparse.Namespace):
-
     return Outputs(objects=getattr(args, "objects", False),
                    probabilities=getattr(args, "probabilities", False), tile=args.tile,
                    split=args.split, min_size=args.min_size, min_thickness=args.min_thickness)
@@ -396,8 +388,6 @@ def _strokes_for_places(args: argparse.Namespace, targets) -> np.ndarray | None:
 def _places_table(model, image, prediction, strokes, n: int):
     """The places to paint next as a table: rank, one column per plane axis, y, x, score,
     reason."""
-
-
     places = suggest_places(np.asarray(prediction.probabilities), strokes,
                             model.config.classes, n=n)
     axes = [a.lower() for a in image.axes[:-2]]
@@ -407,60 +397,16 @@ def _places_table(model, image, prediction, strokes, n: int):
                         columns=["rank", *axes, "y", "x", "score", "reason"])
 
 
-def _json_safe(value: Any) -> Any:
-    """NaN (undefined score) -> None, numpy numbers -> Python numbers."""
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (float, np.floating)):
-        return None if math.isnan(value) else float(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
-
-
-def evaluation(model, image, truth: np.ndarray, args: argparse.Namespace,
-               truth_objects: np.ndarray | None = None) -> dict[str, Any]:
-    """Scores of a model's prediction of ``image`` against a truth class map.
-
-    Returns ``{"semantic": per-class scores, "foreground_dice": Dice of the object classes
-    over annotated pixels, "objects": instance matching at IoU 0.5}``; truth objects are the
-    connected components of each truth object class unless ``truth_objects`` is given.
-    """
-
-
-    prediction = _predict_bar(predict(model, image.channels, tile=args.tile), "predicting")
-    pred = np.asarray(prediction.labels)
-    if truth.shape != pred.shape:
-        names = [Path(getattr(args, key, key)).name for key in ("truth", "image")]
-        raise InputError(f"The truth {names[0]} has shape {truth.shape} but the image "
-                         f"{names[1]} has {pred.shape}: give the truth of that image.")
-    classes = model.config.classes
-    object_values = [i + 1 for i, c in enumerate(classes) if c.role == "object"]
-    scored = truth != 0
-    result = {
-        "semantic": semantic_scores(pred, truth, [c.name for c in classes]),
-        "foreground_dice": foreground_dice(np.isin(pred, object_values) & scored,
-                                           np.isin(truth, object_values)),
-    }
-    if object_values:
-        if truth_objects is None:
-            truth_objects = np.zeros(truth.shape, np.int64)
-            for value in object_values:
-                cc = connected_components(truth == value)
-                truth_objects = np.where(cc > 0, cc + truth_objects.max(), truth_objects)
-        instances, _ = find_image_objects(model, image, prediction, _outputs(args))
-        result["objects"] = matching(truth_objects, instances, thresh=0.5)
-    return _json_safe(result)
-
-
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-
     model = open_model(args.model, args.device, "--model")
     image = read_image(args.image)
     truth = np.asarray(read_labels(args.truth)[0])
     truth_objects = np.asarray(read_labels(args.truth_objects)[0]) if args.truth_objects \
         else None
-    print(json.dumps(evaluation(model, image, truth, args, truth_objects), indent=2))
+    scores = evaluate(model, image, truth, _outputs(args), truth_objects,
+                      run=lambda gen: _predict_bar(gen, "predicting"),
+                      names=(Path(args.truth).name, Path(args.image).name))
+    print(json.dumps(scores, indent=2))
     return 0
 
 
@@ -472,7 +418,6 @@ def _cmd_gui(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-
     model = open_model(args.model, "cpu", "the model")
     check_output(args.bioimageio, "--bioimageio")
     image = read_image(args.image).channels if args.image else None
@@ -483,8 +428,6 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _set_threads(threads: int | None) -> None:
-
-
     if threads is not None and threads < 1:
         raise InputError(f"--threads {threads}: give at least 1.")
     torch.set_num_threads(threads or choose_threads())
