@@ -124,9 +124,9 @@ def main() -> None:
     bare = copy.deepcopy(model)
     bare.optimizer = None
     data = prepare_training_data(bare.class_names, [list(image)], [strokes], bare.normalize,
-                                 bare.config.patch_size, bare.device)
-    sampler = PatchSampler(data, bare.config.patch_size, seed=0)
-    batches = [sampler.batch(bare.config.batch_size) for _ in range(8)]
+                                 bare.recipe.patch_size, bare.device)
+    sampler = PatchSampler(data, bare.recipe.patch_size, seed=0)
+    batches = [sampler.batch(bare.recipe.batch_size) for _ in range(8)]
     session = _Session(bare, data, first_session=False)
     eager = copy.deepcopy(bare)
     eager.numerics = FP32
@@ -154,8 +154,8 @@ def main() -> None:
         "device": describe_device(model.device),
         "torch_threads": torch.get_num_threads(),
         "preset": model.config.preset,
-        "batch": [model.config.batch_size, len(cells["channel_names"]), model.config.patch_size,
-                  model.config.patch_size],
+        "batch": [model.recipe.batch_size, len(cells["channel_names"]), model.recipe.patch_size,
+                  model.recipe.patch_size],
         "pipeline_steps_per_s": round(median["pipeline"], 2),
         "bare_steps_per_s": round(median["bare"], 2),
         "ratio": round(median["pipeline"] / median["bare"], 3),

@@ -33,8 +33,6 @@ MAX_CHANNELS = 64
 MAX_CLASSES = 64
 MAX_DEPTH = 6
 MAX_WIDTH = 128
-MAX_PATCH_SIZE = 1024
-MAX_BATCH_SIZE = 256
 
 # No normalisation layers: with sparse strokes, batch/group normalisation made the network
 # lean on context and generalise far worse (foreground Dice 0.3 against 0.9 on test data).
@@ -60,9 +58,13 @@ def open_model(path: str | os.PathLike, device: str | torch.device = "auto",
     return Segmenter.load(path, device=device)
 
 
-def preset_recipe(preset: str) -> Recipe:
-    """The recipe a model of ``preset`` learns by: the default one at the preset's rate."""
-    return Recipe(learning_rate=PRESETS.get(preset, PRESETS["fast"])["learning_rate"])
+def preset_recipe(preset: str, depth: int) -> Recipe:
+    """The recipe a model of ``preset`` learns by: the default one, with the preset's patch
+    and batch sizes and learning rate (patches rounded up to a multiple of ``2**depth``)."""
+    settings = PRESETS.get(preset, PRESETS["fast"])
+    recipe = Recipe(**{k: v for k, v in settings.items() if k in Recipe.field_names()})
+    recipe.patch_size = -(-recipe.patch_size // 2**depth) * 2**depth
+    return recipe
 
 
 def default_preset(device: torch.device) -> str:
@@ -101,8 +103,6 @@ class ModelConfig:
     depth: int = 3
     width: int = 16
     dropout: float = 0.0
-    patch_size: int = 64
-    batch_size: int = 8
     # Predictions are this share the random forest's (fitted on the strokes, kept in the
     # model file) and the rest the network's; 0 = the network alone (docs/benchmarks.md: forest blend)
     forest_blend: float = 0.5
@@ -122,9 +122,7 @@ class ModelConfig:
             raise InputError(f"A model needs 2 to {MAX_CLASSES} classes, not "
                              f"{len(self.classes)}.")
         for name, value, high in (("depth", self.depth, MAX_DEPTH),
-                                  ("width", self.width, MAX_WIDTH),
-                                  ("patch size", self.patch_size, MAX_PATCH_SIZE),
-                                  ("batch size", self.batch_size, MAX_BATCH_SIZE)):
+                                  ("width", self.width, MAX_WIDTH)):
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) \
                     or not 1 <= value <= high:
                 raise InputError(f"The {name} must be a whole number from 1 to {high}, "
@@ -134,10 +132,6 @@ class ModelConfig:
         for bound in (self.norm_low, self.norm_high):
             if bound is not None and len(bound) != len(self.channels):
                 raise InputError("The normalisation needs one value per channel.")
-        if self.patch_size % 2**self.depth:
-            raise InputError(
-                f"Patch size {self.patch_size} must be a multiple of 2**depth = {2**self.depth}."
-            )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict for JSON."""
@@ -170,7 +164,7 @@ class Segmenter:
     def __init__(self, config: ModelConfig, net: UNet, device: torch.device,
                  recipe: Recipe | None = None):
         self.config = config
-        self.recipe = recipe or preset_recipe(config.preset)
+        self.recipe = recipe or preset_recipe(config.preset, config.depth)
         self.net = net.to(device)
         self.device = device
         self.optimizer: torch.optim.Optimizer | None = None
@@ -218,6 +212,7 @@ class Segmenter:
             raise InputError(f"Unknown preset {preset!r}; use auto or one of {', '.join(PRESETS)}.")
         settings = {**PRESETS[preset], **overrides}
         recipe = Recipe(**{k: settings.pop(k) for k in Recipe.field_names() & set(settings)})
+        recipe.check_patch_size(settings["depth"])
         config = ModelConfig(
             channels=list(channels),
             classes=[c if isinstance(c, ClassInfo) else ClassInfo(str(c)) for c in classes],
@@ -349,8 +344,8 @@ class Segmenter:
     def numerics(self) -> Numerics:
         """Autocast dtype and memory layout, detected for this device on first use."""
         if self._numerics is None:
-            shape = (self.config.batch_size, len(self.config.channels),
-                     self.config.patch_size, self.config.patch_size)
+            shape = (self.recipe.batch_size, len(self.config.channels),
+                     self.recipe.patch_size, self.recipe.patch_size)
             self._numerics = choose_numerics(self.device, self.net, shape)
             self._use_layout(self._numerics)
         return self._numerics

@@ -7,12 +7,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
+from paintseg.errors import InputError
+
+MAX_PATCH_SIZE = 1024
+MAX_BATCH_SIZE = 256
+
 
 @dataclass
 class Recipe:
     """The training recipe of one model (in memory only)."""
 
-    learning_rate: float = 3e-3  # the peak; presets set their own (model.PRESETS)
+    # The patch and batch sizes and the peak learning rate: presets set their own (PRESETS)
+    patch_size: int = 64
+    batch_size: int = 8
+    learning_rate: float = 3e-3
     weight_decay: float = 1e-4
     dice_weight: float = 0.5
     class_weight_power: float = 0.5  # loss weight of a class: its painted pixels ** -power
@@ -25,6 +33,19 @@ class Recipe:
     copy_paste_share: float = 0.0
     synthetic_share: float = 0.0
     generator_seconds: float = 20.0
+
+    def __post_init__(self) -> None:
+        for name, value, high in (("patch size", self.patch_size, MAX_PATCH_SIZE),
+                                  ("batch size", self.batch_size, MAX_BATCH_SIZE)):
+            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= high:
+                raise InputError(f"The {name} must be a whole number from 1 to {high}, "
+                                 f"not {value!r}.")
+
+    def check_patch_size(self, depth: int) -> None:
+        """The patches must halve ``depth`` times."""
+        if self.patch_size % 2**depth:
+            raise InputError(
+                f"Patch size {self.patch_size} must be a multiple of 2**depth = {2**depth}.")
 
     @classmethod
     def field_names(cls) -> set[str]:

@@ -155,7 +155,7 @@ def train(
         low, high = np.median(lows, axis=0).tolist(), np.median(highs, axis=0).tolist()
     else:
         low, high = config.norm_low, config.norm_high
-    pad = max(config.patch_size, 4 * model.multiple)  # room for patches and val windows
+    pad = max(recipe.patch_size, 4 * model.multiple)  # room for patches and val windows
     data = prepare_training_data(model.class_names, channels, annotations,
                                  lambda raw: scale_intensities(raw, low, high), pad,
                                  model.device, previous)
@@ -163,7 +163,7 @@ def train(
     if recipe.forest_weight > 0 or config.forest_blend > 0:
         forest, known = _fit_forest(data, seed, soft_targets=recipe.forest_weight > 0)
         model.forest, model.forest_known = (forest, known) if config.forest_blend > 0 else (None, None)
-    sampler = PatchSampler(data, config.patch_size, seed)
+    sampler = PatchSampler(data, recipe.patch_size, seed)
     synthesis = Synthesis(recipe.copy_paste_share, recipe.synthetic_share,
                           recipe.generator_seconds)
     session = _Session(model, data, first_session)
@@ -188,7 +188,7 @@ def train(
                 yield from _synthesis(synthesis, session, sampler, sure, clock, should_stop, seed)
             del sure  # the maps are not kept for the rest of the training
             pseudo_labels_due = False
-        images_batch, labels_batch, soft_batch = sampler.batch(config.batch_size)
+        images_batch, labels_batch, soft_batch = sampler.batch(recipe.batch_size)
         losses.append(session.step_on(images_batch, labels_batch, clock.progress(session.step),
                                       soft_batch))
         now = time.perf_counter()
@@ -251,7 +251,7 @@ def _synthesis(synthesis: Synthesis, session: _Session, sampler: PatchSampler,
               for plane in session.data.planes[:len(sure)]]
     seconds_left = None if clock.seconds is None else clock.seconds - clock.elapsed()
     for _ in synthesis.start(planes, sure, session.model.config.classes,
-                             session.model.config.patch_size, seconds_left, stop, seed,
+                             session.model.recipe.patch_size, seconds_left, stop, seed,
                              sampler.rng):
         yield session.event([], clock, None, None, False)
     session.note = " ".join(filter(None, [session.note, synthesis.note]))

@@ -73,6 +73,14 @@ class InputSection:
         form.addWidget(self.class_table)
         return box
 
+    def table_classes(self, default: bool = False) -> list[ClassInfo]:
+        """The class table as the user set it (with ``default``: the default table when it is
+        empty); the other sections read and set classes through these two methods."""
+        return self.class_table.classes() or (default_classes() if default else [])
+
+    def set_table_classes(self, classes: list[ClassInfo], emit: bool = True) -> None:
+        self.class_table.set_classes(classes, emit=emit)
+
     def _enable_input(self, kind: str) -> None:
         self.new_annotation_button.setEnabled(not kind)
 

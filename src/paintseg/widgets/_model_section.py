@@ -24,7 +24,7 @@ ZOO_FILTER = "BioImage Model Zoo package (*.zip)"
 class ModelSection:
     """Mixin of :class:`PaintSegWidget`: the model file buttons and the model's summary.
 
-    Needs ``model``, ``busy``, ``annotation_layer``, ``class_table``, ``_start``,
+    Needs ``model``, ``busy``, ``annotation_layer``, ``table_classes``, ``set_table_classes``, ``_start``,
     ``inputs`` and ``visible_plane``.
     """
 
@@ -105,8 +105,8 @@ class ModelSection:
         classes = list(model.config.classes)
         layer = self.annotation_layer()
         if layer is None or not np.any(layer.data):
-            self.class_table.set_classes(classes)
-        elif [c.name for c in classes] != [c.name for c in self.class_table.classes()]:
+            self.set_table_classes(classes)
+        elif [c.name for c in classes] != [c.name for c in self.table_classes()]:
             show_warning("The model's classes differ from the class table: it can predict, "
                          "but Continue needs the same classes.")
 

@@ -42,7 +42,7 @@ def _key(item: tuple) -> tuple:
 class PredictSection:
     """Mixin of :class:`PaintSegWidget`: predict the slice, the image or a folder; correct.
 
-    Needs ``model``, ``inputs``, ``annotation_layer``, ``visible_plane``, ``class_table``,
+    Needs ``model``, ``inputs``, ``annotation_layer``, ``visible_plane``, ``table_classes``, ``set_table_classes``,
     ``_start`` and ``_run`` (and, for an image set, ``project``, ``project_index`` and
     ``show_image``); sets ``objects_table``, ``suggestions`` (the places to paint next of
     the last prediction) and ``places`` (those of every image of the set).
@@ -284,7 +284,7 @@ class PredictSection:
             name = f"{inputs.geometry.name} classes"
             if layer is None or name not in self.viewer.layers:
                 raise InputError("Predict this slice first, with an annotation layer chosen.")
-            names = [c.name for c in self.class_table.classes()]
+            names = [c.name for c in self.table_classes()]
             if self.model is not None and [c.name for c in self.model.config.classes] != names:
                 raise InputError("The prediction's classes differ from the class table.")
             plane = self.visible_plane()

@@ -27,7 +27,6 @@ from qtpy.QtWidgets import (
     QVBoxLayout,
 )
 
-from paintseg.classes import default_classes
 from paintseg.errors import InputError, PaintsegError
 from paintseg.io.napari_reader import image_layers
 from paintseg.io.project import Project
@@ -43,7 +42,7 @@ AUTOSAVE_SECONDS = 3.0
 class ProjectSection:
     """Mixin of :class:`PaintSegWidget`: the image set, its list, moving through it, autosave.
 
-    Needs ``viewer``, ``class_table``, ``set_inputs``, ``annotation_layer``, ``inputs``,
+    Needs ``viewer``, ``table_classes``, ``set_table_classes``, ``set_inputs``, ``annotation_layer``, ``inputs``,
     ``model``, ``predict`` and ``busy``; sets ``project`` and ``project_index``.
     """
 
@@ -122,7 +121,7 @@ class ProjectSection:
             return self.open_project(folder)
         self.save_strokes()
         self.project, self.project_index = project, None
-        project.set_classes(self.class_table.classes() or default_classes())
+        project.set_classes(self.table_classes(default=True))
         self._refresh_project()
         return project
 
@@ -141,7 +140,7 @@ class ProjectSection:
         self.save_strokes()
         self.project, self.project_index = project, None
         if project.classes:
-            self.class_table.set_classes(classes_from_metadata({"paintseg_classes":
+            self.set_table_classes(classes_from_metadata({"paintseg_classes":
                                                                 project.classes}), emit=False)
         self.restore_training_settings(project.settings)
         if model is not None:
@@ -237,7 +236,7 @@ class ProjectSection:
         names = []
         for array, meta, _ in image_layers(data, str(project.path_of(image))):
             names.append(self.viewer.add_image(array, **meta).name)
-        classes = self.class_table.classes() or default_classes()
+        classes = self.table_classes(default=True)
         annotation = self.viewer.add_labels(strokes, name=f"{image.name} annotations",
                                             scale=data.scale)
         _outputs.apply_classes(annotation, classes)

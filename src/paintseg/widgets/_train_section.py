@@ -62,7 +62,7 @@ def fixed_label(lines: int) -> QLabel:
 class TrainSection:
     """Mixin of :class:`PaintSegWidget`: train a new model or continue it, live feedback.
 
-    Needs ``inputs``, ``annotation_layer``, ``class_table``, ``_start`` and ``_plane``;
+    Needs ``inputs``, ``annotation_layer``, ``table_classes``, ``set_table_classes``, ``_start`` and ``_plane``;
     sets ``model``, ``loss_runs``, ``last_scores`` and ``last_event``.
     """
 
@@ -180,7 +180,7 @@ class TrainSection:
         if layer is None:
             raise InputError("Choose an annotation layer, or press New to make one and paint.")
         check_annotations(layer.data.shape, inputs.geometry.shape)
-        classes = self.class_table.classes()
+        classes = self.table_classes()
         model = None
         if continue_training:
             reason = model_mismatch(self.model.config.channels, self.model.config.classes,
