@@ -37,7 +37,7 @@ def main() -> None:
     from test_widgets_cycles import running, wait_until
 
     from paintseg.io.samples import draw_strokes, synthetic_cells
-    from paintseg.widgets import PaintSegWidget
+    from paintseg.widgets.paintseg_widget import PaintSegWidget
 
     viewer = napari.Viewer(show=True)
     cells = synthetic_cells(shape=tuple(args.shape), seed=0)

@@ -40,7 +40,7 @@ def main() -> None:
     from test_widgets_cycles import left_running, running, start_stop_cycles, wait_until
 
     from paintseg.io.samples import draw_strokes, synthetic_cells
-    from paintseg.widgets import PaintSegWidget
+    from paintseg.widgets.paintseg_widget import PaintSegWidget
 
     viewer = napari.Viewer(show=True)
     cells = synthetic_cells(shape=(3, 128, 128), seed=1)

@@ -108,7 +108,7 @@ def paintseg_viewer(make_napari_viewer, small_cells):
 
     The widget has no annotation layer yet; tests make one through the widget.
     """
-    from paintseg.widgets import PaintSegWidget
+    from paintseg.widgets.paintseg_widget import PaintSegWidget
 
     viewer = make_napari_viewer(show=True)
     for name, channel in zip(small_cells["channel_names"], small_cells["image"]):

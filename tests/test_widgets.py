@@ -276,7 +276,7 @@ def test_class_table_edits_update_the_annotation_layer(paintseg_viewer, qtbot):
 
 @pytest.mark.parametrize("sample", ["synthetic"])
 def test_sample_opens_with_its_strokes_and_class_table(make_napari_viewer, sample):
-    from paintseg.widgets import PaintSegWidget
+    from paintseg.widgets.paintseg_widget import PaintSegWidget
 
     viewer = make_napari_viewer()
     viewer.open_sample("napari-paintseg", sample)
@@ -301,7 +301,7 @@ def test_launch_names_the_slider_axes(qapp):
 def test_a_2d_image_trains_and_predicts(
     make_napari_viewer, small_cells, qtbot, notifications, in_process
 ):
-    from paintseg.widgets import PaintSegWidget
+    from paintseg.widgets.paintseg_widget import PaintSegWidget
 
     viewer = make_napari_viewer()
     viewer.add_image(small_cells["image"][0, 1], name="nuclei 2d")
@@ -328,7 +328,7 @@ def test_the_readme_run_command_opens_the_sample_and_the_dock(monkeypatch, make_
     import napari
 
     from paintseg.cli import main
-    from paintseg.widgets import PaintSegWidget
+    from paintseg.widgets.paintseg_widget import PaintSegWidget
 
     script = Path(__file__).parent.parent / "scripts" / "napari.sh"
     line = next(s for s in script.read_text().splitlines() if s.startswith("exec "))

@@ -113,7 +113,7 @@ def trained_model(cells):
 def close_mid_run(viewer, small_cells, moment: str) -> None:
     """Close the viewer while the dock trains (in its child process) or predicts a stack
     of 12 planes of 384² (in a thread)."""
-    from paintseg.widgets import PaintSegWidget
+    from paintseg.widgets.paintseg_widget import PaintSegWidget
 
     tiles = (4, 3, 3) if moment == "prediction" else (1, 1, 1)
     for name, channel in zip(small_cells["channel_names"], small_cells["image"]):

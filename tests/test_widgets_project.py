@@ -6,7 +6,7 @@ from qtpy.QtCore import Qt
 
 from paintseg.classes import ClassInfo
 from paintseg.io.project import Project
-from paintseg.widgets import PaintSegWidget
+from paintseg.widgets.paintseg_widget import PaintSegWidget
 
 CLASSES = [{"name": "background", "color": "#000080"}, {"name": "nucleus", "color": "#ff0000"},
            {"name": "cytoplasm", "color": "#00ff00"}]

@@ -1,7 +1,4 @@
 """napari dock widgets (Qt): they turn GUI state into the session's jobs and events into
-layers. The Qt-free jobs, the training child process and the layer data live in
-``paintseg.session``."""
-
-from paintseg.widgets.paintseg_widget import PaintSegWidget
-
-__all__ = ["PaintSegWidget"]
+layers (the dock: ``paintseg_widget.PaintSegWidget``). The Qt-free jobs, the training child
+and the layers' plain data live in ``paintseg.session``; importing this package imports no
+Qt: ``launch`` (which the CLI imports) only does when it opens a window."""
