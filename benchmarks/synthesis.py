@@ -1,8 +1,8 @@
 """Synthetic training data on real images, one shot: the product trained on the simulated
-first strokes without synthesis, with copy-paste augmentation (``learn/synthesis/copy_paste.py``: sure
-objects pasted into a share of the patches), with synthetic pairs from the image generator
-(``learn/synthesis/generator.py``: touching objects rendered by a pix2pix GAN trained on the image), and
-with both, side by side in one run.
+first strokes without synthesis, with copy-paste augmentation
+(``learn/synthesis/copy_paste.py``: sure objects pasted into a share of the patches), with
+synthetic pairs from the image generator (``learn/synthesis/generator.py``: touching objects
+rendered by a pix2pix GAN trained on the image), and with both, side by side in one run.
 
 For each dataset (``real_data.datasets``) and stroke seed, each arm trains a new model for the
 same ``--steps`` from the same strokes (arms interleaved, so a busy machine slows both alike),

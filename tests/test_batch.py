@@ -1,5 +1,6 @@
-"""Prediction on a dask cluster (`paintseg.pipeline.batch`): the same result as one process, files of a
-folder and bands of one large image, resume, failures reported by name, the SLURM snippet."""
+"""Prediction on a dask cluster (`paintseg.pipeline.batch`): the same result as one process,
+files of a folder and bands of one large image, resume, failures reported by name, the SLURM
+snippet."""
 
 import re
 import shutil

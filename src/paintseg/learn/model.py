@@ -104,7 +104,7 @@ class ModelConfig:
     width: int = 16
     dropout: float = 0.0
     # Predictions are this share the random forest's (fitted on the strokes, kept in the
-    # model file) and the rest the network's; 0 = the network alone (docs/benchmarks.md: forest blend)
+    # model file) and the rest the network's; 0 = the network alone (docs/benchmarks.md)
     forest_blend: float = 0.5
     norm_low: list[float] | None = None
     norm_high: list[float] | None = None

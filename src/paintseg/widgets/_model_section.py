@@ -24,8 +24,8 @@ ZOO_FILTER = "BioImage Model Zoo package (*.zip)"
 class ModelSection:
     """Mixin of :class:`PaintSegWidget`: the model file buttons and the model's summary.
 
-    Needs ``model``, ``busy``, ``annotation_layer``, ``table_classes``, ``set_table_classes``, ``_start``,
-    ``inputs`` and ``visible_plane``.
+    Needs ``model``, ``busy``, ``annotation_layer``, ``table_classes``,
+    ``set_table_classes``, ``_start``, ``inputs`` and ``visible_plane``.
     """
 
     def _build_model(self) -> QGroupBox:

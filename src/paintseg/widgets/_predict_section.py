@@ -42,7 +42,7 @@ def _key(item: tuple) -> tuple:
 class PredictSection:
     """Mixin of :class:`PaintSegWidget`: predict the slice, the image or a folder; correct.
 
-    Needs ``model``, ``inputs``, ``annotation_layer``, ``visible_plane``, ``table_classes``, ``set_table_classes``,
+    Needs ``model``, ``inputs``, ``annotation_layer``, ``visible_plane``, ``table_classes``,
     ``_start`` and ``_run`` (and, for an image set, ``project``, ``project_index`` and
     ``show_image``); sets ``objects_table``, ``suggestions`` (the places to paint next of
     the last prediction) and ``places`` (those of every image of the set).

@@ -42,8 +42,9 @@ AUTOSAVE_SECONDS = 3.0
 class ProjectSection:
     """Mixin of :class:`PaintSegWidget`: the image set, its list, moving through it, autosave.
 
-    Needs ``viewer``, ``table_classes``, ``set_table_classes``, ``set_inputs``, ``annotation_layer``, ``inputs``,
-    ``model``, ``predict`` and ``busy``; sets ``project`` and ``project_index``.
+    Needs ``viewer``, ``table_classes``, ``set_table_classes``, ``set_inputs``,
+    ``annotation_layer``, ``inputs``, ``model``, ``predict`` and ``busy``; sets ``project``
+    and ``project_index``.
     """
 
     project: Project | None = None

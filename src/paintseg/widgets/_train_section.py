@@ -62,7 +62,7 @@ def fixed_label(lines: int) -> QLabel:
 class TrainSection:
     """Mixin of :class:`PaintSegWidget`: train a new model or continue it, live feedback.
 
-    Needs ``inputs``, ``annotation_layer``, ``table_classes``, ``set_table_classes``, ``_start`` and ``_plane``;
+    Needs ``inputs``, ``annotation_layer``, ``table_classes``, ``_start`` and ``_plane``;
     sets ``model``, ``loss_runs``, ``last_scores`` and ``last_event``.
     """
 

@@ -2,9 +2,9 @@
 
 The widget is thin: it gathers arrays from layers, runs the engine's generators in napari
 workers (see ``paintseg.session.jobs`` and ``_run``) and turns their events into layers (see
-``_outputs``) on the GUI thread. A worker never sees a widget or a layer. Each dock section is a mixin:
-``_project_section`` (the image set), ``_input_section``, ``_train_section``,
-``_predict_section`` and ``_model_section``.
+``_outputs``) on the GUI thread. A worker never sees a widget or a layer. Each dock section
+is a mixin: ``_project_section`` (the image set), ``_input_section``, ``_train_section``,
+``_predict_section`` and ``_model_section``; each enables its own buttons.
 """
 
 from __future__ import annotations
