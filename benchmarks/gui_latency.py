@@ -133,7 +133,7 @@ class PreviewCounter:
     """Counts and times live-preview refreshes (wraps the widget's preview-layer update)."""
 
     def __init__(self) -> None:
-        import paintseg.widgets._outputs as _outputs
+        from paintseg.widgets import _outputs
 
         self.count, self.max_ms, self._show = 0, 0.0, _outputs.show_preview
         _outputs.show_preview = self
@@ -232,9 +232,9 @@ def main() -> None:
     import napari
     from qtpy.QtWidgets import QApplication
 
-    import paintseg.widgets._outputs as _outputs
     from paintseg.io.samples import draw_strokes, synthetic_cells
     from paintseg.learn import ClassInfo
+    from paintseg.widgets import _outputs
     from paintseg.widgets.paintseg_widget import PaintSegWidget
 
     cells = synthetic_cells(shape=tuple(args.shape), seed=0)

@@ -19,7 +19,6 @@ from qtpy.QtWidgets import (
     QVBoxLayout,
 )
 
-import paintseg.widgets._outputs as _outputs
 from paintseg.classes import ClassInfo, default_classes
 from paintseg.errors import PaintsegError
 from paintseg.session.layers import (
@@ -29,6 +28,7 @@ from paintseg.session.layers import (
     plane_at,
     rgb_channels,
 )
+from paintseg.widgets import _outputs
 from paintseg.widgets._run import VisiblePlane, report_error
 from paintseg.widgets.class_table import ClassTable
 

@@ -19,12 +19,12 @@ from qtpy.QtWidgets import (
     QVBoxLayout,
 )
 
-import paintseg.widgets._outputs as _outputs
 from paintseg.errors import InputError, PaintsegError
 from paintseg.io.labels import atomic_file
 from paintseg.learn.suggest import Suggestion
 from paintseg.session import jobs
 from paintseg.session.layers import merge_into_annotations
+from paintseg.widgets import _outputs
 from paintseg.widgets._input_section import Inputs
 from paintseg.widgets._progress import set_progress
 from paintseg.widgets._run import report_error

@@ -27,12 +27,12 @@ from qtpy.QtWidgets import (
     QVBoxLayout,
 )
 
-import paintseg.widgets._outputs as _outputs
 from paintseg.errors import InputError, PaintsegError
 from paintseg.io.napari_reader import image_layers
 from paintseg.io.project import Project
 from paintseg.learn import Segmenter
 from paintseg.session.layers import classes_from_metadata
+from paintseg.widgets import _outputs
 from paintseg.widgets._run import report_error
 
 AUTOSAVE_SECONDS = 3.0

@@ -20,7 +20,6 @@ from qtpy.QtWidgets import (
     QVBoxLayout,
 )
 
-import paintseg.widgets._outputs as _outputs
 from paintseg.errors import InputError, PaintsegError
 from paintseg.learn import PRESETS, Segmenter
 from paintseg.learn.device import describe_device, pick_device
@@ -34,6 +33,7 @@ from paintseg.session.layers import (
     progress_fraction,
 )
 from paintseg.session.process import process_train_job
+from paintseg.widgets import _outputs
 from paintseg.widgets._progress import set_progress
 from paintseg.widgets._run import report_error
 from paintseg.widgets.loss_plot import LossPlot

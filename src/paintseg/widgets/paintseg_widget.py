@@ -12,10 +12,10 @@ from __future__ import annotations
 import pandas as pd
 from qtpy.QtWidgets import QApplication, QVBoxLayout, QWidget
 
-import paintseg.widgets._outputs as _outputs
 from paintseg.classes import ClassInfo
 from paintseg.learn import Segmenter
 from paintseg.learn.train import TrainEvent
+from paintseg.widgets import _outputs
 from paintseg.widgets._input_section import Inputs, InputSection
 from paintseg.widgets._model_section import ModelSection
 from paintseg.widgets._predict_section import PredictSection
