@@ -63,6 +63,31 @@ def test_predict_one_file_writes_class_map_and_outputs_beside_it(files, tmp_path
     assert set(table["class_name"]) <= {"nucleus"}
 
 
+def test_predict_objects_keeps_the_object_edits_saved_beside_them(files, tmp_path, capsys):
+    """An edits file beside the results (saved by the dock's image set) keeps the user's
+    edits: a deleted object stays deleted, a drawn object stays as drawn."""
+    from paintseg.learn.edits import KEPT_DELETED
+
+    target = tmp_path / "result.tif"
+    args = ["predict", "--model", str(files["model"]), "--input", str(files["image"]),
+            "--output", str(target), "--objects"]
+    assert main(args) == 0
+    objects = tifffile.imread(tmp_path / "result_objects.tif")
+    gone = int(np.bincount(objects.ravel())[1:].argmax()) + 1
+    kept = np.where(objects == gone, KEPT_DELETED, 0).astype(np.int32)
+    kept[:4, :4] = 7  # a small object the user drew in a corner
+    write_labels(tmp_path / "result_edits.tif", kept)
+    assert main(args) == 0
+    edited = tifffile.imread(tmp_path / "result_objects.tif")
+    table = pd.read_csv(tmp_path / "result_objects.csv")
+    assert not edited[objects == gone].any()
+    assert len(np.unique(edited[:4, :4])) == 1 and edited[0, 0] > 0
+    assert len(table) == len(np.unique(edited)) - 1
+    write_labels(tmp_path / "result_edits.tif", kept[:10])
+    assert main(args) != 0  # edits for another image: a sentence, no traceback
+    assert "object edits result_edits.tif have shape (10, 64)" in capsys.readouterr().err
+
+
 def test_predict_folder_writes_one_output_per_input(files, tmp_path):
     inputs = tmp_path / "in"
     inputs.mkdir()

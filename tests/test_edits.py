@@ -67,7 +67,7 @@ def test_delete_paints_background_inside_and_keeps_the_users_strokes():
 
 
 def test_merge_replaces_the_taught_boundary_with_the_object_class():
-    objects, image = touching_pair()
+    objects, _ = touching_pair()
     strokes, kept = arrays(objects)
     split = edits.split(objects, strokes, kept, (35, 58), (45, 58), CLASSES)
     edits.apply(split, objects, strokes, kept)

@@ -267,6 +267,25 @@ def open_labels(path: str | os.PathLike) -> LabelsData | None:
                       image_name(path))
 
 
+def labels_of_shape(path: str | os.PathLike, shape: tuple[int, ...], what: str) -> np.ndarray:
+    """The label image of ``path`` (written by :func:`write_labels`), which must have
+    ``shape``: ``what`` names it in the error (``"strokes"``, ``"object edits"``).
+
+    Raises
+    ------
+    FileFormatError
+        If it is not such a file, is corrupt, or does not fit the image.
+    """
+    path = Path(path)
+    labels = open_labels(path)
+    if labels is None:
+        raise FileFormatError(f"The saved {what} {path.name} are not a paintseg label file.")
+    if tuple(labels.data.shape) != tuple(shape):
+        raise FileFormatError(f"The saved {what} {path.name} have shape "
+                              f"{labels.data.shape}; the image is {tuple(shape)}.")
+    return labels.data
+
+
 def is_label_store(path: str | os.PathLike) -> bool:
     """Whether ``path`` is a zarr store written by :func:`write_labels` (metadata only: its
     labels are not read)."""

@@ -4,6 +4,8 @@ The folder holds ``paintseg-project.json`` (plain JSON: no pickles, paths relati
 folder where they can be), ``annotations/<image>.tif`` (the strokes, written atomically with
 the class table by :func:`paintseg.io.labels.write_labels`), ``predictions/<image>.tif``,
 ``places/<image>.json`` (its places to paint next, from its last prediction),
+``edits/<image>.tif`` (the objects the user edited, kept through new predictions: see
+:mod:`paintseg.learn.edits`),
 ``images/`` (copies of images that had no file, e.g. layers made in napari) and the model.
 The user's image files are only read, never written. The dock and ``paintseg train
 --project`` share this module, so the CLI reproduces what the GUI trains.
@@ -24,7 +26,13 @@ from scipy import ndimage
 
 from paintseg.errors import FileFormatError, InputError
 from paintseg.io.images import ImageData, read_image
-from paintseg.io.labels import atomic_file, class_dicts, open_labels, write_labels
+from paintseg.io.labels import (
+    atomic_file,
+    class_dicts,
+    labels_of_shape,
+    open_labels,
+    write_labels,
+)
 
 PROJECT_FILE = "paintseg-project.json"
 FORMAT = "paintseg-project"
@@ -218,21 +226,12 @@ class Project:
         FileFormatError
             If the saved strokes are corrupt or do not fit the image.
         """
-        return self._load(self.annotation_path(image), shape, "strokes") \
+        return labels_of_shape(self.annotation_path(image), shape, "strokes") \
             if self.annotation_path(image).exists() else np.zeros(shape, np.uint8)
 
     def load_prediction(self, image: ProjectImage, shape: tuple[int, ...]) -> np.ndarray | None:
         path = self.prediction_path(image)
-        return self._load(path, shape, "prediction") if path.exists() else None
-
-    def _load(self, path: Path, shape: tuple[int, ...], what: str) -> np.ndarray:
-        labels = open_labels(path)
-        if labels is None:
-            raise FileFormatError(f"The saved {what} {path.name} are not a paintseg label file.")
-        if tuple(labels.data.shape) != tuple(shape):
-            raise FileFormatError(f"The saved {what} {path.name} have shape "
-                                  f"{labels.data.shape}; the image is {tuple(shape)}.")
-        return labels.data
+        return labels_of_shape(path, shape, "prediction") if path.exists() else None
 
     def save_annotations(self, image: ProjectImage, annotations: Any,
                          scale: Sequence[float] | None = None) -> None:
@@ -251,6 +250,25 @@ class Project:
         write_labels(target, np.asarray(labels), self.classes or None, scale)
         image.predicted = True
         self.save()
+
+    def edits_path(self, image: ProjectImage) -> Path:
+        return self.folder / "edits" / f"{image.name}.tif"
+
+    def load_edits(self, image: ProjectImage, shape: tuple[int, ...]) -> np.ndarray:
+        """The image's kept map of object edits, or zeros (int32) when it has none."""
+        path = self.edits_path(image)
+        return labels_of_shape(path, shape, "object edits").astype(np.int32, copy=False) \
+            if path.exists() else np.zeros(shape, np.int32)
+
+    def save_edits(self, image: ProjectImage, kept: Any,
+                   scale: Sequence[float] | None = None) -> None:
+        """Save the image's kept map of object edits atomically (none left: the file goes)."""
+        kept, target = np.asarray(kept), self.edits_path(image)
+        if not kept.any():
+            target.unlink(missing_ok=True)
+            return
+        target.parent.mkdir(exist_ok=True)
+        write_labels(target, kept.astype(np.int32, copy=False), None, scale)
 
     def places_path(self, image: ProjectImage) -> Path:
         return self.folder / "places" / f"{image.name}.json"

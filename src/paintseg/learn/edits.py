@@ -24,6 +24,7 @@ from skimage.segmentation import watershed
 
 from paintseg.classes import ClassInfo
 from paintseg.errors import InputError
+from paintseg.learn.objects import object_table
 
 KEPT_DELETED = np.iinfo(np.int32).max  # the kept map's value where the user deleted an object
 
@@ -108,7 +109,7 @@ def _bbox(mask: np.ndarray, pad: int = 2) -> tuple[slice, ...]:
 
 def object_at(objects: np.ndarray, position: Sequence[float]) -> int:
     """The object id under a pixel position (0 outside every object and the image)."""
-    index = tuple(int(round(p)) for p in position)
+    index = tuple(round(float(p)) for p in position)
     if len(index) != objects.ndim or any(not 0 <= i < n
                                          for i, n in zip(index, objects.shape, strict=True)):
         return 0
@@ -263,6 +264,19 @@ def keep_edits(objects: np.ndarray, kept: np.ndarray, min_share: float = 0.5) ->
     chosen = (kept > 0) & (kept != KEPT_DELETED)
     result[chosen] = lookup[kept[chosen]]
     return result
+
+
+def objects_with_edits(objects: np.ndarray, kept: np.ndarray, labels: np.ndarray,
+                       strokes: np.ndarray | None, classes: Sequence[ClassInfo],
+                       probabilities=None, channels=None,
+                       channel_names: Sequence[str] | None = None
+                       ) -> tuple[np.ndarray, pd.DataFrame]:
+    """A prediction's objects with the user's edits kept (:func:`keep_edits`), and their
+    table (:func:`paintseg.learn.objects.object_table`)."""
+    objects = keep_edits(objects, np.asarray(kept))
+    class_of = classes_of(objects, labels, strokes, classes)
+    return objects, object_table(objects, class_of, classes, probabilities, channels,
+                                 channel_names)
 
 
 def connected_ids(objects: np.ndarray) -> np.ndarray:

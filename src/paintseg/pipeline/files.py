@@ -14,7 +14,13 @@ from typing import Any
 import numpy as np
 
 from paintseg.learn.events import StopFlag, drain
-from paintseg.pipeline.outputs import Outputs, beside, is_store_path, label_suffix
+from paintseg.pipeline.outputs import (
+    EDITS_SUFFIX,
+    Outputs,
+    beside,
+    is_store_path,
+    label_suffix,
+)
 
 
 def write_tiff(path: Path, array: np.ndarray) -> None:
@@ -50,7 +56,8 @@ def predict_file(model, source: Path, target: Path, outputs: Outputs,
     and ``prediction.complete`` is False.
     """
     from paintseg.io.images import read_image
-    from paintseg.io.labels import atomic_file, write_labels
+    from paintseg.io.labels import atomic_file, labels_of_shape, write_labels
+    from paintseg.learn.edits import objects_with_edits
     from paintseg.learn.predict import predict
 
     image = read_image(source)
@@ -60,6 +67,12 @@ def predict_file(model, source: Path, target: Path, outputs: Outputs,
     target.parent.mkdir(parents=True, exist_ok=True)
     instances, table = (find_image_objects(model, image, prediction, outputs)
                         if outputs.objects else (None, None))
+    edits = beside(target, EDITS_SUFFIX)
+    if instances is not None and edits.exists():  # the user's object edits stay as they are
+        instances, table = objects_with_edits(
+            instances, labels_of_shape(edits, instances.shape, "object edits"),
+            prediction.labels, None, model.config.classes, prediction.probabilities,
+            image.channels, image.channel_names)
     if is_store_path(target):
         from paintseg.io.prediction_store import write_prediction
 

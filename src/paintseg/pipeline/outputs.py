@@ -2,7 +2,8 @@
 the dock's Folder... and the dask workers.
 
 For a class map ``result.tif`` the other outputs go beside it: ``result_uncertainty.tif``,
-``result_probabilities.tif``, ``result_objects.tif`` and ``result_objects.csv``. A ``.zarr``
+``result_probabilities.tif``, ``result_objects.tif`` and ``result_objects.csv``; a
+``result_edits.tif`` found there (object edits, saved by the dock) is read, never written. A ``.zarr``
 class map is an OME-Zarr labels image; a ``.ome.zarr`` one holds everything in one OME-Zarr
 (`paintseg.io.prediction_store`). An output never replaces an input image, nor a folder that
 paintseg did not write.
@@ -21,6 +22,7 @@ from paintseg.io.prediction_store import is_prediction_store
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".zarr")
 STORE_SUFFIX = ".ome.zarr"  # one OME-Zarr with the class map, probabilities and uncertainty
+EDITS_SUFFIX = "_edits.tif"  # beside a class map: the user's object edits, kept as they are
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from paintseg.learn import (
     predict_plane,
 )
 from paintseg.learn.device import choose_threads
+from paintseg.learn.edits import objects_with_edits
 from paintseg.learn.events import StopFlag, stop_requested
 from paintseg.learn.suggest import Suggestion, suggest_places
 from paintseg.learn.train import Preview, TrainEvent, train
@@ -175,11 +176,12 @@ class PredictResult:
 def _result(
     model: Segmenter, plane: tuple[int, ...] | None, labels, probabilities, uncertainty,
     channels: Sequence[Any], ndim: int, strokes=None, stop: StopFlag | None = None,
-    spacing: Sequence[float] | None = None,
+    spacing: Sequence[float] | None = None, kept=None,
 ) -> PredictResult:
     """Find the objects and the places to paint next (``strokes``: the painted labels of
     the same planes, or None; a ``stop`` keeps the places found so far and the whole
-    prediction; ``spacing``: the pixel size per axis of ``labels``) and prepare every array
+    prediction; ``spacing``: the pixel size per axis of ``labels``; ``kept``: the user's
+    object edits of the same planes, kept as the user left them) and prepare every array
     and table the layers need (worker side)."""
     objects, table = find_objects(
         labels,
@@ -190,6 +192,10 @@ def _result(
         spacing=spacing,
         **model.object_options,
     )
+    if kept is not None and np.any(kept):
+        objects, table = objects_with_edits(objects, kept, labels, strokes,
+                                            model.config.classes, probabilities, channels,
+                                            model.config.channels)
     points = None if table.empty else object_points(table, plane or (), ndim)
     suggestions = [replace(s, plane=(*(plane or ()), *s.plane))
                    for s in suggest_places(probabilities, strokes, model.config.classes,
@@ -215,11 +221,13 @@ def predict_job(
     threads: int | None = None,
     strokes=None,
     spacing: Sequence[float] | None = None,
+    kept=None,
 ) -> Generator[PredictEvent, None, PredictResult | None]:
     """Predict one plane (``plane`` given) or the whole image, then find objects and the
     places to paint next (``strokes``: the annotation array of the image, or None). Objects
     are measured in ``spacing`` (the layer's scale, one size per spatial axis): a 3D object
-    in an anisotropic stack is split by its true shape.
+    in an anisotropic stack is split by its true shape. ``kept`` (the image's kept map of
+    object edits, or None) keeps the objects the user edited.
 
     Returns ``None`` when stopped before the end.
     """
@@ -231,12 +239,13 @@ def predict_job(
             plane_channels = [np.asarray(c[plane]) for c in channels]
             return _result(model, plane, labels, probabilities, uncertainty, plane_channels,
                            ndim, None if strokes is None else np.asarray(strokes[plane]),
-                           spacing=None if spacing is None else tuple(spacing)[-2:])
+                           spacing=None if spacing is None else tuple(spacing)[-2:],
+                           kept=None if kept is None else kept[plane])
         prediction = yield from predict(model, channels, stop=stop)
         if stop_requested(stop):
             return None
         return _result(model, None, prediction.labels, prediction.probabilities,
-                       prediction.uncertainty, channels, ndim, strokes, stop, spacing)
+                       prediction.uncertainty, channels, ndim, strokes, stop, spacing, kept)
 
 
 def call_job(task: Callable[[], Any], stop: StopFlag) -> Generator[None, None, Any]:
