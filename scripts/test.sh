@@ -11,6 +11,7 @@ for api in pyqt6 pyside6; do
     echo "== GUI tests on $api"
     QT_API=$api PYTEST_QT_API=$api .venv/bin/python -m pytest -p no:cacheprovider -m "not long_loop" \
         tests/test_widgets.py tests/test_widgets_project.py tests/test_widgets_cycles.py \
+        tests/test_widgets_edits.py \
         tests/test_manifest.py
 done
 echo "== lowest versions, and installing into an existing napari"

@@ -110,7 +110,7 @@ def test_classes_and_table_follow_an_edit():
     strokes, kept = arrays(found)
     edit = edits.split(found, strokes, kept, (35, 58), (45, 58), CLASSES)
     edits.apply(edit, found, strokes, kept)
-    table = edits.edited_table(table, found, edit, CLASSES, NUCLEUS)
+    table = edits.edited_table(table, found, edit.touched, CLASSES, {1: NUCLEUS, 2: NUCLEUS})
     assert list(table["label"]) == [1, 2] and set(table["class_name"]) == {"nucleus"}
     assert table["area"].sum() == (found > 0).sum()
     assert edits.classes_of(found, labels, strokes, CLASSES) == {1: NUCLEUS, 2: NUCLEUS}

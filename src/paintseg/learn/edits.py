@@ -61,10 +61,17 @@ class Edit:
     strokes: Writes
     kept: Writes
     ids: tuple[int, ...] = field(default=())  # the objects it changed (ids after the edit)
+    class_value: int = 0  # the class of the object it made (merge, new); 0: as before
+
+    @property
+    def touched(self) -> set[int]:
+        """Every object id the edit (or its undo) changes."""
+        return (set(np.unique(self.objects.before).tolist()) | set(self.ids)) - {0}
 
     def offset(self, plane: tuple[int, ...], origin: Sequence[int]) -> Edit:
         return Edit(self.kind, *(w.offset(plane, origin)
-                                 for w in (self.objects, self.strokes, self.kept)), self.ids)
+                                 for w in (self.objects, self.strokes, self.kept)), self.ids,
+                    self.class_value)
 
 
 def apply(edit: Edit, objects, strokes, kept, undo: bool = False) -> None:
@@ -142,7 +149,7 @@ def merge(objects: np.ndarray, strokes: np.ndarray, kept: np.ndarray, first: int
     crop = strokes[box]
     teach = contact & ((crop == 0) | np.isin(crop, separators))
     edit = Edit("merge", Writes.at(objects[box], b, first), Writes.at(crop, teach, class_value),
-                Writes.at(kept[box], a | b, first), (first,))
+                Writes.at(kept[box], a | b, first), (first,), class_value)
     return edit.offset((), [s.start for s in box])
 
 
@@ -162,7 +169,7 @@ def new_object(objects: np.ndarray, strokes: np.ndarray, kept: np.ndarray, mask:
     writes[_unpainted(crop, outline)] = _separator(classes)
     edit = Edit("new", Writes.at(objects[box], mask, object_id),
                 Writes.at(crop, writes > 0, writes[writes > 0]),
-                Writes.at(kept[box], mask, object_id), (object_id,))
+                Writes.at(kept[box], mask, object_id), (object_id,), class_value)
     return edit.offset((), [s.start for s in box])
 
 
@@ -308,14 +315,11 @@ def classes_of(objects: np.ndarray, labels: np.ndarray, strokes: np.ndarray | No
     return {int(i): result.get(int(i), values[0]) for i in ids}
 
 
-def edited_table(table: pd.DataFrame, objects: np.ndarray, edit: Edit,
-                 classes: Sequence[ClassInfo], class_value: int) -> pd.DataFrame:
-    """The object table after an edit: rows of the objects it removed go, the objects it
-    touched are measured again (area, centroid, bounding box); an object keeps its class, a
-    new one gets ``class_value``. Other columns of a re-measured row are left empty."""
-    touched = (set(np.unique(edit.objects.before).tolist()) | set(edit.ids)) - {0}
-    old_class = dict(zip(table["label"].tolist(), table["class_id"].tolist(), strict=True)) \
-        if not table.empty else {}
+def edited_table(table: pd.DataFrame, objects: np.ndarray, touched: set[int],
+                 classes: Sequence[ClassInfo], class_of: dict[int, int]) -> pd.DataFrame:
+    """The object table after an edit (or its undo) that changed the objects ``touched``:
+    their rows go, and those still there are measured again (area, centroid, bounding box,
+    the class ``class_of`` gives). Other columns of a measured row are left empty."""
     rest = table[~table["label"].isin(touched)] if not table.empty else table
     alive = [i for i in sorted(touched) if (objects == i).any()]
     if not alive:
@@ -329,7 +333,7 @@ def edited_table(table: pd.DataFrame, objects: np.ndarray, edit: Edit,
         rows[f"centroid-{i}"] += s.start
         rows[f"bbox-{i}"] += s.start
         rows[f"bbox-{i + n}"] += s.start
-    class_ids = [int(old_class.get(int(i), class_value)) for i in rows["label"]]
+    class_ids = [int(class_of[int(i)]) for i in rows["label"]]
     rows.insert(1, "class_id", class_ids)
     rows.insert(2, "class_name", [classes[c - 1].name for c in class_ids])
     if "index" in rest:

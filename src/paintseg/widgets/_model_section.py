@@ -1,4 +1,4 @@
-"""Dock section "4. Model": save and load model files, export to the BioImage Model Zoo,
+"""Dock section "5. Model": save and load model files, export to the BioImage Model Zoo,
 describe the current model."""
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ class ModelSection:
     """
 
     def _build_model(self) -> QGroupBox:
-        box = QGroupBox("4. Model")
+        box = QGroupBox("5. Model")
         layout = QVBoxLayout(box)
         self.save_button = QPushButton("Save…")
         self.load_button = QPushButton("Load…")

@@ -43,7 +43,7 @@ class PredictSection:
     """Mixin of :class:`PaintSegWidget`: predict the slice, the image or a folder; correct.
 
     Needs ``model``, ``inputs``, ``annotation_layer``, ``visible_plane``, ``table_classes``,
-    ``_start`` and ``_run`` (and, for an image set, ``project``, ``project_index`` and
+    ``kept_map`` and ``edits_predicted`` (object edits), ``_start`` and ``_run`` (and, for an image set, ``project``, ``project_index`` and
     ``show_image``); sets ``objects_table``, ``suggestions`` (the places to paint next of
     the last prediction) and ``places`` (those of every image of the set).
     """
@@ -145,12 +145,14 @@ class PredictSection:
         layer = self.annotation_layer()
         strokes = layer.data if layer is not None and \
             tuple(layer.data.shape) == inputs.geometry.shape else None
+        kept = self.kept_map()
         self.predict_progress.setRange(0, 0)
         self._start("predict", jobs.predict_job, self.model, inputs.channels, plane,
                     on_yielded=self._on_predict_event,
                     on_returned=lambda result: self._on_predicted(inputs.geometry, result),
                     threads=jobs.gui_threads(), strokes=strokes,
-                    spacing=inputs.geometry.scale)
+                    spacing=inputs.geometry.scale,
+                    kept=kept.copy() if kept is not None and kept.any() else None)
         return True
 
     def _on_predict_event(self, event) -> None:
@@ -166,6 +168,7 @@ class PredictSection:
         steps = _outputs.prediction_steps(self.viewer, geometry, self.model.config.classes,
                                           result, layers)
         steps.append(lambda: setattr(self, "objects_table", layers["objects"].features))
+        steps.append(self.edits_predicted)
         if result.plane is None:  # a whole image: an image set keeps it, and its places
             steps.append(lambda: self._project_predicted(result.labels, geometry.scale,
                                                          result.suggestions))

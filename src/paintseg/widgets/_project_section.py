@@ -43,7 +43,8 @@ class ProjectSection:
     """Mixin of :class:`PaintSegWidget`: the image set, its list, moving through it, autosave.
 
     Needs ``viewer``, ``table_classes``, ``set_table_classes``, ``set_inputs``,
-    ``annotation_layer``, ``inputs``, ``model``, ``predict`` and ``busy``; sets ``project``
+    ``annotation_layer``, ``inputs``, ``model``, ``predict`` and ``busy``, and the object
+    edits' ``choose_tool``, ``_kept``, ``_edits_of`` and ``_edits_dirty``; sets ``project``
     and ``project_index``.
     """
 
@@ -233,6 +234,7 @@ class ProjectSection:
             return False
         if not self.save_strokes():
             return False  # the strokes on screen could not be saved: stay with them
+        self.choose_tool("")
         self._remove_shown_layers()
         names = []
         for array, meta, _ in image_layers(data, str(project.path_of(image))):
@@ -313,20 +315,22 @@ class ProjectSection:
             self._autosave.start()
 
     def save_strokes(self) -> bool:
-        """Save the strokes of the image on screen now, if they changed; False if that
-        failed (the user is told, and the strokes stay on screen)."""
+        """Save the strokes (and the object edits) of the image on screen now, if they
+        changed; False if that failed (the user is told, and they stay on screen)."""
         self._autosave.stop()
         name = self.current_image_name()
         layer = self.strokes_layer()
-        if not self._strokes_dirty or name is None or layer is None:
+        if not (self._strokes_dirty or self._edits_dirty) or name is None or layer is None:
             return True
         image = self.project.images[self.project_index]
         try:
             self.project.save_annotations(image, layer.data, tuple(layer.scale))
+            if self._edits_dirty and self._edits_of == name:
+                self.project.save_edits(image, self._kept, tuple(layer.scale))
         except (PaintsegError, OSError) as error:
             report_error(error, f"Saving the strokes of {name}")
             return False
-        self._strokes_dirty = False
+        self._strokes_dirty = self._edits_dirty = False
         self.project_status.setText(f"{self.project.folder}\nstrokes of {name} saved at "
                                     f"{time.strftime('%H:%M:%S')}")
         self._refresh_project()

@@ -4,7 +4,8 @@ The widget is thin: it gathers arrays from layers, runs the engine's generators 
 workers (see ``paintseg.session.jobs`` and ``_run``) and turns their events into layers (see
 ``_outputs``) on the GUI thread. A worker never sees a widget or a layer. Each dock section
 is a mixin: ``_project_section`` (the image set), ``_input_section``, ``_train_section``,
-``_predict_section`` and ``_model_section``; each enables its own buttons.
+``_predict_section``, ``_edit_section`` (object edits) and ``_model_section``; each enables
+its own buttons.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from paintseg.classes import ClassInfo
 from paintseg.learn import Segmenter
 from paintseg.learn.train import TrainEvent
 from paintseg.widgets import _outputs
+from paintseg.widgets._edit_section import EditSection
 from paintseg.widgets._input_section import Inputs, InputSection
 from paintseg.widgets._model_section import ModelSection
 from paintseg.widgets._predict_section import PredictSection
@@ -26,8 +28,8 @@ from paintseg.widgets._train_section import TrainSection
 __all__ = ["Inputs", "PaintSegWidget"]
 
 
-class PaintSegWidget(ProjectSection, InputSection, TrainSection, PredictSection, ModelSection,
-                     QWidget):
+class PaintSegWidget(ProjectSection, InputSection, TrainSection, PredictSection, EditSection,
+                     ModelSection, QWidget):
     """Paint a few strokes, train a U-Net live, predict and correct (napari dock widget).
 
     Parameters
@@ -59,7 +61,7 @@ class PaintSegWidget(ProjectSection, InputSection, TrainSection, PredictSection,
     def _build(self) -> None:
         layout = QVBoxLayout(self)
         for section in (self._build_project(), self._build_input(), self._build_train(),
-                        self._build_predict(), self._build_model()):
+                        self._build_predict(), self._build_edit(), self._build_model()):
             layout.addWidget(section)
         layout.addStretch(1)
         self._set_busy("")
@@ -69,12 +71,13 @@ class PaintSegWidget(ProjectSection, InputSection, TrainSection, PredictSection,
         self._connect_input()
         self._connect_train()
         self._connect_predict()
+        self._connect_edit()
         self._connect_model()
 
     def _set_busy(self, kind: str) -> None:
         """Each section enables its own buttons for ``kind`` ("" when idle, "train", ...)."""
         for enable in (self._enable_project, self._enable_input, self._enable_train,
-                       self._enable_predict, self._enable_model):
+                       self._enable_predict, self._enable_edit, self._enable_model):
             enable(kind)
 
     @property

@@ -1,0 +1,138 @@
+"""Object edits through the dock on a real image: split, merge, delete and draw with the
+mouse on the objects layer, undo, Continue, and a new prediction that keeps them."""
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import tifffile
+from qtpy.QtCore import Qt
+from napari.utils.interactions import (
+    mouse_move_callbacks,
+    mouse_press_callbacks,
+    mouse_release_callbacks,
+)
+from test_widgets import train, wait_idle
+
+from paintseg.io.samples import draw_strokes
+from paintseg.learn.edits import KEPT_DELETED
+
+DATA = Path(__file__).parent / "data"
+BACKGROUND, NUCLEUS = 1, 2
+
+
+class _Persisted:
+    """What napari hands a drag callback: the event of the press, following the latest."""
+
+    def __init__(self, event) -> None:
+        self.__wrapped__ = event
+
+    def __getattr__(self, name):
+        return getattr(self.__wrapped__, name)
+
+
+def drag(layer, *points) -> None:
+    """Press at the first data point, move through the others and release at the last."""
+    def event(kind, point, dragging):
+        return SimpleNamespace(type=kind, position=tuple(layer.data_to_world(point)),
+                               is_dragging=dragging, modifiers=(), handled=False)
+
+    mouse_press_callbacks(layer, _Persisted(event("mouse_press", points[0], False)))
+    for point in points[1:]:
+        mouse_move_callbacks(layer, event("mouse_move", point, True))
+    mouse_release_callbacks(layer, event("mouse_release", points[-1], False))
+
+
+def biggest(objects: np.ndarray) -> tuple[int, np.ndarray]:
+    """The largest object's id and its pixel coordinates."""
+    object_id = int(np.bincount(objects.ravel())[1:].argmax()) + 1
+    return object_id, np.argwhere(objects == object_id)
+
+
+@pytest.fixture
+def predicted(make_napari_viewer, qtbot):
+    """The dock on a real fluorescence nuclei crop (tests/data/README.md), trained a little
+    on simulated strokes, with a whole-image prediction."""
+    from paintseg.widgets.paintseg_widget import PaintSegWidget
+
+    image = tifffile.imread(DATA / "dsb2018_fluo_crop_image.tif")
+    truth = tifffile.imread(DATA / "dsb2018_fluo_crop_gt.tif")
+    viewer = make_napari_viewer(show=True)
+    viewer.add_image(image, name="nuclei")
+    widget = PaintSegWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="PaintSeg", area="right")
+    widget.train_in_process = False  # a thread: quicker to start in a test
+    widget.preset_combo.setCurrentText("fast")
+    annotations = widget.new_annotation_layer()
+    annotations.data[...] = draw_strokes(np.where(truth > 0, NUCLEUS, BACKGROUND),
+                                         coverage=0.03, seed=0)
+    annotations.refresh()
+    train(qtbot, widget, 20, widget.train_button)
+    assert widget.predict(whole=True)
+    wait_idle(qtbot, widget)
+    yield viewer, widget, annotations
+    widget.stop()
+
+
+def test_split_merge_delete_draw_undo_continue_and_predict_again(predicted, qtbot,
+                                                                   notifications):
+    viewer, widget, annotations = predicted
+    layer = viewer.layers["nuclei objects"]
+    assert layer.data.max() > 2, notifications()
+
+    qtbot.mouseClick(widget.tool_buttons["split"], Qt.LeftButton)
+    assert viewer.layers.selection.active is layer and layer.mode == "pan_zoom"
+    object_id, pixels = biggest(layer.data)
+    (top, left), (bottom, right) = pixels.min(0), pixels.max(0)
+    middle = (left + right) // 2
+    count = len(layer.features)
+    drag(layer, (top - 3, middle), (top + 2, middle), (bottom + 3, middle))
+    halves = np.unique(layer.data[pixels[:, 0], pixels[:, 1]])
+    assert len(halves) == 2 and len(layer.features) == count + 1, notifications()
+    cut = (annotations.data == BACKGROUND) & np.isin(layer.data, halves)
+    assert cut.any()  # the cut teaches a background line between the halves
+
+    qtbot.mouseClick(widget.tool_buttons["merge"], Qt.LeftButton)
+    assert not widget.tool_buttons["split"].isChecked()
+    first = pixels[layer.data[pixels[:, 0], pixels[:, 1]] == halves[0]][0]
+    second = pixels[layer.data[pixels[:, 0], pixels[:, 1]] == halves[1]][0]
+    drag(layer, first)
+    drag(layer, second)
+    assert len(np.unique(layer.data[pixels[:, 0], pixels[:, 1]])) == 1
+    assert (annotations.data[cut] == NUCLEUS).all()  # the false boundary is gone
+
+    qtbot.mouseClick(widget.tool_buttons["delete"], Qt.LeftButton)
+    victim, victim_pixels = biggest(np.where(layer.data == layer.data[tuple(first)], 0,
+                                             layer.data))
+    drag(layer, victim_pixels[len(victim_pixels) // 2])
+    assert not (layer.data == victim).any()
+    assert (annotations.data[tuple(victim_pixels.T)] == BACKGROUND).mean() > 0.5
+    assert victim not in set(layer.features["label"])
+    qtbot.mouseClick(widget.undo_edit_button, Qt.LeftButton)
+    assert (layer.data[tuple(victim_pixels.T)] == victim).all()
+    assert victim in set(layer.features["label"])
+    qtbot.mouseClick(widget.redo_edit_button, Qt.LeftButton)
+    assert not (layer.data == victim).any()
+
+    qtbot.mouseClick(widget.tool_buttons["new"], Qt.LeftButton)
+    assert layer.mode == "paint" and layer.preserve_labels
+    free = np.argwhere(layer.data == 0)
+    spot = free[np.argmax(np.ndarray.min(np.abs(free - np.array(layer.data.shape) / 2), 1))]
+    layer.brush_size = 9
+    layer.paint(tuple(spot), layer.selected_label)
+    qtbot.waitUntil(lambda: "New done" in widget.edit_label.text(), timeout=2000)
+    new = layer.data == layer.data[tuple(spot)]
+    assert layer.data[tuple(spot)] > 0 and (annotations.data[new] == NUCLEUS).any()
+    qtbot.mouseClick(widget.tool_buttons["new"], Qt.LeftButton)
+    assert layer.mode == "pan_zoom"
+
+    train(qtbot, widget, 5, widget.continue_button)  # learns from the edits' strokes
+    assert widget.predict(whole=True)
+    wait_idle(qtbot, widget)
+    layer = viewer.layers["nuclei objects"]
+    assert not layer.data[tuple(victim_pixels.T)].any()  # deleted: kept deleted
+    assert len(np.unique(layer.data[pixels[:, 0], pixels[:, 1]])) == 1  # merged: kept
+    assert layer.data[tuple(spot)] > 0  # drawn: kept
+    assert (widget.kept_map()[tuple(victim_pixels.T)] == KEPT_DELETED).all()
+    assert not [m for m in notifications() if "failed" in m]
