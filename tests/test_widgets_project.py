@@ -127,3 +127,35 @@ def test_an_image_layer_without_a_file_joins_the_set_as_a_copy(
     project = Project.open(tmp_path / "set")
     assert project.images[0].source == "images/nuclei.tif"
     assert project.channels == ["nuclei", "membrane"]
+
+
+def test_object_edits_survive_moving_on_and_reopening_the_set(
+        make_napari_viewer, image_files, small_cells, tmp_path, qtbot, notifications):
+    viewer, widget = open_dock(make_napari_viewer)
+    widget.new_project(str(tmp_path / "set"))
+    widget.add_folder_to_project(str(image_files))
+    widget.class_table.set_classes([ClassInfo.from_dict(c) for c in CLASSES])
+    widget.annotation_layer().data = small_cells["strokes"][0].copy()
+    widget.budget_spin.setValue(15)
+    qtbot.mouseClick(widget.train_button, Qt.LeftButton)
+    wait_idle(qtbot, widget)
+    assert widget.predict(whole=True)
+    wait_idle(qtbot, widget)
+    objects = viewer.layers["cells0 [ch0] objects"].data
+    assert objects.max() > 0, notifications()
+    victim = int(np.bincount(objects.ravel())[1:].argmax()) + 1
+    where = np.argwhere(objects == victim)
+    assert widget.choose_tool("delete") and widget.click_at(where[0])
+
+    qtbot.mouseClick(widget.next_button, Qt.LeftButton)  # saves the edits, as the strokes
+    wait_idle(qtbot, widget)
+    assert widget.project.edits_path(widget.project.images[0]).exists()
+    _, again = open_dock(make_napari_viewer)
+    again.open_project(str(tmp_path / "set"))
+    wait_idle(qtbot, again)
+    assert again.current_image_name() == "cells1" and again.show_image(0)
+    wait_idle(qtbot, again)  # shown with the set's model: predicted at once
+    layer = again.viewer.layers["cells0 [ch0] objects"]
+    assert layer.data.max() > 0 and not layer.data[tuple(where.T)].any(), notifications()
+    strokes = again.annotation_layer().data[tuple(where.T)]
+    assert (strokes == 1).mean() > 0.5  # the background strokes the delete taught

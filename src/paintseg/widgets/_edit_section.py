@@ -24,9 +24,9 @@ TOOLS = {  # tool: (button text, what to do)
 class EditSection:
     """Mixin of :class:`PaintSegWidget`: object edits and their undo and redo.
 
-    Needs ``viewer``, ``inputs``, ``annotation_layer``, ``visible_plane``,
-    ``table_classes``, ``busy`` and ``_strokes_changed`` (autosave; with an image set
-    ``project``, ``project_index``); sets ``objects_table``.
+    Needs ``viewer``, ``inputs``, ``annotation_layer``, ``table_classes``, ``busy``, and of
+    the image set ``project``, ``project_index``, ``current_image_name`` and
+    ``_strokes_changed`` (autosave); sets ``objects_table``.
     """
 
     _tool = ""
@@ -93,20 +93,20 @@ class EditSection:
         return layer if isinstance(layer, Labels) else None
 
     def kept_map(self, shape: tuple[int, ...] | None = None) -> np.ndarray | None:
-        """The image's kept map of object edits (zeros at first), or None for another image
-        or shape: what a whole-image prediction keeps."""
+        """The kept map of object edits of the image on screen (zeros at first; an image
+        set's from its file), or None without an image: what a prediction keeps."""
         try:
             geometry = self.inputs().geometry
         except PaintsegError:
             return None
         shape = shape or geometry.shape
-        if self._edits_of != geometry.name or self._kept is None or self._kept.shape != shape:
-            project = getattr(self, "project", None)
-            image = project.images[self.project_index] if project is not None and \
-                self.project_index is not None else None
-            kept = project.load_edits(image, shape) if image is not None and \
-                image.name == geometry.name else np.zeros(shape, np.int32)
-            self._edits_of, self._kept = geometry.name, kept
+        image = self.current_image_name()  # an image set's image, else the layer's
+        key = image or geometry.name
+        if self._edits_of != key or self._kept is None or self._kept.shape != shape:
+            project = self.project
+            self._kept = np.zeros(shape, np.int32) if image is None else \
+                project.load_edits(project.images[self.project_index], shape)
+            self._edits_of = key
             self._undo.clear()
             self._redo.clear()
         return self._kept
