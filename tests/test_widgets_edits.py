@@ -7,12 +7,12 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import tifffile
-from qtpy.QtCore import Qt
 from napari.utils.interactions import (
     mouse_move_callbacks,
     mouse_press_callbacks,
     mouse_release_callbacks,
 )
+from qtpy.QtCore import Qt
 from test_widgets import train, wait_idle
 
 from paintseg.io.samples import draw_strokes
@@ -83,7 +83,7 @@ def test_split_merge_delete_draw_undo_continue_and_predict_again(predicted, qtbo
 
     qtbot.mouseClick(widget.tool_buttons["split"], Qt.LeftButton)
     assert viewer.layers.selection.active is layer and layer.mode == "pan_zoom"
-    object_id, pixels = biggest(layer.data)
+    _, pixels = biggest(layer.data)
     (top, left), (bottom, right) = pixels.min(0), pixels.max(0)
     middle = (left + right) // 2
     count = len(layer.features)

@@ -206,7 +206,7 @@ class EditSection:
         """Split the object under the line from ``start`` to ``end`` (data positions)."""
         try:
             objects, strokes, kept = self._edit_arrays()
-            plane = tuple(int(round(p)) for p in start[:-2])
+            plane = tuple(round(float(p)) for p in start[:-2])
             channels = [np.asarray(c[plane]) for c in self.inputs().channels]
             edit = edits.split(objects.data[plane], strokes.data[plane], kept[plane],
                                start[-2:], end[-2:], self.table_classes(), channels)
