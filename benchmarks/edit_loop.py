@@ -32,6 +32,7 @@ import argparse
 import copy
 import os
 import time
+from collections import defaultdict
 
 import numpy as np
 import real_data
@@ -56,29 +57,32 @@ def _overlaps(objects: np.ndarray, truth: np.ndarray) -> dict[tuple[int, int], i
 
 def candidates(objects: np.ndarray, truth: np.ndarray) -> list[tuple[int, str, tuple]]:
     """The errors an edit fixes, as ``(pixels at stake, edit, what)``, largest first."""
-    overlap = _overlaps(objects, truth)
     size_p = np.bincount(objects.ravel())
     size_t = np.bincount(truth.ravel())
+    by_p, by_t = defaultdict(list), defaultdict(list)  # (pixels, the other id), both ways
+    for (p, t), c in _overlaps(objects, truth).items():
+        by_p[p].append((c, t))
+        by_t[t].append((c, p))
     found = []
-    for p in range(1, size_p.size):
-        if not size_p[p]:
+    for p, pairs in by_p.items():
+        if p == 0:
             continue
-        covered = sorted(((c, t) for (q, t), c in overlap.items()
-                          if q == p and t > 0 and c >= 0.5 * size_t[t]), reverse=True)
+        covered = sorted(((c, t) for c, t in pairs if t > 0 and c >= 0.5 * size_t[t]),
+                         reverse=True)
         if len(covered) >= 2:  # one object over most of two true ones
             found.append((covered[1][0], "split", (p, covered[0][1], covered[1][1])))
-        if overlap.get((p, 0), 0) >= 0.5 * size_p[p] and \
-                max((c for (q, t), c in overlap.items() if q == p and t > 0), default=0) \
-                < 0.3 * size_p[p]:
+        on_background = sum(c for c, t in pairs if t == 0)
+        on_objects = max((c for c, t in pairs if t > 0), default=0)
+        if on_background >= 0.5 * size_p[p] and on_objects < 0.3 * size_p[p]:
             found.append((int(size_p[p]), "delete", (p,)))
-    for t in range(1, size_t.size):
-        if not size_t[t]:
+    for t, pairs in by_t.items():
+        if t == 0:
             continue
-        pieces = sorted(((c, p) for (p, s), c in overlap.items()
-                         if s == t and p > 0 and c >= 0.5 * size_p[p]), reverse=True)
+        pieces = sorted(((c, p) for c, p in pairs if p > 0 and c >= 0.5 * size_p[p]),
+                        reverse=True)
         if len(pieces) >= 2:  # one true object in two or more predicted pieces
             found.append((pieces[1][0], "merge", (pieces[0][1], pieces[1][1])))
-        if sum(c for (p, s), c in overlap.items() if s == t and p > 0) < 0.2 * size_t[t]:
+        if sum(c for c, p in pairs if p > 0) < 0.2 * size_t[t]:
             found.append((int(size_t[t]), "draw", (t,)))
     order = {"split": 0, "delete": 0, "merge": 0, "draw": 1}  # draw only when nothing else
     return sorted(found, key=lambda f: (order[f[1]], -f[0]))
