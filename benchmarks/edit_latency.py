@@ -28,7 +28,8 @@ from edit_loop import candidates, split_line
 from harness import print_report
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
-from screenshot_edits import drag
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from mouse import drag
 from screenshot_loop import run_until
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 from screenshot_loop import run_until, save
@@ -22,40 +21,13 @@ from screenshot_real import click, first_input, open_with_strokes
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT / "tests"))
 from edit_loop import candidates, split_line
+from mouse import drag
 
 from paintseg.learn.metrics import matching
 
 NAME = "dsb2018_fluo_nuclei_1c8b905c"
-
-
-class _Persisted:
-    """What napari hands a drag callback: the press event, following the latest one."""
-
-    def __init__(self, event) -> None:
-        self.__wrapped__ = event
-
-    def __getattr__(self, name):
-        return getattr(self.__wrapped__, name)
-
-
-def drag(layer, *points) -> None:
-    """A press at the first data point, moves through the others, a release at the last."""
-    from napari.utils.interactions import (
-        mouse_move_callbacks,
-        mouse_press_callbacks,
-        mouse_release_callbacks,
-    )
-
-    def event(kind, point, dragging):
-        return SimpleNamespace(type=kind, position=tuple(layer.data_to_world(point)),
-                               is_dragging=dragging, modifiers=(), handled=False)
-
-    mouse_press_callbacks(layer, _Persisted(event("mouse_press", points[0], False)))
-    for point in points[1:]:
-        mouse_move_callbacks(layer, event("mouse_move", point, True))
-    mouse_release_callbacks(layer, event("mouse_release", points[-1], False))
-    run_until(lambda: False, 0.2)
 
 
 def main() -> None:
@@ -79,6 +51,7 @@ def main() -> None:
         if kind == "split":
             start, end = split_line(dataset.truth, what[1], what[2])
             drag(layer, start, (start + end) / 2, end)
+            run_until(lambda: False, 0.2)
             last_split = (start + end) / 2
         elif kind == "delete":
             drag(layer, np.argwhere(layer.data == what[0])[0])

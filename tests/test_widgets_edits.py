@@ -2,16 +2,11 @@
 mouse on the objects layer, undo, Continue, and a new prediction that keeps them."""
 
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import tifffile
-from napari.utils.interactions import (
-    mouse_move_callbacks,
-    mouse_press_callbacks,
-    mouse_release_callbacks,
-)
+from mouse import drag
 from qtpy.QtCore import Qt
 from test_widgets import train, wait_idle
 
@@ -20,28 +15,6 @@ from paintseg.learn.edits import KEPT_DELETED
 
 DATA = Path(__file__).parent / "data"
 BACKGROUND, NUCLEUS = 1, 2
-
-
-class _Persisted:
-    """What napari hands a drag callback: the event of the press, following the latest."""
-
-    def __init__(self, event) -> None:
-        self.__wrapped__ = event
-
-    def __getattr__(self, name):
-        return getattr(self.__wrapped__, name)
-
-
-def drag(layer, *points) -> None:
-    """Press at the first data point, move through the others and release at the last."""
-    def event(kind, point, dragging):
-        return SimpleNamespace(type=kind, position=tuple(layer.data_to_world(point)),
-                               is_dragging=dragging, modifiers=(), handled=False)
-
-    mouse_press_callbacks(layer, _Persisted(event("mouse_press", points[0], False)))
-    for point in points[1:]:
-        mouse_move_callbacks(layer, event("mouse_move", point, True))
-    mouse_release_callbacks(layer, event("mouse_release", points[-1], False))
 
 
 def biggest(objects: np.ndarray) -> tuple[int, np.ndarray]:
