@@ -114,3 +114,15 @@ def test_classes_and_table_follow_an_edit():
     assert list(table["label"]) == [1, 2] and set(table["class_name"]) == {"nucleus"}
     assert table["area"].sum() == (found > 0).sum()
     assert edits.classes_of(found, labels, strokes, CLASSES) == {1: NUCLEUS, 2: NUCLEUS}
+
+
+def test_kept_ids_from_a_file_are_never_sizes():
+    """A kept map may come from a file: a huge id is an id, not an allocation."""
+    objects = np.zeros((40, 40), np.int32)
+    objects[5:15, 5:15] = 1
+    kept = np.zeros_like(objects)
+    kept[20:30, 20:30] = np.iinfo(np.int32).max - 1
+    kept[0:3, 0:3] = -5  # not an edit
+    result = edits.keep_edits(objects, kept)
+    assert sorted(np.unique(result)) == [0, 1, 2] and result[25, 25] == 2
+    assert not result[0:3, 0:3].any()

@@ -256,8 +256,9 @@ def split(objects: np.ndarray, strokes: np.ndarray, kept: np.ndarray, start: Seq
 def keep_edits(objects: np.ndarray, kept: np.ndarray, min_share: float = 0.5) -> np.ndarray:
     """A new prediction's objects with the user's edits kept: predicted objects that lie
     mostly (``min_share``) where the user edited go, the others lose those pixels, and the
-    kept objects come back as the user left them (new ids after the predicted ones)."""
-    edited = kept != 0
+    kept objects come back as the user left them (new ids after the predicted ones). The
+    kept map may come from a file: its ids are only compared, never used as sizes."""
+    edited = kept > 0
     if not edited.any():
         return objects
     sizes = np.bincount(objects.ravel())
@@ -265,11 +266,9 @@ def keep_edits(objects: np.ndarray, kept: np.ndarray, min_share: float = 0.5) ->
     gone = np.nonzero(overlap > min_share * np.maximum(sizes, 1))[0]
     result = np.where(np.isin(objects, gone[gone > 0]) | edited, 0, objects).astype(np.int32)
     result = connected_ids(result)
-    keepers = np.unique(kept[(kept > 0) & (kept != KEPT_DELETED)])
-    lookup = np.zeros(int(keepers.max(initial=0)) + 1, np.int32)
-    lookup[keepers] = np.arange(1, keepers.size + 1) + int(result.max())
-    chosen = (kept > 0) & (kept != KEPT_DELETED)
-    result[chosen] = lookup[kept[chosen]]
+    chosen = edited & (kept != KEPT_DELETED)
+    _, inverse = np.unique(kept[chosen], return_inverse=True)
+    result[chosen] = inverse.ravel() + 1 + int(result.max())
     return result
 
 
