@@ -120,9 +120,10 @@ def main() -> None:
     report["cases"]["idle"] = summary(edit_round(widget, layer, truth, args.edits))
     widget.continue_spin.setValue(100_000)
     widget.continue_button.click()
-    run_until(lambda: False, 15)  # the child process started and trains
+    run_until(lambda: widget.last_event is not None and widget.last_event.step > 0, 600)
+    report["training_step_before"] = widget.last_event.step if widget.last_event else None
     report["cases"]["training"] = summary(edit_round(widget, layer, truth, args.edits))
-    report["training_still_running"] = widget.busy
+    report["training_step_after"] = widget.last_event.step if widget.last_event else None
     widget.stop()
     run_until(lambda: not widget.busy, 120)
     report["load_1min"] = os.getloadavg()[0]

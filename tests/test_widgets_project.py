@@ -159,3 +159,17 @@ def test_object_edits_survive_moving_on_and_reopening_the_set(
     assert layer.data.max() > 0 and not layer.data[tuple(where.T)].any(), notifications()
     strokes = again.annotation_layer().data[tuple(where.T)]
     assert (strokes == 1).mean() > 0.5  # the background strokes the delete taught
+
+
+def test_a_damaged_edits_file_is_reported_not_raised(
+        make_napari_viewer, image_files, tmp_path, notifications):
+    _, widget = open_dock(make_napari_viewer)
+    widget.new_project(str(tmp_path / "set"))
+    widget.add_folder_to_project(str(image_files))
+    path = widget.project.edits_path(widget.project.images[0])
+    path.parent.mkdir(exist_ok=True)
+    path.write_bytes(b"II*\x00 not a tiff")
+    kept = widget.kept_map()
+    assert kept is not None and not kept.any()
+    assert any("cells0.tif" in m for m in notifications())
+    assert path.read_bytes() == b"II*\x00 not a tiff"  # left as it was

@@ -103,9 +103,13 @@ class EditSection:
         image = self.current_image_name()  # an image set's image, else the layer's
         key = image or geometry.name
         if self._edits_of != key or self._kept is None or self._kept.shape != shape:
-            project = self.project
-            self._kept = np.zeros(shape, np.int32) if image is None else \
-                project.load_edits(project.images[self.project_index], shape)
+            self._kept = np.zeros(shape, np.int32)
+            if image is not None:
+                try:
+                    self._kept = self.project.load_edits(
+                        self.project.images[self.project_index], shape)
+                except (PaintsegError, OSError) as error:  # told; the file stays as it is
+                    report_error(error, f"Reading the object edits of {image}")
             self._edits_of = key
             self._undo.clear()
             self._redo.clear()
