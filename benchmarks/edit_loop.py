@@ -18,7 +18,9 @@ Round 0 is the same for both users: the simulated first strokes, then a new mode
   user's edits (``keep_edits``), as the dock's next prediction does;
 - the forest refits on the stroke user's strokes.
 
-Prints JSON: per dataset and seed each user's F1@0.5, Dice and AP per round, its actions so
+Prints JSON: per dataset and seed each user's F1@0.5, Dice and AP per round (and
+``model_f1``: the F1 of the model's own objects, before the edits are kept: what the edits
+taught), its actions so
 far (edits made, strokes painted), the actions needed to reach F1 ``--target`` (0.90; null when
 never), the worst round-to-round drop; the means over datasets; the commit, CPU and load.
 Fixed steps, so the scores do not depend on the machine's load. Run:
@@ -45,7 +47,7 @@ from scipy import ndimage as ndi
 from paintseg.errors import InputError
 from paintseg.learn import edits
 
-KEYS = ("f1", "dice", "ap")
+KEYS = ("f1", "dice", "ap", "model_f1", "model_dice")
 
 
 def _overlaps(objects: np.ndarray, truth: np.ndarray) -> dict[tuple[int, int], int]:
@@ -153,9 +155,11 @@ def run_user(user: str, model, dataset, strokes, args, seed: int) -> list[dict]:
                                    seed * 100 + round_)[0]
         prediction, objects = product_prediction(model, dataset.image)
         classes = np.asarray(prediction.labels)
+        own = real_data.scores(np.isin(classes, dataset.object_values), objects, dataset.truth)
         objects = edits.keep_edits(objects, kept)
         foreground = np.isin(classes, dataset.object_values) | (objects > 0)
         rows.append({**real_data.scores(foreground, objects, dataset.truth),
+                     "model_f1": own["f1"], "model_dice": own["dice"],
                      "actions": actions, "seconds": round(time.perf_counter() - start, 2)})
     return rows
 
@@ -199,6 +203,7 @@ def main() -> None:
             f1 = [row["f1"][0] for row in rounds]
             entry[user] = {
                 "f1_by_round": f1, "dice_by_round": [row["dice"][0] for row in rounds],
+                "model_f1_by_round": [row.get("model_f1", [None])[0] for row in rounds],
                 "f1_sd_final": rounds[-1]["f1"][1],
                 "worst_round_drop": round(min([0.0, *np.diff(f1)]), 4),
                 "actions_by_round": [run[user][-1].get("actions") for run in runs]
