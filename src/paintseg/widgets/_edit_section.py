@@ -11,6 +11,8 @@ from qtpy.QtWidgets import QButtonGroup, QGridLayout, QGroupBox, QLabel, QPushBu
 
 from paintseg.errors import InputError, PaintsegError
 from paintseg.learn import edits
+from paintseg.session.layers import object_points
+from paintseg.widgets import _outputs
 from paintseg.widgets._run import report_error
 
 TOOLS = {  # tool: (button text, what to do)
@@ -281,6 +283,7 @@ class EditSection:
         objects.features = edits.edited_table(table, objects.data, edit.touched,
                                               self.table_classes(), class_of)
         self.objects_table = objects.features
+        self._show_names(objects)
         (self._redo if undo else self._undo).append(edit)
         if not (undo or redo):
             self._redo.clear()
@@ -291,6 +294,18 @@ class EditSection:
                                 "learn from them.")
         self._enable_edit("train" if self.busy else "")
         return True
+
+    def _show_names(self, objects: Labels) -> None:
+        """Move the class names (if shown as a layer) to the edited objects."""
+        geometry = self.inputs().geometry
+        if f"{geometry.name} object names" not in self.viewer.layers:
+            return
+        table = objects.features
+        try:
+            points = object_points(table, (), objects.ndim) if len(table) else None
+        except (InputError, KeyError):  # a table of one plane of a stack: left as it was
+            return
+        _outputs.show_object_names(self.viewer, geometry, points)
 
     def edits_predicted(self) -> None:
         """A new prediction replaced the objects: earlier edits can no longer be undone
