@@ -82,6 +82,7 @@ def test_split_merge_delete_draw_undo_continue_and_predict_again(predicted, qtbo
     assert not (layer.data == victim).any()
     assert (annotations.data[tuple(victim_pixels.T)] == BACKGROUND).mean() > 0.5
     assert victim not in set(layer.features["label"])
+    viewer.layers["nuclei object names"].visible = True  # names follow once shown
     assert len(viewer.layers["nuclei object names"].data) == len(layer.features)
     qtbot.mouseClick(widget.undo_edit_button, Qt.LeftButton)
     assert (layer.data[tuple(victim_pixels.T)] == victim).all()

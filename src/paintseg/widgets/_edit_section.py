@@ -296,16 +296,27 @@ class EditSection:
         return True
 
     def _show_names(self, objects: Labels) -> None:
-        """Move the class names (if shown as a layer) to the edited objects."""
-        geometry = self.inputs().geometry
-        if f"{geometry.name} object names" not in self.viewer.layers:
+        """Move the class names to the edited objects: now when the names layer is shown,
+        else once it is (drawing thousands of names would slow every edit)."""
+        name = f"{self.inputs().geometry.name} object names"
+        names = self.viewer.layers[name] if name in self.viewer.layers else None
+        if names is None:
+            return
+        if not names.visible:
+            names.events.visible.connect(self._names_shown)
             return
         table = objects.features
         try:
             points = object_points(table, (), objects.ndim) if len(table) else None
         except (InputError, KeyError):  # a table of one plane of a stack: left as it was
             return
-        _outputs.show_object_names(self.viewer, geometry, points)
+        _outputs.show_object_names(self.viewer, self.inputs().geometry, points)
+
+    def _names_shown(self, event) -> None:
+        event.source.events.visible.disconnect(self._names_shown)
+        objects = self.objects_layer()
+        if event.source.visible and objects is not None:
+            self._show_names(objects)
 
     def edits_predicted(self) -> None:
         """A new prediction replaced the objects: earlier edits can no longer be undone
