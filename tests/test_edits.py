@@ -53,6 +53,8 @@ def test_a_line_that_does_not_cross_an_object_is_refused_with_a_sentence():
     strokes, kept = arrays(objects)
     with pytest.raises(InputError, match="across an object"):
         edits.split(objects, strokes, kept, (2, 2), (5, 10), CLASSES)
+    with pytest.raises(InputError, match="a click does not say"):  # inside, not a drag
+        edits.split(objects, strokes, kept, (40, 40), (40, 40), CLASSES)
 
 
 def test_delete_paints_background_inside_and_keeps_the_users_strokes():

@@ -254,11 +254,11 @@ class Project:
     def edits_path(self, image: ProjectImage) -> Path:
         return self.folder / "edits" / f"{image.name}.tif"
 
-    def load_edits(self, image: ProjectImage, shape: tuple[int, ...]) -> np.ndarray:
-        """The image's kept map of object edits, or zeros (int32) when it has none."""
+    def load_edits(self, image: ProjectImage, shape: tuple[int, ...]) -> np.ndarray | None:
+        """The image's kept map of object edits (int32), or None when it has none."""
         path = self.edits_path(image)
         return labels_of_shape(path, shape, "object edits").astype(np.int32, copy=False) \
-            if path.exists() else np.zeros(shape, np.int32)
+            if path.exists() else None
 
     def save_edits(self, image: ProjectImage, kept: Any,
                    scale: Sequence[float] | None = None) -> None:

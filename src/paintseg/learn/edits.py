@@ -38,9 +38,9 @@ class Writes:
     after: np.ndarray
 
     @classmethod
-    def at(cls, array: np.ndarray, mask_or_indices, after) -> Writes:
-        indices = np.nonzero(mask_or_indices) if isinstance(mask_or_indices, np.ndarray) \
-            else tuple(mask_or_indices)
+    def at(cls, array: np.ndarray, mask: np.ndarray, after) -> Writes:
+        """The writes of ``after`` (a value, or one per pixel) where ``mask`` is set."""
+        indices = np.nonzero(mask)
         before = array[indices].copy()
         return cls(indices, before, np.broadcast_to(after, before.shape).astype(array.dtype))
 
@@ -83,6 +83,15 @@ def apply(edit: Edit, objects, strokes, kept, undo: bool = False) -> None:
 def _role_value(classes: Sequence[ClassInfo], role: str) -> int | None:
     """The label value (1-based) of the first class with ``role``, or None."""
     return next((i + 1 for i, c in enumerate(classes) if c.role == role), None)
+
+
+def first_object_class(classes: Sequence[ClassInfo]) -> int:
+    """The label value of the first object class: what a new object is, unless told."""
+    value = _role_value(classes, "object")
+    if value is None:
+        raise InputError("The class table has no object class: give one class the role "
+                         "'object'.")
+    return value
 
 
 def _background(classes: Sequence[ClassInfo]) -> int:
@@ -213,6 +222,9 @@ def split(objects: np.ndarray, strokes: np.ndarray, kept: np.ndarray, start: Seq
     The cut is taught as a separating stroke (boundary class, else background).
     """
     start, end = np.asarray(start, float), np.asarray(end, float)
+    if np.hypot(*(end - start)) < 1:
+        raise InputError("Drag a line across the object to split it: a click does not say "
+                         "where to cut.")
     rr, cc = raster_line(*np.round(start).astype(int), *np.round(end).astype(int))
     inside = (rr >= 0) & (rr < objects.shape[0]) & (cc >= 0) & (cc < objects.shape[1])
     under = objects[rr[inside], cc[inside]]
@@ -298,9 +310,8 @@ def classes_of(objects: np.ndarray, labels: np.ndarray, strokes: np.ndarray | No
                classes: Sequence[ClassInfo]) -> dict[int, int]:
     """The class of each object: its most common object class in the class map, else in the
     strokes (a new object the model does not see yet), else the first object class."""
+    first_object_class(classes)
     values = [i + 1 for i, c in enumerate(classes) if c.role == "object"]
-    if not values:
-        raise InputError("The class table has no object class.")
     ids = np.unique(objects)
     ids = ids[ids > 0]
     result: dict[int, int] = {}

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 from napari.layers import Labels
 from qtpy.QtCore import QTimer
-from qtpy.QtWidgets import QButtonGroup, QGridLayout, QGroupBox, QLabel, QPushButton
+from qtpy.QtWidgets import QGridLayout, QGroupBox, QLabel, QPushButton
 
 from paintseg.errors import InputError, PaintsegError
 from paintseg.learn import edits
@@ -43,14 +43,11 @@ class EditSection:
         box = QGroupBox("4. Correct objects")
         layout = QGridLayout(box)
         self.tool_buttons: dict[str, QPushButton] = {}
-        self._tool_group = QButtonGroup(box)
-        self._tool_group.setExclusive(False)
         for column, (tool, (text, tip)) in enumerate(TOOLS.items()):
             button = QPushButton(text)
             button.setCheckable(True)
             button.setToolTip(tip + " The next Continue learns from it.")
             self.tool_buttons[tool] = button
-            self._tool_group.addButton(button)
             layout.addWidget(button, 0, column)
         self.undo_edit_button = QPushButton("Undo edit")
         self.redo_edit_button = QPushButton("Redo edit")
@@ -94,27 +91,29 @@ class EditSection:
         layer = self.viewer.layers[name] if name in self.viewer.layers else None
         return layer if isinstance(layer, Labels) else None
 
-    def kept_map(self, shape: tuple[int, ...] | None = None) -> np.ndarray | None:
-        """The kept map of object edits of the image on screen (zeros at first; an image
-        set's from its file), or None without an image: what a prediction keeps."""
+    def kept_map(self, create: bool = True) -> np.ndarray | None:
+        """The kept map of object edits of the image on screen (an image set's from its
+        file): what a prediction keeps. None without an image, or (``create`` False) while
+        the image has no edits: a large stack gets no array it does not need."""
         try:
             geometry = self.inputs().geometry
         except PaintsegError:
             return None
-        shape = shape or geometry.shape
         image = self.current_image_name()  # an image set's image, else the layer's
         key = image or geometry.name
-        if self._edits_of != key or self._kept is None or self._kept.shape != shape:
-            self._kept = np.zeros(shape, np.int32)
+        if self._edits_of != key or (self._kept is not None
+                                     and self._kept.shape != geometry.shape):
+            self._kept, self._edits_of = None, key
+            self._undo.clear()
+            self._redo.clear()
             if image is not None:
                 try:
                     self._kept = self.project.load_edits(
-                        self.project.images[self.project_index], shape)
+                        self.project.images[self.project_index], geometry.shape)
                 except (PaintsegError, OSError) as error:  # told; the file stays as it is
                     report_error(error, f"Reading the object edits of {image}")
-            self._edits_of = key
-            self._undo.clear()
-            self._redo.clear()
+        if self._kept is None and create:
+            self._kept = np.zeros(geometry.shape, np.int32)
         return self._kept
 
     def _edit_arrays(self) -> tuple[Labels, Labels, np.ndarray]:
@@ -125,7 +124,7 @@ class EditSection:
         if strokes is None or strokes.data.shape != objects.data.shape:
             raise InputError("Choose or make the annotation layer of this image: edits teach "
                              "the next training through strokes.")
-        return objects, strokes, self.kept_map(objects.data.shape)
+        return objects, strokes, self.kept_map()
 
     # -- tools -----------------------------------------------------------------------
     def choose_tool(self, tool: str) -> bool:
@@ -236,13 +235,13 @@ class EditSection:
         layer.data[mask] = 0
         try:
             objects, strokes, kept = self._edit_arrays()
+            classes = self.table_classes()
             value = strokes.selected_label
-            roles = [c.role for c in self.table_classes()]
-            if not 0 < value <= len(roles) or roles[value - 1] != "object":
-                value = roles.index("object") + 1 if "object" in roles else 0
-            self._apply(edits.new_object(objects.data, strokes.data, kept, mask,
-                                         self.table_classes(), value))
-        except (PaintsegError, ValueError) as error:
+            if not 0 < value <= len(classes) or classes[value - 1].role != "object":
+                value = edits.first_object_class(classes)
+            self._apply(edits.new_object(objects.data, strokes.data, kept, mask, classes,
+                                         value))
+        except PaintsegError as error:
             objects_layer = self.objects_layer()
             if objects_layer is not None:
                 objects_layer.refresh()
@@ -256,12 +255,13 @@ class EditSection:
         table = self.objects_layer().features
         row = table[table["label"] == object_id] if "label" in table else table.iloc[:0]
         return int(row["class_id"].iat[0]) if len(row) else \
-            [c.role for c in self.table_classes()].index("object") + 1
+            edits.first_object_class(self.table_classes())
 
     def _apply(self, edit: edits.Edit, undo: bool = False, redo: bool = False) -> bool:
         """Write an edit (or its undo) into the layers and the kept map; the objects table
         follows."""
         objects, strokes, kept = self._edit_arrays()
+        first_object = edits.first_object_class(self.table_classes())
         table = objects.features
         self._applying = True
         if "label" in table:
@@ -277,7 +277,6 @@ class EditSection:
         class_of = dict(self._object_classes)
         if edit.class_value and not undo:
             class_of.update(dict.fromkeys(edit.ids, edit.class_value))
-        first_object = [c.role for c in self.table_classes()].index("object") + 1
         for object_id in edit.touched - class_of.keys():
             class_of[object_id] = first_object
         objects.features = edits.edited_table(table, objects.data, edit.touched,
@@ -327,18 +326,25 @@ class EditSection:
 
     def undo_edit(self) -> bool:
         """Undo the last object edit (objects, strokes and kept map together)."""
-        if not self._undo:
-            return False
-        return self._apply(self._undo.pop(), undo=True)
+        return self._step_history(self._undo, undo=True)
 
     def redo_edit(self) -> bool:
-        if not self._redo:
+        return self._step_history(self._redo, redo=True)
+
+    def _step_history(self, history: list[edits.Edit], **how) -> bool:
+        if not history:
             return False
-        return self._apply(self._redo.pop(), redo=True)
+        edit = history.pop()
+        try:
+            return self._apply(edit, **how)
+        except PaintsegError as error:  # nothing was written: the edit stays in the history
+            history.append(edit)
+            report_error(error, "Undo" if how.get("undo") else "Redo")
+            return False
 
     def forget_edits(self) -> None:
         """New predictions of this image no longer keep the edited objects."""
-        kept = self.kept_map()
+        kept = self.kept_map(create=False)
         if kept is not None:
             kept[...] = 0
             self._undo.clear()

@@ -43,8 +43,8 @@ class PredictSection:
     """Mixin of :class:`PaintSegWidget`: predict the slice, the image or a folder; correct.
 
     Needs ``model``, ``inputs``, ``annotation_layer``, ``visible_plane``, ``table_classes``,
-    ``kept_map`` and ``edits_predicted`` (object edits), ``_start`` and ``_run`` (and, for an image set, ``project``, ``project_index`` and
-    ``show_image``); sets ``objects_table``, ``suggestions`` (the places to paint next of
+    ``kept_map`` and ``edits_predicted`` (object edits), ``_start`` and ``_run`` (and, for an
+    image set, ``project``, ``project_index`` and ``show_image``); sets ``objects_table``, ``suggestions`` (the places to paint next of
     the last prediction) and ``places`` (those of every image of the set).
     """
 
@@ -145,14 +145,14 @@ class PredictSection:
         layer = self.annotation_layer()
         strokes = layer.data if layer is not None and \
             tuple(layer.data.shape) == inputs.geometry.shape else None
-        kept = self.kept_map()
+        kept = self.kept_map(create=False)  # read-only while it runs: edits wait for it
         self.predict_progress.setRange(0, 0)
         self._start("predict", jobs.predict_job, self.model, inputs.channels, plane,
                     on_yielded=self._on_predict_event,
                     on_returned=lambda result: self._on_predicted(inputs.geometry, result),
                     threads=jobs.gui_threads(), strokes=strokes,
                     spacing=inputs.geometry.scale,
-                    kept=kept.copy() if kept is not None and kept.any() else None)
+                    kept=kept if kept is not None and kept.any() else None)
         return True
 
     def _on_predict_event(self, event) -> None:

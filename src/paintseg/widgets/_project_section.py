@@ -325,7 +325,7 @@ class ProjectSection:
         image = self.project.images[self.project_index]
         try:
             self.project.save_annotations(image, layer.data, tuple(layer.scale))
-            if self._edits_dirty and self._edits_of == name:
+            if self._edits_dirty and self._edits_of == name and self._kept is not None:
                 self.project.save_edits(image, self._kept, tuple(layer.scale))
         except (PaintsegError, OSError) as error:
             report_error(error, f"Saving the strokes of {name}")
