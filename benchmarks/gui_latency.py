@@ -10,19 +10,25 @@ Run on 2 CPU cores under Xvfb::
 
     xvfb-run -a -s "-screen 0 1920x1200x24" .venv/bin/python benchmarks/gui_latency.py
 
-Prints JSON: gap p50 / p99 / max in ms per phase, with training steps per second. What
-the GUI thread runs in its long gaps: ``gui_stalls.py``. Targets: training adds
-at most 10 ms to the p99 of the same interaction without training (idle, or browsing), and
-no gap reaches 250 ms, while training or predicting.
+Prints JSON: gap p50 / p99 / max in ms per phase, with training steps per second, and the
+cause of every gap over 250 ms (a full garbage collection, else the function the GUI thread
+was sampled in most, else unknown); the run entry records the commit, CPU model and load.
+References: napari adding one Labels layer (the floor of any step that makes a layer), and
+the first Train click, which makes the preview and places layers. A py-spy trace of the
+long gaps: ``gui_stalls.py``. Targets: training adds at most 10 ms to the p99 of the same
+interaction without training (idle, or browsing), and no gap reaches 250 ms, while training
+or predicting.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import gc
 import os
 import sys
+import threading
 import time
 
 import numpy as np
@@ -47,8 +53,56 @@ def limit_cores(n: int) -> int:
     return os.cpu_count() or 1
 
 
+LONG_GAP_MS = 250.0
+IN_QT = "Qt's event loop in C++ (painting, OpenGL), no Python frame"
+WATCHED = ("paintseg", "napari", "vispy", "superqt", "magicgui", "qtpy", "pandas", "numpy")
+
+
+def frame_label(frame) -> str:
+    """The innermost frame of a watched package (else the innermost), as
+    ``function (package/file.py:line)``."""
+    innermost = frame
+    while frame is not None:
+        path = frame.f_code.co_filename
+        if any(f"/{package}/" in path for package in WATCHED):
+            break
+        frame = frame.f_back
+    frame = frame or innermost
+    path = frame.f_code.co_filename.split("site-packages/")[-1].split("src/")[-1]
+    return f"{frame.f_code.co_qualname} ({path}:{frame.f_lineno})"
+
+
+class StackSampler:
+    """Samples what the GUI thread runs every ``interval`` s, from a second thread (it gets
+    the GIL at Python's switch interval, so a long Python call is seen; a long call in C that
+    holds the GIL is not, and shows as no sample). Inside a gap, the event loop's own frame
+    means Qt works in C++ without calling Python: painting widgets or the OpenGL canvas."""
+
+    def __init__(self, interval: float = 0.01) -> None:
+        self.main = threading.main_thread().ident
+        self.interval, self.samples = interval, collections.deque(maxlen=20000)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            frame = sys._current_frames().get(self.main)
+            if frame is not None:
+                self.samples.append((time.perf_counter(), IN_QT if frame.f_code.co_name
+                                     == "run_until" else frame_label(frame)))
+
+    def between(self, start: float, end: float) -> list[str]:
+        return [label for at, label in list(self.samples) if start <= at <= end]
+
+    def close(self) -> None:
+        self._stop.set()
+
+
 class GapRecorder:
-    """Records the gaps between firings of a 10 ms QTimer on the GUI thread."""
+    """Records the gaps between firings of a 10 ms QTimer on the GUI thread, and the cause of
+    each gap over ``LONG_GAP_MS``: a full garbage collection, what the GUI thread ran most
+    (sampled), or unknown (no sample: a call in C held the GIL throughout)."""
 
     def __init__(self, interval_ms: int = 10) -> None:
         from qtpy.QtCore import QTimer
@@ -56,9 +110,11 @@ class GapRecorder:
         self.timer = QTimer()
         self.timer.setInterval(interval_ms)
         self.timer.timeout.connect(self._tick)
+        self.sampler = StackSampler()
         self.gaps: list[float] = []
+        self.long_gaps: list[dict] = []
         self._last = 0.0
-        self.collections: list[float] = []  # ms of each full (generation 2) garbage collection
+        self.collections: list[tuple[float, float]] = []  # full (generation 2) collections
         self._collecting = 0.0
         gc.callbacks.append(self._on_gc)
 
@@ -68,29 +124,47 @@ class GapRecorder:
         if phase == "start":
             self._collecting = time.perf_counter()
         else:
-            self.collections.append(1000 * (time.perf_counter() - self._collecting))
+            self.collections.append((self._collecting, time.perf_counter()))
 
     def _tick(self) -> None:
         now = time.perf_counter()
-        self.gaps.append(1000 * (now - self._last))
+        gap = 1000 * (now - self._last)
+        self.gaps.append(gap)
+        if gap > LONG_GAP_MS and len(self.gaps) > 1:
+            self.long_gaps.append({"ms": round(gap, 1), "at_s": round(self._last - self._started, 2),
+                                   **self.cause(self._last, now)})
         self._last = now
 
+    def cause(self, start: float, end: float) -> dict:
+        """Why the event loop did not run between ``start`` and ``end``."""
+        gc_ms = 1000 * sum(max(0.0, min(b, end) - max(a, start)) for a, b in self.collections)
+        labels = collections.Counter(self.sampler.between(start, end))
+        if gc_ms > 500 * (end - start):
+            return {"cause": "garbage collection", "gc_ms": round(gc_ms, 1)}
+        if not labels:
+            return {"cause": "unknown", "gc_ms": round(gc_ms, 1)}
+        samples = sum(labels.values())
+        return {"cause": labels.most_common(1)[0][0], "gc_ms": round(gc_ms, 1),
+                "sampled": {label: round(n / samples, 2) for label, n in labels.most_common(4)}}
+
     def start(self) -> None:
-        self.gaps, self.collections = [], []
-        self._last = time.perf_counter()
+        self.gaps, self.collections, self.long_gaps = [], [], []
+        self._last = self._started = time.perf_counter()
         self.timer.start()
 
-    def stop(self) -> dict[str, float]:
+    def stop(self) -> dict:
         self.timer.stop()
         gaps = np.array(self.gaps[1:] or [0.0])
+        full = [1000 * (b - a) for a, b in self.collections]
         return {
             "p50_ms": round(float(np.percentile(gaps, 50)), 1),
             "p99_ms": round(float(np.percentile(gaps, 99)), 1),
             "max_ms": round(float(gaps.max()), 1),
             "gaps_over_50ms": int((gaps > 50).sum()),
             "ticks": int(gaps.size),
-            "full_gc": len(self.collections),
-            "full_gc_max_ms": round(max(self.collections, default=0.0), 1),
+            "full_gc": len(full),
+            "full_gc_max_ms": round(max(full, default=0.0), 1),
+            f"gaps_over_{LONG_GAP_MS:.0f}ms": self.long_gaps,
         }
 
 
@@ -190,7 +264,9 @@ def measure_training(viewer, widget, recorder, seconds: float, threads: int, z_s
             assert widget.start_training(continue_training=False)
             click_ms = 1000 * (time.perf_counter() - click)
             run_until(lambda: not widget.busy, seconds + 120)
+            ended = time.perf_counter()
         result = recorder.stop()
+        result["training_ended_at_s"] = round(ended - started, 2)
     finally:
         jobs.gui_threads = original
     steps = widget.last_event.step if widget.last_event else 0
@@ -203,15 +279,20 @@ def measure_training(viewer, widget, recorder, seconds: float, threads: int, z_s
     return result
 
 
-def measure_busy_process(recorder, seconds: float = 5.0) -> dict:
-    """Gaps while another process burns one core: the cost of CPU sharing alone (no GIL)."""
+def measure_busy_process(recorder, seconds: float, walker=None) -> dict:
+    """Gaps while another process burns one core at the training child's priority (while
+    ``walker`` browses slices): the cost of sharing the CPU alone (no GIL, no events)."""
     import subprocess
-    import sys
 
-    burner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    from paintseg.session.process import CHILD_NICENESS
+
+    code = (f"import os\nos.nice({CHILD_NICENESS}) if hasattr(os, 'nice') else None\n"
+            "while True: pass")
+    burner = subprocess.Popen([sys.executable, "-c", code])
     try:
         recorder.start()
-        run_until(lambda: False, seconds)
+        with walker or contextlib.nullcontext():
+            run_until(lambda: False, seconds)
         return recorder.stop()
     finally:
         burner.kill()
@@ -255,35 +336,55 @@ def main() -> None:
     app = QApplication.instance()
     app.processEvents()
 
-    # The references show the same layers as the training cases (the preview layer, made
-    # at the first Train click, is kept) and last as long (p99 over seconds hangs on one gap).
-    _outputs.preview_layer(viewer, widget.inputs().geometry, widget.class_table.classes())
     results: dict = {"cores": cores, "shape": list(args.shape), "budget_s": args.seconds}
+    run_until(lambda: False, 4)  # the dock's text glyphs load meanwhile, as after opening it
+    # napari's own cost of a new layer: the floor of any step that makes one
+    from qtpy.QtCore import QTimer
+
+    recorder.start()
+    QTimer.singleShot(500, lambda: viewer.add_labels(np.zeros(args.shape, np.uint8),
+                                                     name="reference layer"))
+    run_until(lambda: False, 2)
+    results["napari_adds_a_labels_layer"] = recorder.stop()
+    viewer.layers.remove("reference layer")
+    # The references show the same layers as the training cases (the preview and places
+    # layers are made at the first Train click) and last as long (p99 over seconds hangs on
+    # one gap). The click that makes them is timed on its own.
+    geometry = widget.inputs().geometry
+    click = time.perf_counter()
+    _outputs.preview_layer(viewer, geometry, widget.class_table.classes())
+    _outputs.places_layer(viewer, geometry)
+    results["first_train_click_layers_ms"] = round(1000 * (time.perf_counter() - click), 1)
     recorder.start()
     run_until(lambda: False, args.seconds)
     results["idle"] = recorder.stop()
-    results["idle_one_core_busy_elsewhere"] = measure_busy_process(recorder)
+    results["idle_one_core_busy_elsewhere"] = measure_busy_process(recorder, 5.0)
     recorder.start()
     with SliceWalker(viewer, args.shape[0], cells["scale"][0]):
         run_until(lambda: False, args.seconds)
     results["idle_browsing_slices"] = recorder.stop()
+    results["browsing_slices_one_core_busy_elsewhere"] = measure_busy_process(
+        recorder, args.seconds, SliceWalker(viewer, args.shape[0], cells["scale"][0]))
     variants = {key: CASES[key] for key in args.cases or CASES}
     for key, (in_process, all_cores, browse) in variants.items():
         threads = cores if all_cores else max(1, cores - 1)
         results[key] = measure_training(viewer, widget, recorder, args.seconds, threads,
                                         cells["scale"][0], previews, handler, in_process,
                                         browse)
-    recorder.start()
-    started = time.perf_counter()
-    assert widget.predict(whole=True)
-    run_until(lambda: not widget.busy, 300)
-    results["predict_stack"] = recorder.stop()
-    results["predict_stack"]["seconds"] = round(time.perf_counter() - started, 2)
+    # the first prediction makes its layers (one per event-loop turn); the second updates them
+    for key in ("predict_stack", "predict_stack_again"):
+        recorder.start()
+        started = time.perf_counter()
+        assert widget.predict(whole=True)
+        run_until(lambda: not widget.busy, 300)
+        results[key] = recorder.stop()
+        results[key]["seconds"] = round(time.perf_counter() - started, 2)
     results["targets_met"] = {
         key: results[key]["max_ms"] < 250 and results[key]["p99_ms"] <= 10 + results[
             "idle_browsing_slices" if CASES[key][2] else "idle"]["p99_ms"] for key in variants
     }
-    results["targets_met"]["predict_stack"] = results["predict_stack"]["max_ms"] < 250
+    for key in ("predict_stack", "predict_stack_again"):
+        results["targets_met"][key] = results[key]["max_ms"] < 250
     print_report(results, indent=2, file=json_out)
     viewer.close()
 

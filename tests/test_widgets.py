@@ -356,3 +356,24 @@ def test_a_long_training_loss_curve_is_drawn_from_binned_means(qapp):
     plot.set_runs([np.linspace(1, 0.5, 100_000), np.linspace(0.5, 0.1, 100_000)])
     image = plot.grab().toImage()  # paints 200,000 losses as at most one point per pixel
     assert image.width() == 300
+
+
+def test_text_glyphs_are_loaded_ahead_so_drawing_places_renders_none(make_napari_viewer, qtbot):
+    """napari renders each new text glyph on the CPU when it is first drawn; the dock loads
+    them beforehand, one per event-loop turn, so the numbered places draw without that."""
+    from paintseg.widgets._glyphs import GlyphLoader, canvas_font
+
+    viewer = make_napari_viewer(show=True)
+    font = canvas_font(viewer)
+    if font is None:
+        pytest.skip("this napari's text layers share no canvas font")
+    loader = GlyphLoader(viewer, start_after_ms=0)
+    qtbot.waitUntil(lambda: len(loader.pending) == 0, timeout=30_000)
+    loaded = len(font._glyphs)
+    viewer.add_points([[10, 10], [20, 30]], features={"rank": [1, 2]},
+                      text={"string": "{rank}", "size": 12})
+    qtbot.wait(300)  # drawn
+    assert len(font._glyphs) == loaded
+
+    nothing = GlyphLoader(object(), start_after_ms=0)  # no canvas font: nothing, quietly
+    qtbot.waitUntil(lambda: len(nothing.pending) == 0)

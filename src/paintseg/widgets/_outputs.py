@@ -252,28 +252,36 @@ def show_object_names(
     return layer
 
 
-def show_places(viewer, geometry: Geometry, suggestions: Sequence[Suggestion]) -> Points:
-    """The places to paint next as numbered rings (``"<image> where to paint next"``), each
-    with its score and reason as features; an existing layer is updated in place."""
+def places_layer(viewer, geometry: Geometry) -> Points:
+    """The ``"<image> where to paint next"`` layer: numbered rings, each with its score and
+    reason as features; made empty when missing (or of another dimensionality)."""
     name = f"{geometry.name} where to paint next"
     ndim = len(geometry.shape)
-    coords = np.array([(*s.plane, s.y, s.x) for s in suggestions], float).reshape(-1, ndim)
-    features = pd.DataFrame({"rank": np.arange(1, len(suggestions) + 1),
-                             "score": [s.score for s in suggestions],
-                             "reason": [s.reason for s in suggestions]})
     layer = _find(viewer, name, Points)
     if layer is not None and layer.ndim != ndim:
         viewer.layers.remove(layer)
         layer = None
     if layer is None:
-        return viewer.add_points(
-            coords, name=name, features=features, size=PLACE_SIZE_PX * min(geometry.scale[-2:]),
+        layer = viewer.add_points(
+            np.empty((0, ndim)), name=name,
+            features=pd.DataFrame({"rank": np.zeros(0, int), "score": np.zeros(0),
+                                   "reason": np.array([], str)}),
+            size=PLACE_SIZE_PX * min(geometry.scale[-2:]),
             scale=geometry.scale, translate=geometry.translate, symbol="ring",
             face_color="#ffd60a", border_width=0, metadata={OUTPUT_KEY: True},
             text={"string": "{rank}", "color": "#ffd60a", "size": 12,
                   "translation": [0] * (ndim - 2) + [-PLACE_SIZE_PX, 0]},
         )
+    return layer
+
+
+def show_places(viewer, geometry: Geometry, suggestions: Sequence[Suggestion]) -> Points:
+    """Show the places to paint next in :func:`places_layer`, best first."""
+    ndim = len(geometry.shape)
+    layer = places_layer(viewer, geometry)
     layer.scale, layer.translate = geometry.scale, geometry.translate
-    layer.data = coords
-    layer.features = features
+    layer.data = np.array([(*s.plane, s.y, s.x) for s in suggestions], float).reshape(-1, ndim)
+    layer.features = pd.DataFrame({"rank": np.arange(1, len(suggestions) + 1),
+                                   "score": [s.score for s in suggestions],
+                                   "reason": [s.reason for s in suggestions]})
     return layer

@@ -164,7 +164,10 @@ class TrainSection:
             self.loss_runs = [[]]
         self.last_event = None
         self.train_status.setText("Starting…")
+        # Made at the click, not when the first round ends: a new layer holds napari's event
+        # loop for a few hundred ms, which would freeze a user browsing slices meanwhile.
         _outputs.preview_layer(self.viewer, self._run_geometry, self._run_classes)
+        _outputs.places_layer(self.viewer, self._run_geometry)
         self._update_plane()  # the image on screen, indexed among this run's images
         job = process_train_job if self.train_in_process else jobs.train_job
         self._start("train", job, request, on_yielded=self._on_train_event,
@@ -223,7 +226,9 @@ class TrainSection:
 
     def _on_train_event(self, event: TrainEvent | Preview) -> None:
         if isinstance(event, Preview):  # the last preview, with the final weights
-            self._show_preview(event, last=True)
+            # its layer, then its places: one per event-loop turn, as a prediction's layers
+            self._run.run_steps([lambda: self._show_preview(event, last=True),
+                                 lambda: self._list_last_places(event)], after=self._when_idle)
             return
         if event.loss is not None and np.isfinite(event.loss):
             self.loss_runs[-1].append(float(event.loss))
@@ -243,14 +248,24 @@ class TrainSection:
         if not last and (time.monotonic() - self._browsed_at < BROWSING_PAUSE
                          or self._plane.value != (preview.image_index, tuple(preview.plane))):
             return
-        geometry = self._run_geometry
-        if self.current_image_name() is not None:  # an image set: only onto the image shown
-            if self._training_names[preview.image_index] != self.current_image_name():
-                return
-            geometry = self.inputs().geometry
+        geometry = self._preview_geometry(preview)
+        if geometry is None:
+            return
         _outputs.show_preview(self.viewer, geometry, self._run_classes,
                               tuple(preview.plane), preview.labels, last)
-        if last and preview.suggestions:  # where to paint next, after each training round
+
+    def _preview_geometry(self, preview: Preview) -> _outputs.Geometry | None:
+        """The geometry of the image shown, if the preview is of it (else ``None``)."""
+        if self.current_image_name() is None:
+            return self._run_geometry
+        if self._training_names[preview.image_index] != self.current_image_name():
+            return None  # an image set: only onto the image shown
+        return self.inputs().geometry
+
+    def _list_last_places(self, preview: Preview) -> None:
+        """Where to paint next, after each training round (on the image the preview shows)."""
+        geometry = self._preview_geometry(preview)
+        if geometry is not None and preview.suggestions:
             self._list_places(preview.suggestions, geometry)
 
     def _paint_training(self) -> None:

@@ -18,6 +18,7 @@ from paintseg.learn import Segmenter
 from paintseg.learn.train import TrainEvent
 from paintseg.widgets import _outputs
 from paintseg.widgets._edit_section import EditSection
+from paintseg.widgets._glyphs import GlyphLoader
 from paintseg.widgets._input_section import Inputs, InputSection
 from paintseg.widgets._model_section import ModelSection
 from paintseg.widgets._predict_section import PredictSection
@@ -53,6 +54,7 @@ class PaintSegWidget(ProjectSection, InputSection, TrainSection, PredictSection,
         self._build()
         self._connect()
         self._refresh_layers()
+        self._glyphs = GlyphLoader(napari_viewer, parent=self)  # text drawn later won't freeze
         # Closures, not bound methods: PySide6 may call a bound method of a freed object.
         run = self._run
         self.destroyed.connect(lambda *_: run.shutdown())
