@@ -35,7 +35,7 @@ def plane_features(plane: np.ndarray) -> np.ndarray:
     from skimage.feature import multiscale_basic_features
 
     return multiscale_basic_features(np.asarray(plane, np.float32), channel_axis=0,
-                                     **FEATURE_SIGMAS).astype(np.float32)
+                                     **FEATURE_SIGMAS).astype(np.float32, copy=False)
 
 
 def _feature_blocks(plane: np.ndarray) -> Iterator[tuple[slice, np.ndarray]]:
