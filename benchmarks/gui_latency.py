@@ -25,9 +25,12 @@ from __future__ import annotations
 import argparse
 import collections
 import contextlib
+import faulthandler
 import gc
 import os
+import re
 import sys
+import tempfile
 import threading
 import time
 
@@ -58,39 +61,57 @@ IN_QT = "Qt's event loop in C++ (painting, OpenGL), no Python frame"
 WATCHED = ("paintseg", "napari", "vispy", "superqt", "magicgui", "qtpy", "pandas", "numpy")
 
 
-def frame_label(frame) -> str:
-    """The innermost frame of a watched package (else the innermost), as
-    ``function (package/file.py:line)``."""
-    innermost = frame
-    while frame is not None:
-        path = frame.f_code.co_filename
-        if any(f"/{package}/" in path for package in WATCHED):
-            break
-        frame = frame.f_back
-    frame = frame or innermost
-    path = frame.f_code.co_filename.split("site-packages/")[-1].split("src/")[-1]
-    return f"{frame.f_code.co_qualname} ({path}:{frame.f_lineno})"
+FRAME_LINE = re.compile(r'  File "(.*)", line (\d+) in (.*)')
+
+
+def frame_label(frames: list[tuple[str, str, str]]) -> str:
+    """The innermost of ``frames`` (path, line, function; innermost first) in a watched
+    package (else the innermost), as ``function (package/file.py:line)``."""
+    path, line, function = next(
+        (f for f in frames if any(f"/{package}/" in f[0] for package in WATCHED)), frames[0])
+    return f"{function} ({path.split('site-packages/')[-1].split('src/')[-1]}:{line})"
 
 
 class StackSampler:
     """Samples what the GUI thread runs every ``interval`` s, from a second thread (it gets
     the GIL at Python's switch interval, so a long Python call is seen; a long call in C that
     holds the GIL is not, and shows as no sample). Inside a gap, the event loop's own frame
-    means Qt works in C++ without calling Python: painting widgets or the OpenGL canvas."""
+    means Qt works in C++ without calling Python: painting widgets or the OpenGL canvas.
+
+    The stacks are read by ``faulthandler`` in C, in one call that holds the GIL: walking the
+    GUI thread's frame objects from Python (``sys._current_frames``) crashed the process
+    (a segfault in 3 of 12 runs on Python 3.11) when that thread ran meanwhile.
+    """
 
     def __init__(self, interval: float = 0.01) -> None:
-        self.main = threading.main_thread().ident
+        self.header = f"Thread 0x{threading.main_thread().ident:016x}"
         self.interval, self.samples = interval, collections.deque(maxlen=20000)
+        self._dump = tempfile.TemporaryFile()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
+    def main_frames(self) -> list[tuple[str, str, str]]:
+        """The GUI thread's frames, innermost first: (path, line, function)."""
+        self._dump.seek(0)
+        self._dump.truncate()
+        faulthandler.dump_traceback(self._dump, all_threads=True)
+        self._dump.seek(0)
+        block = self._dump.read().decode(errors="replace").split(self.header, 1)[-1]
+        frames = []
+        for line in block.splitlines()[1:]:
+            match = FRAME_LINE.match(line)
+            if match is None:
+                break  # the end of this thread's block
+            frames.append(match.groups())
+        return frames
+
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
-            frame = sys._current_frames().get(self.main)
-            if frame is not None:
-                self.samples.append((time.perf_counter(), IN_QT if frame.f_code.co_name
-                                     == "run_until" else frame_label(frame)))
+            frames = self.main_frames()
+            if frames:
+                self.samples.append((time.perf_counter(), IN_QT if frames[0][2] == "run_until"
+                                     else frame_label(frames)))
 
     def between(self, start: float, end: float) -> list[str]:
         return [label for at, label in list(self.samples) if start <= at <= end]
