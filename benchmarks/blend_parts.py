@@ -3,12 +3,15 @@ blends, on the same trained models (real images with ground truth, ``real_data``
 
 For each dataset and stroke seed the product is trained as ``quality_real.py`` trains it
 (``--steps`` or ``--seconds``, ``--set`` overrides), then its class probabilities are taken
-three ways: the network alone (``forest_blend`` 0), the forest it fitted on the training
-strokes alone, and ``(1 - w) * network + w * forest`` for each ``w`` of ``BLENDS`` (0.5 is
-the product's default). Each is scored as ``quality_real.py`` scores a class map: mean and
-per-class IoU for semantic data, foreground Dice for instance data (objects are left out:
-this is about the class map). Also each part's accuracy on the training strokes of each
-class (does the network fit what it was shown?).
+three ways: the network alone (``forest_blend`` 0), the model's forest alone (fitted on
+every stroke), and ``(1 - w) * network + w * forest`` for each ``w`` of ``BLENDS`` (0.5 is
+the product's default). Also ``forest_training_strokes``: a forest fitted as the product's
+was before 2026-12-05, on the training strokes alone (the held-out ones left out), with the
+same seed, and its blend at 0.5. Each is scored as ``quality_real.py`` scores a class map:
+mean and per-class IoU for semantic data, foreground Dice for instance data, and with
+the F1@0.5 of the objects that the model's object options find in it. Also each
+part's accuracy on the training strokes of each class (does the network fit what it was
+shown?).
 
 Prints JSON: per dataset and part the scores per seed and their mean; the commit, CPU and
 load. Run:
@@ -18,21 +21,38 @@ load. Run:
 from __future__ import annotations
 
 import os
+from types import SimpleNamespace
 
 import numpy as np
 import real_data
+import torch
 from harness import machine_info, print_report
-from quality_real import dataset_train
+from quality_real import channels_first, dataset_train, product_objects
 
 from paintseg.learn.events import drain
+from paintseg.learn.forest import PixelForest
 from paintseg.learn.metrics import foreground_dice
 from paintseg.learn.predict import predict
+from paintseg.learn.sampling import prepare_training_data
 
 BLENDS = (0.25, 0.5, 0.75)
 
 
-def parts(model, image) -> dict[str, np.ndarray]:
-    """Class probabilities ``(K, Y, X)`` of the network alone, the forest alone and each blend."""
+def training_strokes_forest(model, image, strokes, seed: int) -> PixelForest:
+    """A forest fitted as the model's was before 2026-12-05: on the strokes training kept
+    (the held-out ones left out), with the same seed."""
+    data = prepare_training_data(model.class_names, [list(image)], [strokes], model.normalize,
+                                 model.multiple, torch.device("cpu"))
+    plane = data.planes[0]
+    p = plane.pad
+    labels = plane.train_labels[p:-p, p:-p].numpy()
+    return PixelForest.fit([model.normalize(image)], [labels], data.n_classes, seed=seed,
+                           threads=torch.get_num_threads())
+
+
+def parts(model, image, strokes, seed: int) -> dict[str, np.ndarray]:
+    """Class probabilities ``(K, Y, X)`` of the network alone, the forest alone, each blend,
+    and the forest of the training strokes alone and its blend at 0.5."""
     blend = model.config.forest_blend
     model.config.forest_blend = 0.0
     try:
@@ -44,17 +64,24 @@ def parts(model, image) -> dict[str, np.ndarray]:
         forest = np.asarray(model.forest.predict(model.normalize(image)), np.float32)
         found["forest"] = forest
         found.update({f"blend_{w}": (1 - w) * network + w * forest for w in BLENDS})
+        old = training_strokes_forest(model, image, strokes, seed).predict(model.normalize(image))
+        found["forest_training_strokes"] = np.asarray(old, np.float32)
+        found["blend_0.5_training_strokes"] = 0.5 * network + 0.5 * found["forest_training_strokes"]
     return found
 
 
-def part_scores(dataset, probabilities: np.ndarray, strokes: np.ndarray) -> dict:
-    """Class-map scores of ``probabilities`` and its accuracy on each class's strokes."""
+def part_scores(dataset, probabilities: np.ndarray, strokes: np.ndarray, model) -> dict:
+    """Class-map scores of ``probabilities``, the F1 of the objects that ``model``'s object
+    options find in it (instance data), and its accuracy on each class's strokes."""
     labels = np.argmax(probabilities, 0) + 1
     if dataset.kind == "semantic":
         row = real_data.class_scores(labels, dataset.truth, dataset.classes)
     else:
-        row = {"dice": round(foreground_dice(np.isin(labels, dataset.object_values),
-                                             dataset.truth > 0), 4)}
+        foreground = np.isin(labels, dataset.object_values)
+        row = {"dice": round(foreground_dice(foreground, dataset.truth > 0), 4)}
+        prediction = SimpleNamespace(labels=labels.astype(np.uint8), probabilities=probabilities)
+        objects = product_objects(model, dataset.image, prediction)
+        row["f1"] = real_data.scores(foreground, objects, dataset.truth)["f1"]
     row["stroke_accuracy"] = [round(float((labels[strokes == k] == k).mean()), 3)
                               for k in range(1, len(dataset.classes) + 1)
                               if (strokes == k).any()]
@@ -73,12 +100,15 @@ def main() -> None:
         for seed in args.seeds:
             strokes = real_data.strokes_for(dataset, seed, args)
             model = dataset_train(dataset, strokes, args.seconds, args.steps, seed, overrides)
-            for name, probabilities in parts(model, np.asarray(dataset.image)).items():
-                rows.setdefault(name, []).append(part_scores(dataset, probabilities, strokes))
-        key = "miou" if dataset.kind == "semantic" else "dice"
+            image = channels_first(dataset.image)
+            for name, probabilities in parts(model, image, strokes, seed).items():
+                rows.setdefault(name, []).append(part_scores(dataset, probabilities, strokes,
+                                                             model))
+        keys = ["miou"] if dataset.kind == "semantic" else ["dice", "f1"]
         report["datasets"][dataset.name] = {
-            name: {key: [r[key] for r in found], "mean": round(float(np.mean(
-                [r[key] for r in found])), 4), "per_seed": found}
+            name: {**{key: [r[key] for r in found] for key in keys},
+                   **{f"mean_{key}": round(float(np.mean([r[key] for r in found])), 4)
+                      for key in keys}, "per_seed": found}
             for name, found in rows.items()}
     report["settings"]["load_after"] = os.getloadavg()[0]
     print_report(report, indent=1)

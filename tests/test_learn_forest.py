@@ -16,14 +16,14 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 def test_forest_finds_the_unpainted_disks(monkeypatch):
     image, truth, strokes = disks(size=96)
-    _, (whole,) = forest_probabilities([image], [strokes], 2)
+    _, (whole,), _ = forest_probabilities([image], [strokes], 2)
     assert whole.shape == (2,) + truth.shape
     unpainted = strokes == 0
     predicted = whole[1] > 0.5
     agreement = (predicted == (truth == 1))[unpainted].mean()
     assert agreement > 0.9
     monkeypatch.setattr(forest, "BLOCK_PIXELS", 96 * 30)  # 4 blocks of rows: same result
-    _, (blocked,) = forest_probabilities([image], [strokes], 2)
+    _, (blocked,), _ = forest_probabilities([image], [strokes], 2)
     np.testing.assert_allclose(blocked, whole, atol=1e-3)
 
 
@@ -35,10 +35,28 @@ def test_features_kept_from_fitting_give_each_plane_its_own_prediction(monkeypat
     labels = [strokes, np.ascontiguousarray(strokes[::-1])]
     one_plane = forest.plane_features(image).nbytes
     monkeypatch.setattr(forest, "KEPT_FEATURE_BYTES", planes_kept * one_plane)
-    fitted, probabilities = forest_probabilities(planes, labels, 2)
+    fitted, probabilities, _ = forest_probabilities(planes, labels, 2)
     for plane, kept in zip(planes, probabilities):
         np.testing.assert_allclose(kept, fitted.predict(plane), atol=1e-3)
     assert not np.allclose(probabilities[0], probabilities[1], atol=1e-3)
+
+
+def test_predictions_use_every_stroke_and_soft_targets_only_the_training_ones(monkeypatch):
+    from paintseg.learn import drain
+
+    image, _, strokes = disks(size=96)
+    fitted_on = []  # painted pixels of each forest fitted
+    fit = forest.PixelForest.fit.__func__
+    monkeypatch.setattr(forest.PixelForest, "fit", classmethod(lambda cls, planes, labels, *a, **k: (
+        fitted_on.append(sum(int((lab > 0).sum()) for lab in labels)),
+        fit(cls, planes, labels, *a, **k))[1]))
+    model = new_model()
+    drain(train_for(model, image, strokes, steps=2))
+    soft_targets, blended = fitted_on
+    assert blended == int((strokes > 0).sum())  # the held-out strokes count too
+    assert soft_targets < blended  # validation is scored on strokes the targets never saw
+    known = model.forest_known.get(model.normalize(image)).astype(np.float32)
+    np.testing.assert_allclose(known, model.forest.predict(model.normalize(image)), atol=1e-3)
 
 
 def test_soft_targets_never_change_the_loss_on_painted_pixels():
@@ -151,7 +169,7 @@ def test_no_forest_is_kept_when_predictions_do_not_blend_one():
 
 def test_forest_arrays_that_would_crash_or_loop_are_refused():
     image, _, strokes = disks(size=96)
-    fitted, _ = forest_probabilities([image], [strokes], 2)
+    fitted, _, _ = forest_probabilities([image], [strokes], 2)
     arrays = fitted.to_arrays()
     rebuilt = forest.PixelForest.from_arrays(arrays, 2, n_channels=len(image))
     np.testing.assert_array_equal(rebuilt.predict(image), fitted.predict(image))

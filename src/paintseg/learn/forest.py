@@ -117,19 +117,24 @@ class PixelForest:
 
     @classmethod
     def fit(cls, planes: Sequence[np.ndarray], labels: Sequence[np.ndarray], n_classes: int,
-            seed: int = 0, threads: int = 1, kept: list | None = None) -> PixelForest:
+            seed: int = 0, threads: int = 1, kept: list | None = None,
+            known_features: Sequence[np.ndarray | None] | None = None) -> PixelForest:
         """Fit on the painted pixels (label > 0) of ``planes`` with their ``(Y, X)`` labels.
 
         ``kept``, when given, gets each plane's features for :meth:`predict` to use instead
         of computing them again: None for a plane computed in several blocks, and once the
-        features kept would pass ``KEPT_FEATURE_BYTES`` in all."""
+        features kept would pass ``KEPT_FEATURE_BYTES`` in all. ``known_features``: such a
+        list from an earlier fit on the same planes (its planes are not computed again)."""
         from sklearn.ensemble import RandomForestClassifier
 
         x, y = [], []
         kept_bytes = 0
-        for plane, lab in zip(planes, labels):
+        known_features = known_features or [None] * len(planes)
+        for plane, lab, known in zip(planes, labels, known_features):
             whole = None  # the plane's features, when one block holds them all
-            for rows, features in _feature_blocks(plane):
+            blocks = (_feature_blocks(plane) if known is None
+                      else [(slice(0, plane.shape[-2]), known)])
+            for rows, features in blocks:
                 painted = lab[rows] > 0
                 x.append(features[painted])
                 y.append(lab[rows][painted])
@@ -234,9 +239,12 @@ class KnownPlanes:
 
 
 def forest_probabilities(planes: Sequence[np.ndarray], labels: Sequence[np.ndarray],
-                         n_classes: int, seed: int = 0, threads: int = 1
-                         ) -> tuple[PixelForest, list[np.ndarray]]:
-    """Fit a forest on the painted pixels of ``planes`` and predict every pixel of them.
+                         n_classes: int, seed: int = 0, threads: int = 1,
+                         all_labels: Sequence[np.ndarray] | None = None
+                         ) -> tuple[PixelForest, list[np.ndarray], list[np.ndarray] | None]:
+    """Fit a forest on the painted pixels of ``planes`` and predict every pixel of them;
+    with ``all_labels`` (the same strokes and more: the held-out ones), fit a second forest
+    on those, on the same filters, and predict every pixel with it too.
 
     Parameters
     ----------
@@ -248,18 +256,26 @@ def forest_probabilities(planes: Sequence[np.ndarray], labels: Sequence[np.ndarr
         K.
     seed, threads : int
         Seed and worker threads of scikit-learn's ``RandomForestClassifier``.
+    all_labels : sequence of numpy.ndarray, optional
+        ``(Y, X)`` labels of each plane for the forest returned.
 
     Returns
     -------
     forest : PixelForest
-        The fitted forest.
+        The forest fitted on ``all_labels``, or on ``labels`` without them.
     probabilities : list of numpy.ndarray
-        ``(K, Y, X)`` float16 class probabilities per plane (0 for classes never painted).
+        ``(K, Y, X)`` float16 class probabilities per plane of the forest fitted on
+        ``labels`` (0 for classes never painted).
+    all_probabilities : list of numpy.ndarray or None
+        The same of the forest fitted on ``all_labels``; None without them.
     """
     kept: list = []
     forest = PixelForest.fit(planes, labels, n_classes, seed, threads, kept=kept)
-    probabilities = []
-    for i, plane in enumerate(planes):
-        probabilities.append(forest.predict(plane, kept[i]).astype(np.float16))
-        kept[i] = None  # freed as soon as used
-    return forest, probabilities
+    probabilities = [forest.predict(plane, kept[i]).astype(np.float16)
+                     for i, plane in enumerate(planes)]
+    if all_labels is None:
+        return forest, probabilities, None
+    forest = PixelForest.fit(planes, all_labels, n_classes, seed, threads, known_features=kept)
+    all_probabilities = [forest.predict(plane, kept[i]).astype(np.float16)
+                         for i, plane in enumerate(planes)]
+    return forest, probabilities, all_probabilities

@@ -260,22 +260,29 @@ def _synthesis(synthesis: Synthesis, session: _Session, sampler: PatchSampler,
 
 def _fit_forest(data: TrainingData, seed: int, soft_targets: bool = True
                 ) -> tuple[PixelForest, KnownPlanes | None]:
-    """A random forest fitted on the training strokes (never the held-out ones); with
-    ``soft_targets``, its probabilities become the soft targets of every plane's unpainted
-    pixels, and are kept for predicting those planes again."""
+    """The random forest that predictions blend in, fitted on every stroke. With
+    ``soft_targets``, a forest fitted on the training strokes alone (never the held-out ones,
+    so that validation stays honest) gives the soft targets of every plane's unpainted pixels,
+    and the first forest's probabilities are kept for predicting those planes again."""
     unpadded = [(slice(None), slice(p.pad, -p.pad), slice(p.pad, -p.pad)) for p in data.planes]
     planes = [plane.data[window].cpu().numpy() for plane, window in zip(data.planes, unpadded)]
     labels = [plane.train_labels[window[1:]].cpu().numpy()
               for plane, window in zip(data.planes, unpadded)]
+    all_labels = [np.where(plane.val_labels > 0, plane.val_labels, train).astype(train.dtype)
+                  for plane, train in zip(data.planes, labels)]
+    held_out = any((plane.val_labels > 0).any() for plane in data.planes)
     threads = torch.get_num_threads()
     if not soft_targets:
-        return PixelForest.fit(planes, labels, data.n_classes, seed=seed, threads=threads), None
-    forest, probabilities = forest_probabilities(planes, labels, data.n_classes, seed=seed,
-                                                 threads=threads)
+        return PixelForest.fit(planes, all_labels, data.n_classes, seed=seed,
+                               threads=threads), None
+    forest, probabilities, predicted = forest_probabilities(
+        planes, labels, data.n_classes, seed=seed, threads=threads,
+        all_labels=all_labels if held_out else None)
     known = KnownPlanes()
-    for plane, normalized, soft in zip(data.planes, planes, probabilities):
+    for plane, normalized, soft, shown in zip(data.planes, planes, probabilities,
+                                              predicted or probabilities):
         plane.soft = padded_tensor(soft, plane.pad, "constant", plane.data.device)
-        known.add(normalized, soft)
+        known.add(normalized, shown)
     return forest, known
 
 
