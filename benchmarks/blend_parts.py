@@ -38,21 +38,44 @@ from paintseg.learn.sampling import prepare_training_data
 BLENDS = (0.25, 0.5, 0.75)
 
 
-def training_strokes_forest(model, image, strokes, seed: int) -> PixelForest:
+def training_strokes_forest(model, image, strokes, seed: int) -> tuple[PixelForest, np.ndarray]:
     """A forest fitted as the model's was before 2026-12-05: on the strokes training kept
-    (the held-out ones left out), with the same seed."""
+    (the held-out ones left out), with the same seed; and the held-out strokes ``(Y, X)``."""
     data = prepare_training_data(model.class_names, [list(image)], [strokes], model.normalize,
                                  model.multiple, torch.device("cpu"))
     plane = data.planes[0]
     p = plane.pad
     labels = plane.train_labels[p:-p, p:-p].numpy()
-    return PixelForest.fit([model.normalize(image)], [labels], data.n_classes, seed=seed,
-                           threads=torch.get_num_threads())
+    forest = PixelForest.fit([model.normalize(image)], [labels], data.n_classes, seed=seed,
+                             threads=torch.get_num_threads())
+    return forest, plane.val_labels
+
+
+def class_trust(network: np.ndarray, forest: np.ndarray, held_out: np.ndarray,
+                default: float = 0.5) -> np.ndarray:
+    """``(K,)`` weight of the forest per class: its mean probability of the true class on the
+    held-out strokes of that class, over the sum of its and the network's (``default`` for a
+    class without held-out strokes)."""
+    weights = np.full(len(network), default)
+    for k in range(len(network)):
+        where = held_out == k + 1
+        if where.any():
+            n, f = network[k][where].mean(), forest[k][where].mean()
+            weights[k] = f / max(n + f, 1e-6)
+    return weights
+
+
+def blended(network: np.ndarray, forest: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """``(1 - w_k) * network + w_k * forest`` per class ``k``, summing to 1 per pixel."""
+    w = weights[:, None, None]
+    mixed = (1 - w) * network + w * forest
+    return mixed / np.maximum(mixed.sum(0, keepdims=True), 1e-6)
 
 
 def parts(model, image, strokes, seed: int) -> dict[str, np.ndarray]:
     """Class probabilities ``(K, Y, X)`` of the network alone, the forest alone, each blend,
-    and the forest of the training strokes alone and its blend at 0.5."""
+    the forest of the training strokes alone and its blend at 0.5, and blends weighted per
+    class by ``class_trust`` (``trust``; ``trust_clipped``: its weights kept in 0.25-0.75)."""
     blend = model.config.forest_blend
     model.config.forest_blend = 0.0
     try:
@@ -64,9 +87,14 @@ def parts(model, image, strokes, seed: int) -> dict[str, np.ndarray]:
         forest = np.asarray(model.forest.predict(model.normalize(image)), np.float32)
         found["forest"] = forest
         found.update({f"blend_{w}": (1 - w) * network + w * forest for w in BLENDS})
-        old = training_strokes_forest(model, image, strokes, seed).predict(model.normalize(image))
-        found["forest_training_strokes"] = np.asarray(old, np.float32)
-        found["blend_0.5_training_strokes"] = 0.5 * network + 0.5 * found["forest_training_strokes"]
+        old, held_out = training_strokes_forest(model, image, strokes, seed)
+        old = np.asarray(old.predict(model.normalize(image)), np.float32)
+        found["forest_training_strokes"] = old
+        found["blend_0.5_training_strokes"] = 0.5 * network + 0.5 * old
+        trust = class_trust(network, old, held_out)
+        found["trust"] = blended(network, forest, trust)
+        found["trust_clipped"] = blended(network, forest, np.clip(trust, 0.25, 0.75))
+        found["trust_weights"] = trust
     return found
 
 
@@ -97,11 +125,14 @@ def main() -> None:
                     "datasets": {}}
     for dataset in real_data.datasets(args.datasets):
         rows: dict[str, list[dict]] = {}
+        weights: list[list[float]] = []  # the forest's weight per class, per seed (trust)
         for seed in args.seeds:
             strokes = real_data.strokes_for(dataset, seed, args)
             model = dataset_train(dataset, strokes, args.seconds, args.steps, seed, overrides)
             image = channels_first(dataset.image)
-            for name, probabilities in parts(model, image, strokes, seed).items():
+            found = parts(model, image, strokes, seed)
+            weights.append(np.round(found.pop("trust_weights"), 3).tolist())
+            for name, probabilities in found.items():
                 rows.setdefault(name, []).append(part_scores(dataset, probabilities, strokes,
                                                              model))
         keys = ["miou"] if dataset.kind == "semantic" else ["dice", "f1"]
@@ -110,6 +141,7 @@ def main() -> None:
                    **{f"mean_{key}": round(float(np.mean([r[key] for r in found])), 4)
                       for key in keys}, "per_seed": found}
             for name, found in rows.items()}
+        report["datasets"][dataset.name]["trust_weights"] = weights
     report["settings"]["load_after"] = os.getloadavg()[0]
     print_report(report, indent=1)
 
