@@ -36,6 +36,7 @@ from paintseg.learn.predict import predict
 from paintseg.learn.sampling import prepare_training_data
 
 BLENDS = (0.25, 0.5, 0.75)
+CHOICES = (0.0, 0.25, 0.5, 0.75, 1.0)  # forest weights the held-out strokes choose from
 
 
 def training_strokes_forest(model, image, strokes, seed: int) -> tuple[PixelForest, np.ndarray]:
@@ -51,31 +52,32 @@ def training_strokes_forest(model, image, strokes, seed: int) -> tuple[PixelFore
     return forest, plane.val_labels
 
 
-def class_trust(network: np.ndarray, forest: np.ndarray, held_out: np.ndarray,
-                default: float = 0.5) -> np.ndarray:
-    """``(K,)`` weight of the forest per class: its mean probability of the true class on the
-    held-out strokes of that class, over the sum of its and the network's (``default`` for a
-    class without held-out strokes)."""
-    weights = np.full(len(network), default)
-    for k in range(len(network)):
+def held_out_loss(probabilities: np.ndarray, held_out: np.ndarray) -> float:
+    """Class-balanced Brier score of the held-out strokes: the mean over the classes with
+    held-out pixels of their mean squared distance between the probabilities and one-hot."""
+    losses = []
+    for k in range(len(probabilities)):
         where = held_out == k + 1
         if where.any():
-            n, f = network[k][where].mean(), forest[k][where].mean()
-            weights[k] = f / max(n + f, 1e-6)
-    return weights
+            p = probabilities[:, where]
+            losses.append(float((p ** 2).sum(0).mean() - 2 * p[k].mean() + 1))
+    return float(np.mean(losses)) if losses else float("nan")
 
 
-def blended(network: np.ndarray, forest: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """``(1 - w_k) * network + w_k * forest`` per class ``k``, summing to 1 per pixel."""
-    w = weights[:, None, None]
-    mixed = (1 - w) * network + w * forest
-    return mixed / np.maximum(mixed.sum(0, keepdims=True), 1e-6)
+def chosen_weight(network: np.ndarray, forest: np.ndarray, held_out: np.ndarray,
+                  margin: float = 0.0) -> float:
+    """The forest's weight of ``CHOICES`` whose blend has the lowest ``held_out_loss``; with
+    ``margin``, 0.5 unless another is lower by more than that."""
+    losses = {w: held_out_loss((1 - w) * network + w * forest, held_out) for w in CHOICES}
+    best = min(losses, key=losses.get)
+    return 0.5 if losses[0.5] - losses[best] <= margin else best
 
 
 def parts(model, image, strokes, seed: int) -> dict[str, np.ndarray]:
     """Class probabilities ``(K, Y, X)`` of the network alone, the forest alone, each blend,
-    the forest of the training strokes alone and its blend at 0.5, and blends weighted per
-    class by ``class_trust`` (``trust``; ``trust_clipped``: its weights kept in 0.25-0.75)."""
+    the forest of the training strokes alone and its blend at 0.5, and the blend of the weight
+    that ``chosen_weight`` picks on the held-out strokes (``chosen``, ``chosen_margin``: the
+    default 0.5 unless another is better by 0.05), with the weights picked."""
     blend = model.config.forest_blend
     model.config.forest_blend = 0.0
     try:
@@ -91,10 +93,10 @@ def parts(model, image, strokes, seed: int) -> dict[str, np.ndarray]:
         old = np.asarray(old.predict(model.normalize(image)), np.float32)
         found["forest_training_strokes"] = old
         found["blend_0.5_training_strokes"] = 0.5 * network + 0.5 * old
-        trust = class_trust(network, old, held_out)
-        found["trust"] = blended(network, forest, trust)
-        found["trust_clipped"] = blended(network, forest, np.clip(trust, 0.25, 0.75))
-        found["trust_weights"] = trust
+        for name, margin in (("chosen", 0.0), ("chosen_margin", 0.05)):
+            w = chosen_weight(network, old, held_out, margin)
+            found[name] = (1 - w) * network + w * forest
+            found[f"{name}_weight"] = w
     return found
 
 
@@ -125,13 +127,13 @@ def main() -> None:
                     "datasets": {}}
     for dataset in real_data.datasets(args.datasets):
         rows: dict[str, list[dict]] = {}
-        weights: list[list[float]] = []  # the forest's weight per class, per seed (trust)
+        weights: list[list[float]] = []  # the forest's weights picked, per seed
         for seed in args.seeds:
             strokes = real_data.strokes_for(dataset, seed, args)
             model = dataset_train(dataset, strokes, args.seconds, args.steps, seed, overrides)
             image = channels_first(dataset.image)
             found = parts(model, image, strokes, seed)
-            weights.append(np.round(found.pop("trust_weights"), 3).tolist())
+            weights.append([found.pop("chosen_weight"), found.pop("chosen_margin_weight")])
             for name, probabilities in found.items():
                 rows.setdefault(name, []).append(part_scores(dataset, probabilities, strokes,
                                                              model))
@@ -141,7 +143,7 @@ def main() -> None:
                    **{f"mean_{key}": round(float(np.mean([r[key] for r in found])), 4)
                       for key in keys}, "per_seed": found}
             for name, found in rows.items()}
-        report["datasets"][dataset.name]["trust_weights"] = weights
+        report["datasets"][dataset.name]["chosen_weights"] = weights
     report["settings"]["load_after"] = os.getloadavg()[0]
     print_report(report, indent=1)
 
