@@ -36,48 +36,23 @@ from paintseg.learn.predict import predict
 from paintseg.learn.sampling import prepare_training_data
 
 BLENDS = (0.25, 0.5, 0.75)
-CHOICES = (0.0, 0.25, 0.5, 0.75, 1.0)  # forest weights the held-out strokes choose from
 
 
-def training_strokes_forest(model, image, strokes, seed: int) -> tuple[PixelForest, np.ndarray]:
+def training_strokes_forest(model, image, strokes, seed: int) -> PixelForest:
     """A forest fitted as the model's was before 2026-12-05: on the strokes training kept
-    (the held-out ones left out), with the same seed; and the held-out strokes ``(Y, X)``."""
+    (the held-out ones left out), with the same seed."""
     data = prepare_training_data(model.class_names, [list(image)], [strokes], model.normalize,
                                  model.multiple, torch.device("cpu"))
     plane = data.planes[0]
     p = plane.pad
     labels = plane.train_labels[p:-p, p:-p].numpy()
-    forest = PixelForest.fit([model.normalize(image)], [labels], data.n_classes, seed=seed,
-                             threads=torch.get_num_threads())
-    return forest, plane.val_labels
-
-
-def held_out_loss(probabilities: np.ndarray, held_out: np.ndarray) -> float:
-    """Class-balanced Brier score of the held-out strokes: the mean over the classes with
-    held-out pixels of their mean squared distance between the probabilities and one-hot."""
-    losses = []
-    for k in range(len(probabilities)):
-        where = held_out == k + 1
-        if where.any():
-            p = probabilities[:, where]
-            losses.append(float((p ** 2).sum(0).mean() - 2 * p[k].mean() + 1))
-    return float(np.mean(losses)) if losses else float("nan")
-
-
-def chosen_weight(network: np.ndarray, forest: np.ndarray, held_out: np.ndarray,
-                  margin: float = 0.0) -> float:
-    """The forest's weight of ``CHOICES`` whose blend has the lowest ``held_out_loss``; with
-    ``margin``, 0.5 unless another is lower by more than that."""
-    losses = {w: held_out_loss((1 - w) * network + w * forest, held_out) for w in CHOICES}
-    best = min(losses, key=losses.get)
-    return 0.5 if losses[0.5] - losses[best] <= margin else best
+    return PixelForest.fit([model.normalize(image)], [labels], data.n_classes, seed=seed,
+                           threads=torch.get_num_threads())
 
 
 def parts(model, image, strokes, seed: int) -> dict[str, np.ndarray]:
     """Class probabilities ``(K, Y, X)`` of the network alone, the forest alone, each blend,
-    the forest of the training strokes alone and its blend at 0.5, and the blend of the weight
-    that ``chosen_weight`` picks on the held-out strokes (``chosen``, ``chosen_margin``: the
-    default 0.5 unless another is better by 0.05), with the weights picked."""
+    and the forest of the training strokes alone and its blend at 0.5."""
     blend = model.config.forest_blend
     model.config.forest_blend = 0.0
     try:
@@ -89,14 +64,9 @@ def parts(model, image, strokes, seed: int) -> dict[str, np.ndarray]:
         forest = np.asarray(model.forest.predict(model.normalize(image)), np.float32)
         found["forest"] = forest
         found.update({f"blend_{w}": (1 - w) * network + w * forest for w in BLENDS})
-        old, held_out = training_strokes_forest(model, image, strokes, seed)
-        old = np.asarray(old.predict(model.normalize(image)), np.float32)
-        found["forest_training_strokes"] = old
-        found["blend_0.5_training_strokes"] = 0.5 * network + 0.5 * old
-        for name, margin in (("chosen", 0.0), ("chosen_margin", 0.05)):
-            w = chosen_weight(network, old, held_out, margin)
-            found[name] = (1 - w) * network + w * forest
-            found[f"{name}_weight"] = w
+        old = training_strokes_forest(model, image, strokes, seed).predict(model.normalize(image))
+        found["forest_training_strokes"] = np.asarray(old, np.float32)
+        found["blend_0.5_training_strokes"] = 0.5 * network + 0.5 * found["forest_training_strokes"]
     return found
 
 
@@ -127,14 +97,11 @@ def main() -> None:
                     "datasets": {}}
     for dataset in real_data.datasets(args.datasets):
         rows: dict[str, list[dict]] = {}
-        weights: list[list[float]] = []  # the forest's weights picked, per seed
         for seed in args.seeds:
             strokes = real_data.strokes_for(dataset, seed, args)
             model = dataset_train(dataset, strokes, args.seconds, args.steps, seed, overrides)
             image = channels_first(dataset.image)
-            found = parts(model, image, strokes, seed)
-            weights.append([found.pop("chosen_weight"), found.pop("chosen_margin_weight")])
-            for name, probabilities in found.items():
+            for name, probabilities in parts(model, image, strokes, seed).items():
                 rows.setdefault(name, []).append(part_scores(dataset, probabilities, strokes,
                                                              model))
         keys = ["miou"] if dataset.kind == "semantic" else ["dice", "f1"]
@@ -143,7 +110,6 @@ def main() -> None:
                    **{f"mean_{key}": round(float(np.mean([r[key] for r in found])), 4)
                       for key in keys}, "per_seed": found}
             for name, found in rows.items()}
-        report["datasets"][dataset.name]["chosen_weights"] = weights
     report["settings"]["load_after"] = os.getloadavg()[0]
     print_report(report, indent=1)
 
