@@ -7,7 +7,8 @@ three ways: the network alone (``forest_blend`` 0), the model's forest alone (fi
 every stroke), and ``(1 - w) * network + w * forest`` for each ``w`` of ``BLENDS`` (0.5 is
 the product's default). Also ``forest_training_strokes``: a forest fitted as the product's
 was before 2026-12-05, on the training strokes alone (the held-out ones left out), with the
-same seed, and its blend at 0.5. Each is scored as ``quality_real.py`` scores a class map:
+same seed, and its blend at 0.5; and ``blend_learnt``, the forest weighted by what the
+network has not learnt of its own training strokes (``learnt_weight``). Each is scored as ``quality_real.py`` scores a class map:
 mean and per-class IoU for semantic data, foreground Dice for instance data, and with
 the F1@0.5 of the objects that the model's object options find in it. Also each
 part's accuracy on the training strokes of each class (does the network fit what it was
@@ -38,21 +39,32 @@ from paintseg.learn.sampling import prepare_training_data
 BLENDS = (0.25, 0.5, 0.75)
 
 
-def training_strokes_forest(model, image, strokes, seed: int) -> PixelForest:
+def training_strokes_forest(model, image, strokes, seed: int) -> tuple[PixelForest, np.ndarray]:
     """A forest fitted as the model's was before 2026-12-05: on the strokes training kept
-    (the held-out ones left out), with the same seed."""
+    (the held-out ones left out), with the same seed; and those training strokes."""
     data = prepare_training_data(model.class_names, [list(image)], [strokes], model.normalize,
                                  model.multiple, torch.device("cpu"))
     plane = data.planes[0]
     p = plane.pad
     labels = plane.train_labels[p:-p, p:-p].numpy()
-    return PixelForest.fit([model.normalize(image)], [labels], data.n_classes, seed=seed,
-                           threads=torch.get_num_threads())
+    forest = PixelForest.fit([model.normalize(image)], [labels], data.n_classes, seed=seed,
+                             threads=torch.get_num_threads())
+    return forest, labels
+
+
+def learnt_weight(network: np.ndarray, training_strokes: np.ndarray) -> float:
+    """The forest's weight by what the network has not learnt: ``0.5 + 0.5 * (1 - its
+    balanced accuracy on its own training strokes)``."""
+    labels = np.argmax(network, 0) + 1
+    recalls = [float((labels[training_strokes == k] == k).mean())
+               for k in range(1, len(network) + 1) if (training_strokes == k).any()]
+    return 0.5 + 0.5 * (1 - float(np.mean(recalls)))
 
 
 def parts(model, image, strokes, seed: int) -> dict[str, np.ndarray]:
     """Class probabilities ``(K, Y, X)`` of the network alone, the forest alone, each blend,
-    and the forest of the training strokes alone and its blend at 0.5."""
+    the forest of the training strokes alone and its blend at 0.5, and the blend of
+    ``learnt_weight`` (``blend_learnt``; ``learnt_weight``: that weight)."""
     blend = model.config.forest_blend
     model.config.forest_blend = 0.0
     try:
@@ -64,9 +76,13 @@ def parts(model, image, strokes, seed: int) -> dict[str, np.ndarray]:
         forest = np.asarray(model.forest.predict(model.normalize(image)), np.float32)
         found["forest"] = forest
         found.update({f"blend_{w}": (1 - w) * network + w * forest for w in BLENDS})
-        old = training_strokes_forest(model, image, strokes, seed).predict(model.normalize(image))
-        found["forest_training_strokes"] = np.asarray(old, np.float32)
-        found["blend_0.5_training_strokes"] = 0.5 * network + 0.5 * found["forest_training_strokes"]
+        old, training_strokes = training_strokes_forest(model, image, strokes, seed)
+        old = np.asarray(old.predict(model.normalize(image)), np.float32)
+        found["forest_training_strokes"] = old
+        found["blend_0.5_training_strokes"] = 0.5 * network + 0.5 * old
+        w = learnt_weight(network, training_strokes)
+        found["blend_learnt"] = (1 - w) * network + w * forest
+        found["learnt_weight"] = w
     return found
 
 
@@ -97,11 +113,14 @@ def main() -> None:
                     "datasets": {}}
     for dataset in real_data.datasets(args.datasets):
         rows: dict[str, list[dict]] = {}
+        weights: list[float] = []  # learnt_weight per seed
         for seed in args.seeds:
             strokes = real_data.strokes_for(dataset, seed, args)
             model = dataset_train(dataset, strokes, args.seconds, args.steps, seed, overrides)
             image = channels_first(dataset.image)
-            for name, probabilities in parts(model, image, strokes, seed).items():
+            by_part = parts(model, image, strokes, seed)
+            weights.append(round(by_part.pop("learnt_weight", 0.5), 3))
+            for name, probabilities in by_part.items():
                 rows.setdefault(name, []).append(part_scores(dataset, probabilities, strokes,
                                                              model))
         keys = ["miou"] if dataset.kind == "semantic" else ["dice", "f1"]
@@ -110,6 +129,7 @@ def main() -> None:
                    **{f"mean_{key}": round(float(np.mean([r[key] for r in found])), 4)
                       for key in keys}, "per_seed": found}
             for name, found in rows.items()}
+        report["datasets"][dataset.name]["learnt_weights"] = weights
     report["settings"]["load_after"] = os.getloadavg()[0]
     print_report(report, indent=1)
 
