@@ -114,9 +114,12 @@ def main() -> None:
     for dataset in real_data.datasets(args.datasets):
         rows: dict[str, list[dict]] = {}
         weights: list[float] = []  # learnt_weight per seed
+        steps: list[int] = []  # steps trained per seed
         for seed in args.seeds:
             strokes = real_data.strokes_for(dataset, seed, args)
-            model = dataset_train(dataset, strokes, args.seconds, args.steps, seed, overrides)
+            seconds = None if args.steps else args.seconds  # a step budget alone
+            model = dataset_train(dataset, strokes, seconds, args.steps, seed, overrides)
+            steps.append(sum(h["steps"] for h in model.config.history))
             image = channels_first(dataset.image)
             by_part = parts(model, image, strokes, seed)
             weights.append(round(by_part.pop("learnt_weight", 0.5), 3))
@@ -130,6 +133,7 @@ def main() -> None:
                       for key in keys}, "per_seed": found}
             for name, found in rows.items()}
         report["datasets"][dataset.name]["learnt_weights"] = weights
+        report["datasets"][dataset.name]["steps"] = steps
     report["settings"]["load_after"] = os.getloadavg()[0]
     print_report(report, indent=1)
 
