@@ -8,11 +8,11 @@ every stroke), and ``(1 - w) * network + w * forest`` for each ``w`` of ``BLENDS
 the product's default). Also ``forest_training_strokes``: a forest fitted as the product's
 was before 2026-12-05, on the training strokes alone (the held-out ones left out), with the
 same seed, and its blend at 0.5; and ``blend_learnt``, the forest weighted by what the
-network has not learnt of its own training strokes (``learnt_weight``). Each is scored as ``quality_real.py`` scores a class map:
-mean and per-class IoU for semantic data, foreground Dice for instance data, and with
-the F1@0.5 of the objects that the model's object options find in it. Also each
-part's accuracy on the training strokes of each class (does the network fit what it was
-shown?).
+network has not learnt of its own training strokes (``learnt_weight``). Each is scored as
+``quality_real.py`` scores a class map: mean and per-class IoU for semantic data; foreground
+Dice, and the F1@0.5 of the objects that the model's object options find in it, for
+instance data. Also each part's accuracy on the training strokes of each class (does the
+network fit what it was shown?).
 
 Prints JSON: per dataset and part the scores per seed and their mean; the commit, CPU and
 load. Run:
@@ -61,10 +61,10 @@ def learnt_weight(network: np.ndarray, training_strokes: np.ndarray) -> float:
     return 0.5 + 0.5 * (1 - float(np.mean(recalls)))
 
 
-def parts(model, image, strokes, seed: int) -> dict[str, np.ndarray]:
+def parts(model, image, strokes, seed: int) -> tuple[dict[str, np.ndarray], float | None]:
     """Class probabilities ``(K, Y, X)`` of the network alone, the forest alone, each blend,
     the forest of the training strokes alone and its blend at 0.5, and the blend of
-    ``learnt_weight`` (``blend_learnt``; ``learnt_weight``: that weight)."""
+    ``learnt_weight`` (``blend_learnt``); and that weight (None without a forest)."""
     blend = model.config.forest_blend
     model.config.forest_blend = 0.0
     try:
@@ -82,8 +82,8 @@ def parts(model, image, strokes, seed: int) -> dict[str, np.ndarray]:
         found["blend_0.5_training_strokes"] = 0.5 * network + 0.5 * old
         w = learnt_weight(network, training_strokes)
         found["blend_learnt"] = (1 - w) * network + w * forest
-        found["learnt_weight"] = w
-    return found
+        return found, w
+    return found, None
 
 
 def part_scores(dataset, probabilities: np.ndarray, strokes: np.ndarray, model) -> dict:
@@ -113,7 +113,7 @@ def main() -> None:
                     "datasets": {}}
     for dataset in real_data.datasets(args.datasets):
         rows: dict[str, list[dict]] = {}
-        weights: list[float] = []  # learnt_weight per seed
+        weights: list[float | None] = []  # learnt_weight per seed
         steps: list[int] = []  # steps trained per seed
         for seed in args.seeds:
             strokes = real_data.strokes_for(dataset, seed, args)
@@ -121,8 +121,8 @@ def main() -> None:
             model = dataset_train(dataset, strokes, seconds, args.steps, seed, overrides)
             steps.append(sum(h["steps"] for h in model.config.history))
             image = channels_first(dataset.image)
-            by_part = parts(model, image, strokes, seed)
-            weights.append(round(by_part.pop("learnt_weight", 0.5), 3))
+            by_part, weight = parts(model, image, strokes, seed)
+            weights.append(None if weight is None else round(weight, 3))
             for name, probabilities in by_part.items():
                 rows.setdefault(name, []).append(part_scores(dataset, probabilities, strokes,
                                                              model))

@@ -47,9 +47,12 @@ def test_predictions_use_every_stroke_and_soft_targets_only_the_training_ones(mo
     image, _, strokes = disks(size=96)
     fitted_on = []  # painted pixels of each forest fitted
     fit = forest.PixelForest.fit.__func__
-    monkeypatch.setattr(forest.PixelForest, "fit", classmethod(lambda cls, planes, labels, *a, **k: (
-        fitted_on.append(sum(int((lab > 0).sum()) for lab in labels)),
-        fit(cls, planes, labels, *a, **k))[1]))
+
+    def counted_fit(cls, planes, labels, *args, **kwargs):
+        fitted_on.append(sum(int((lab > 0).sum()) for lab in labels))
+        return fit(cls, planes, labels, *args, **kwargs)
+
+    monkeypatch.setattr(forest.PixelForest, "fit", classmethod(counted_fit))
     model = new_model()
     drain(train_for(model, image, strokes, steps=2))
     soft_targets, blended = fitted_on

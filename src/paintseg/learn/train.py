@@ -263,7 +263,7 @@ def _fit_forest(data: TrainingData, seed: int, soft_targets: bool = True
     """The random forest that predictions blend in, fitted on every stroke. With
     ``soft_targets``, a forest fitted on the training strokes alone (never the held-out ones,
     so that validation stays honest) gives the soft targets of every plane's unpainted pixels,
-    and the first forest's probabilities are kept for predicting those planes again."""
+    and the returned forest's probabilities of the planes are kept for predicting them again."""
     unpadded = [(slice(None), slice(p.pad, -p.pad), slice(p.pad, -p.pad)) for p in data.planes]
     planes = [plane.data[window].cpu().numpy() for plane, window in zip(data.planes, unpadded)]
     labels = [plane.train_labels[window[1:]].cpu().numpy()
