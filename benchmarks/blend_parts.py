@@ -7,8 +7,8 @@ three ways: the network alone (``forest_blend`` 0), the model's forest alone (fi
 every stroke), and ``(1 - w) * network + w * forest`` for each ``w`` of ``BLENDS`` (0.5 is
 the product's default). Also ``forest_training_strokes``: a forest fitted as the product's
 was before 2026-12-05, on the training strokes alone (the held-out ones left out), with the
-same seed, and its blend at 0.5; and ``blend_learnt``, the forest weighted by what the
-network has not learnt of its own training strokes (``learnt_weight``). Each is scored as
+same seed, and its blend at 0.5; and ``product``, the blend with the forest's share that
+training learnt (``learn/blend.py``). Each is scored as
 ``quality_real.py`` scores a class map: mean and per-class IoU for semantic data; foreground
 Dice, and the F1@0.5 of the objects that the model's object options find in it, for
 instance data. Also each part's accuracy on the training strokes of each class (does the
@@ -52,19 +52,11 @@ def training_strokes_forest(model, image, strokes, seed: int) -> tuple[PixelFore
     return forest, labels
 
 
-def learnt_weight(network: np.ndarray, training_strokes: np.ndarray) -> float:
-    """The forest's weight by what the network has not learnt: ``0.5 + 0.5 * (1 - its
-    balanced accuracy on its own training strokes)``."""
-    labels = np.argmax(network, 0) + 1
-    recalls = [float((labels[training_strokes == k] == k).mean())
-               for k in range(1, len(network) + 1) if (training_strokes == k).any()]
-    return 0.5 + 0.5 * (1 - float(np.mean(recalls)))
-
-
 def parts(model, image, strokes, seed: int) -> tuple[dict[str, np.ndarray], float | None]:
     """Class probabilities ``(K, Y, X)`` of the network alone, the forest alone, each blend,
-    the forest of the training strokes alone and its blend at 0.5, and the blend of
-    ``learnt_weight`` (``blend_learnt``); and that weight (None without a forest)."""
+    the forest of the training strokes alone and its blend at 0.5, and the product's own
+    blend (``product``, the forest's share learnt in training); and that share (None
+    without a forest)."""
     blend = model.config.forest_blend
     model.config.forest_blend = 0.0
     try:
@@ -76,12 +68,12 @@ def parts(model, image, strokes, seed: int) -> tuple[dict[str, np.ndarray], floa
         forest = np.asarray(model.forest.predict(model.normalize(image)), np.float32)
         found["forest"] = forest
         found.update({f"blend_{w}": (1 - w) * network + w * forest for w in BLENDS})
-        old, training_strokes = training_strokes_forest(model, image, strokes, seed)
+        old, _ = training_strokes_forest(model, image, strokes, seed)
         old = np.asarray(old.predict(model.normalize(image)), np.float32)
         found["forest_training_strokes"] = old
         found["blend_0.5_training_strokes"] = 0.5 * network + 0.5 * old
-        w = learnt_weight(network, training_strokes)
-        found["blend_learnt"] = (1 - w) * network + w * forest
+        w = model.config.forest_blend
+        found["product"] = (1 - w) * network + w * forest
         return found, w
     return found, None
 
@@ -111,9 +103,9 @@ def main() -> None:
                                  "overrides": overrides, **machine_info(),
                                  "load_before": os.getloadavg()[0]},
                     "datasets": {}}
-    for dataset in real_data.datasets(args.datasets):
+    for dataset in real_data.datasets(args.datasets, args.zoom):
         rows: dict[str, list[dict]] = {}
-        weights: list[float | None] = []  # learnt_weight per seed
+        weights: list[float | None] = []  # the forest share learnt, per seed
         steps: list[int] = []  # steps trained per seed
         for seed in args.seeds:
             strokes = real_data.strokes_for(dataset, seed, args)
@@ -132,7 +124,7 @@ def main() -> None:
                    **{f"mean_{key}": round(float(np.mean([r[key] for r in found])), 4)
                       for key in keys}, "per_seed": found}
             for name, found in rows.items()}
-        report["datasets"][dataset.name]["learnt_weights"] = weights
+        report["datasets"][dataset.name]["forest_shares"] = weights
         report["datasets"][dataset.name]["steps"] = steps
     report["settings"]["load_after"] = os.getloadavg()[0]
     print_report(report, indent=1)

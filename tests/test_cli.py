@@ -144,6 +144,17 @@ def test_forest_blend_is_chosen_at_prediction_and_refused_outside_0_to_1(files, 
     assert not (tmp_path / "bad.tif").exists()
 
 
+def test_a_forest_blend_given_to_train_is_kept_in_the_model(files, tmp_path):
+    from paintseg.learn.model import Segmenter
+
+    out = tmp_path / "fixed.safetensors"
+    assert main(["train", "--image", str(files["image"]), "--labels", str(files["strokes"]),
+                 "--out", str(out), "--steps", "2", "--forest-blend", "0.8"]) == 0
+    config = Segmenter.load(out, device="cpu").config
+    assert config.forest_blend == 0.8 and config.forest_blend_fixed
+    assert not Segmenter.load(files["model"], device="cpu").config.forest_blend_fixed
+
+
 def test_a_blend_asked_of_a_model_without_a_forest_says_it_predicts_with_the_network(
         files, tmp_path, capsys):
     from paintseg.learn.model import Segmenter

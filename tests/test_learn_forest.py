@@ -129,7 +129,10 @@ def test_predictions_blend_the_network_and_the_forest_fitted_on_the_strokes():
     blended = drain(predict(model, image)).probabilities.astype(np.float32)
     _, network, _ = predict_plane(model, list(image), with_forest=False)
     trees = model.forest.predict(model.normalize(image))
-    np.testing.assert_allclose(blended, (network.astype(np.float32) + trees) / 2, atol=2e-3)
+    w = model.config.forest_blend  # the forest's share, learnt in training
+    assert 0.5 <= w <= 1
+    np.testing.assert_allclose(blended, (1 - w) * network.astype(np.float32) + w * trees,
+                               atol=2e-3)
     assert np.abs(network.astype(np.float32) - trees).max() > 0.1  # two different opinions
     model.config.forest_blend = 0.0  # the network alone
     np.testing.assert_allclose(drain(predict(model, image)).probabilities, network, atol=1e-3)

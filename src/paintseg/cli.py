@@ -92,7 +92,8 @@ def _parser() -> argparse.ArgumentParser:
                             "table; NAME:ROLE sets a role (background, object, boundary), "
                             "else it is guessed from the name")
     train.add_argument("--forest-blend", type=_share, default=None,
-                       help=FOREST_BLEND_HELP + "; default 0.5, or the model's own")
+                       help=FOREST_BLEND_HELP + "; default: learnt from how well the network "
+                       "has learnt each class (0.5 to 1)")
     train.add_argument("--seed", type=_seed, default=0,
                        help=f"random seed, 0 to {MAX_SEED} (default 0)")
     _add_threads(train)
@@ -296,8 +297,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         classes = _class_table(table, args.classes, n_classes)
         model = Segmenter.create(channels=channel_names, classes=classes,
                                  preset=args.preset, device=args.device)
-    if args.forest_blend is not None:
-        model.config.forest_blend = args.forest_blend
+    if args.forest_blend is not None:  # kept, not learnt
+        model.config.forest_blend, model.config.forest_blend_fixed = args.forest_blend, True
     seconds = args.seconds if args.seconds is not None or args.steps else 60.0
 
     gen = train(model, images=images, annotations=annotations,

@@ -6,7 +6,7 @@ blocks scattered over several arenas: a process that trained 30 times held about
 memory than after its first training, though nothing more was alive (``benchmarks/soak.py``).
 With one arena the freed blocks are reused (training ran 1.5 % slower), and handing the
 free pages back after each training and prediction keeps the memory flat. (The other cause,
-convolution code compiled per input shape, is kept small by ``train._val_windows``.)
+convolution code compiled per input shape, is kept small by ``sampling.stroke_window``.)
 """
 
 from __future__ import annotations

@@ -104,8 +104,10 @@ class ModelConfig:
     width: int = 16
     dropout: float = 0.0
     # Predictions are this share the random forest's (fitted on the strokes, kept in the
-    # model file) and the rest the network's; 0 = the network alone (docs/benchmarks.md)
+    # model file) and the rest the network's; 0 = the network alone. Each training learns it
+    # (learn/blend.py) unless the user fixed it.
     forest_blend: float = 0.5
+    forest_blend_fixed: bool = False
     norm_low: list[float] | None = None
     norm_high: list[float] | None = None
     # How objects are found (find_objects keyword arguments), chosen from the painted object
@@ -127,6 +129,11 @@ class ModelConfig:
                     or not 1 <= value <= high:
                 raise InputError(f"The {name} must be a whole number from 1 to {high}, "
                                  f"not {value!r}.")
+        if not isinstance(self.forest_blend, (int, float)) or isinstance(self.forest_blend, bool) \
+                or not 0 <= self.forest_blend <= 1:
+            raise InputError(f"The forest blend must be from 0 to 1, not {self.forest_blend!r}.")
+        if not isinstance(self.forest_blend_fixed, bool):
+            raise InputError("forest_blend_fixed must be true or false.")
         if not 0 <= self.dropout < 1:
             raise InputError(f"The dropout must be from 0 to below 1, not {self.dropout!r}.")
         for bound in (self.norm_low, self.norm_high):
@@ -211,6 +218,8 @@ class Segmenter:
         if preset not in PRESETS:
             raise InputError(f"Unknown preset {preset!r}; use auto or one of {', '.join(PRESETS)}.")
         settings = {**PRESETS[preset], **overrides}
+        if "forest_blend" in overrides:  # a share the caller chose is kept, not learnt
+            settings.setdefault("forest_blend_fixed", True)
         recipe = Recipe(**{k: settings.pop(k) for k in Recipe.field_names() & set(settings)})
         recipe.check_patch_size(settings["depth"])
         config = ModelConfig(

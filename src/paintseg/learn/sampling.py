@@ -8,6 +8,7 @@ handful of vectorised tensor operations.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -317,6 +318,28 @@ def padded_tensor(array: np.ndarray, pad: int, mode: str, device: torch.device) 
 
 
 NEW_SHARE = 0.5  # share of a class's patches centred on pixels painted since the last session
+
+
+def stroke_window(bbox: tuple[int, ...], shape: tuple[int, ...], multiple: int
+                  ) -> tuple[slice, slice]:
+    """The window ``(ys, xs)`` that the network predicts around a stroke's ``bbox`` (min row,
+    min col, max row, max col) in a plane of ``shape``: `_context_window` of each side.
+
+    Windows have some context, and sides of ``multiple`` times a power of two: few distinct
+    shapes, since the CPU's convolutions compile and keep code for each new shape (new
+    shapes every round made a long session grow)."""
+    y0, x0, y1, x1 = bbox
+    return (_context_window(y0, y1, multiple, shape[0]),
+            _context_window(x0, x1, multiple, shape[1]))
+
+
+def _context_window(lo: int, hi: int, multiple: int, size: int) -> slice:
+    """``[lo, hi)`` with ``multiple`` of context on each side, its length rounded up to
+    ``multiple`` times a power of two (at most ``size``), moved to fit into ``[0, size)``."""
+    length = multiple * 2 ** math.ceil(math.log2((hi - lo + 2 * multiple) / multiple))
+    length = min(length, size // multiple * multiple)
+    start = min(max(0, (lo + hi - length) // 2), size - length)
+    return slice(start, start + length)
 
 
 class PatchSampler:

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from skimage.measure import label, regionprops
 
 from paintseg.errors import InputError
+from paintseg.learn.blend import learn_forest_share
 from paintseg.learn.events import StopFlag, stop_requested
 from paintseg.learn.forest import KnownPlanes, PixelForest, forest_probabilities
 from paintseg.learn.memory import release_freed_memory
@@ -32,6 +33,7 @@ from paintseg.learn.sampling import (
     compute_normalization,
     padded_tensor,
     prepare_training_data,
+    stroke_window,
 )
 from paintseg.learn.synthesis import Synthesis
 
@@ -493,7 +495,8 @@ class _Session:
 
     def finish(self) -> None:
         """Put the averaged weights into the model (less step-to-step noise than the last) and
-        score them; a continued model that does worse than its start gets its start back."""
+        score them; a continued model that does worse than its start gets its start back.
+        Then the forest's share of predictions is learnt from the weights kept."""
         if self.step:
             self._load(self.average)
         self.last_val = self._scores()
@@ -503,6 +506,10 @@ class _Session:
             self.note = " ".join(filter(None, [self.note, (
                 "This round did worse on the held-out strokes than the model it started "
                 "from, so that model was kept; paint more strokes where it is wrong.")]))
+        share = self.model.config.forest_blend
+        learn_forest_share(self.model, self.data)
+        if self.model.config.forest_blend != share:  # scored as predictions will show it
+            self.last_val = self._scores()
 
     def loss(self, logits: torch.Tensor, labels: torch.Tensor,
              soft: torch.Tensor | None = None) -> torch.Tensor:
@@ -585,6 +592,7 @@ class _Session:
             "val_by_image": {str(i): _json_number(v)
                              for i, v in (self.last_val_by_image or {}).items()} or None,
             "kept_start_weights": self.reverted,
+            "forest_blend": self.model.config.forest_blend if self.model.forest is not None else None,
             "device": str(self.model.device),
             "numerics": self.numerics.describe(),
         })
@@ -620,31 +628,17 @@ def _json_number(value: float) -> float | None:
 def _val_windows(plane: Plane, multiple: int
                  ) -> list[tuple[torch.Tensor, np.ndarray, np.ndarray | None]]:
     """Image, validation labels and the forest's probabilities (None without soft targets)
-    in a window around each validation stroke; the labels of a window are its own stroke's.
-    The forest's are copied now, before self-training rewrites the soft targets.
-
-    Windows have some context, and sides of ``multiple`` times a power of two: few distinct
-    shapes, since the CPU's convolutions compile and keep code for each new shape (new
-    shapes every round made a long session grow). They may reach into the plane's padding.
+    in a `stroke_window` around each validation stroke; the labels of a window are its own
+    stroke's. The forest's are copied now, before self-training rewrites the soft targets.
+    Windows may reach into the plane's padding.
     """
     labels = np.pad(plane.val_labels, plane.pad)
     strokes = label(labels > 0, connectivity=2)
     windows = []
     for region in regionprops(strokes):
-        y0, x0, y1, x1 = region.bbox
-        ys, xs = (_window(lo, hi, multiple, size)
-                  for lo, hi, size in ((y0, y1, strokes.shape[0]), (x0, x1, strokes.shape[1])))
+        ys, xs = stroke_window(region.bbox, strokes.shape, multiple)
         own = np.where(strokes[ys, xs] == region.label, labels[ys, xs], 0)
         forest = (None if plane.soft is None
                   else plane.soft[:, ys, xs].cpu().numpy().astype(np.float32))  # a copy
         windows.append((plane.data[:, ys, xs], own, forest))
     return windows
-
-
-def _window(lo: int, hi: int, multiple: int, size: int) -> slice:
-    """``[lo, hi)`` with ``multiple`` of context on each side, its length rounded up to
-    ``multiple`` times a power of two (at most ``size``), moved to fit into ``[0, size)``."""
-    length = multiple * 2 ** math.ceil(math.log2((hi - lo + 2 * multiple) / multiple))
-    length = min(length, size // multiple * multiple)
-    start = min(max(0, (lo + hi - length) // 2), size - length)
-    return slice(start, start + length)

@@ -1,0 +1,64 @@
+"""How much of a prediction is the random forest's (``ModelConfig.forest_blend``), learnt at
+the end of each training from how well the network fits the strokes it was trained on.
+
+Half and half is the measured best where the network has learnt every class (docs/
+benchmarks.md). A class that the network gets wrong on most of its own training strokes is
+one it has not learnt in its time (EM textures, in a minute on two CPU cores), and the
+forest, which fits every stroke, takes that class's share: the forest's share is
+``0.5 + 0.5 * (the share of painted classes not learnt)``. A class learnt but imprecisely
+(strokes wider than a thin membrane) changes nothing: there the network is often right.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from skimage.measure import label, regionprops
+
+from paintseg.learn.model import Segmenter
+from paintseg.learn.sampling import TrainingData, stroke_window
+
+FITTED_SHARE = 0.5  # the forest's share when the network has learnt every class
+LEARNT_RECALL = 0.5  # a class is learnt when the network is right on this share of its strokes
+STROKES_PER_CLASS = 24  # training strokes of a class the fit is measured on, at most
+
+
+def forest_share(recalls: Sequence[float]) -> float:
+    """The forest's share, from the network's recall on each painted class's strokes."""
+    not_learnt = float(np.mean(np.asarray(recalls) < LEARNT_RECALL))
+    return FITTED_SHARE + (1 - FITTED_SHARE) * not_learnt
+
+
+def training_recalls(model: Segmenter, data: TrainingData, seed: int = 0) -> list[float]:
+    """The network alone's recall on the training strokes of each painted class: each stroke
+    predicted in its `stroke_window`, at most `STROKES_PER_CLASS` strokes of a class (chosen
+    at random)."""
+    rng = np.random.default_rng(seed)
+    labels = [plane.train_labels.cpu().numpy() for plane in data.planes]
+    recalls = []
+    for k in range(1, data.n_classes + 1):
+        strokes = [(i, region) for i, plane_labels in enumerate(labels)
+                   for region in regionprops(label(plane_labels == k, connectivity=2))]
+        if not strokes:
+            continue
+        chosen = rng.permutation(len(strokes))[:STROKES_PER_CLASS]
+        right = total = 0
+        for i, region in (strokes[j] for j in chosen):
+            ys, xs = stroke_window(region.bbox, labels[i].shape, model.multiple)
+            window = data.planes[i].data[:, ys, xs][None]
+            classes = model.logits(window)[0].argmax(0).cpu().numpy() + 1
+            top, left = region.bbox[0] - ys.start, region.bbox[1] - xs.start
+            found = classes[top:top + region.image.shape[0],
+                            left:left + region.image.shape[1]][region.image]
+            right, total = right + int((found == k).sum()), total + found.size
+        recalls.append(right / total)
+    return recalls
+
+
+def learn_forest_share(model: Segmenter, data: TrainingData) -> None:
+    """Set ``model.config.forest_blend`` from the network's fit (to three decimals), unless
+    the model has no forest or the user fixed the share."""
+    if model.forest is None or model.config.forest_blend_fixed:
+        return
+    model.config.forest_blend = round(forest_share(training_recalls(model, data)), 3)
