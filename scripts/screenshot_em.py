@@ -1,17 +1,21 @@
-"""Whole cells between membranes, clicked through in a real napari window (run under Xvfb):
+"""Cells between membranes, and EM classes, clicked through in a real napari window (run
+under Xvfb):
 
     xvfb-run -a -s "-screen 0 1920x1200x24" .venv/bin/python scripts/screenshot_em.py [NAME]
 
-Opens an EM slice of neurite profiles (default isbi2012_em_neurites_7, read from
-../shared/data/real2; nothing is written when it is absent) with the class table a biologist
-would make (membrane: boundary, neurite: object), paints the simulated first strokes, trains
-(60 s), predicts, prints the object F1@0.5 and writes docs/screenshot_em_objects.png.
+Opens an EM slice from ../shared/data/real2 (nothing is written when it is absent) with its
+class table, paints the simulated first strokes, trains (60 s) and predicts.
+- Neurite profiles (default isbi2012_em_neurites_7; membrane: boundary, neurite: object):
+  prints the object F1@0.5 and writes docs/screenshot_em_objects.png.
+- The 5-class slice (drosophila_vnc_sstem_s0_semantic): prints the mean and per-class IoU
+  and the forest's share learnt, and writes docs/screenshot_em_classes.png.
 """
 
 from __future__ import annotations
 
 import sys
 
+import numpy as np
 from screenshot_loop import run_until, save
 from screenshot_real import click, first_input, open_with_strokes, predicted, real_data
 
@@ -24,9 +28,19 @@ def main() -> None:
     viewer, widget, _, dataset = open_with_strokes(name, 60)
     click(widget, widget.train_button)
     run_until(lambda: not widget.busy, 240)
-    predicted(viewer, widget, dataset.truth)
-    viewer.layers[f"{first_input(widget)} classes"].visible = False
-    save(viewer, "screenshot_em_objects.png")
+    if dataset.kind == "semantic":
+        click(widget, widget.predict_stack_button)
+        run_until(lambda: not widget.busy, 180)
+        classes = np.asarray(viewer.layers[f"{first_input(widget)} classes"].data)
+        print(real_data.class_scores(classes, dataset.truth, dataset.classes),
+              "forest share", widget.model.config.forest_blend)
+        for suffix in ("objects", "object names"):  # the class map is the result here
+            viewer.layers[f"{first_input(widget)} {suffix}"].visible = False
+        save(viewer, "screenshot_em_classes.png")
+    else:
+        predicted(viewer, widget, dataset.truth)
+        viewer.layers[f"{first_input(widget)} classes"].visible = False
+        save(viewer, "screenshot_em_objects.png")
     viewer.close()
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 from screenshot_loop import run_until, save
@@ -53,7 +54,7 @@ def predicted(viewer, widget, truth) -> float:
 
 def open_with_strokes(name: str, seconds: int):
     """A napari window with the real image ``name``, the dock, the simulated first strokes
-    (seed 0) and a budget of ``seconds``: ``(viewer, widget, annotation layer, dataset)``."""
+    (seed 0; of every class on a semantic image) and a budget of ``seconds``: ``(viewer, widget, annotation layer, dataset)``."""
     import napari
     from napari.settings import get_settings
 
@@ -69,7 +70,7 @@ def open_with_strokes(name: str, seconds: int):
     widget.set_inputs(list(dataset.channel_names))
     layer = widget.new_annotation_layer()
     widget.class_table.set_classes(dataset.classes)
-    layer.data = real_data.simulate_strokes(dataset.truth, seed=0)
+    layer.data = real_data.strokes_for(dataset, 0, SimpleNamespace(boundary_strokes=0.0))
     widget.budget_unit.setCurrentText("seconds")
     widget.budget_spin.setValue(seconds)
     return viewer, widget, layer, dataset

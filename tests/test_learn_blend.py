@@ -9,7 +9,7 @@ from test_learn_train import disks, new_model
 
 from paintseg.errors import PaintsegError
 from paintseg.learn import drain, train
-from paintseg.learn.blend import training_recalls
+from paintseg.learn.blend import not_learnt, training_recalls
 from paintseg.learn.model import open_model
 from paintseg.learn.sampling import prepare_training_data
 
@@ -28,9 +28,9 @@ def test_recalls_are_measured_on_each_class_training_strokes(monkeypatch):
             torch.full((len(x), *x.shape[-2:]), k - 1), 2).permute(0, 3, 1, 2).float()
 
     monkeypatch.setattr(model, "logits", always(2))
-    assert training_recalls(model, data) == [0.0, 1.0]
+    assert training_recalls(model, data) == {1: 0.0, 2: 1.0}
     monkeypatch.setattr(model, "logits", always(1))
-    assert training_recalls(model, data) == [1.0, 0.0]
+    assert training_recalls(model, data) == {1: 1.0, 2: 0.0}
 
 
 def test_the_forest_takes_the_share_of_a_class_the_network_has_not_learnt(trained):
@@ -41,6 +41,12 @@ def test_the_forest_takes_the_share_of_a_class_the_network_has_not_learnt(traine
     barely = new_model()
     drain(train(barely, [image], [strokes], steps=1))  # one step: one class at most
     assert barely.config.forest_blend in (0.75, 1.0)
+    recalls = barely.config.history[-1]["network_recall"]
+    assert set(recalls) == set(barely.class_names)
+    assert not_learnt(barely.config.history) == [n for n, r in recalls.items() if r < 0.5]
+    assert barely.config.forest_blend == 0.5 + 0.5 * len(not_learnt(barely.config.history)) / 2
+    for junk in ([], ["x"], [{"network_recall": "x"}], [{"network_recall": {"a": "low"}}]):
+        assert not_learnt(junk) == []  # a model file's history is not trusted
 
 
 def test_a_share_the_user_set_is_kept(tmp_path):

@@ -256,6 +256,23 @@ def test_bad_inputs_give_notifications_not_exceptions(
     assert widget.annotation_layer() is annotations
 
 
+def test_the_model_box_names_the_classes_the_unet_has_not_learnt(paintseg_viewer, qtbot,
+                                                                 tmp_path):
+    from paintseg.learn import ClassInfo, Segmenter
+
+    _, widget = paintseg_viewer
+    model = Segmenter.create(["nuclei", "membrane"], [ClassInfo("background", role="background"),
+                             ClassInfo("nucleus"), ClassInfo("membrane")], device="cpu")
+    model.config.norm_low, model.config.norm_high = [0.0, 0.0], [1.0, 1.0]
+    model.config.history.append({"network_recall": {"background": 1.0, "nucleus": 0.9,
+                                                    "membrane": 0.2}})
+    model.save(tmp_path / "m.safetensors")
+    assert widget.load_model(str(tmp_path / "m.safetensors"))
+    wait_idle(qtbot, widget)
+    text = widget.model_label.text()
+    assert "Not learnt by the U-Net yet (the random forest carries them): membrane." in text
+
+
 def test_class_table_edits_update_the_annotation_layer(paintseg_viewer, qtbot):
     viewer, widget = paintseg_viewer
     annotations = define_classes(qtbot, viewer, widget)

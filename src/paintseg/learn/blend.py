@@ -30,13 +30,13 @@ def forest_share(recalls: Sequence[float]) -> float:
     return FITTED_SHARE + (1 - FITTED_SHARE) * not_learnt
 
 
-def training_recalls(model: Segmenter, data: TrainingData, seed: int = 0) -> list[float]:
-    """The network alone's recall on the training strokes of each painted class: each stroke
-    predicted in its `stroke_window`, at most `STROKES_PER_CLASS` strokes of a class (chosen
-    at random)."""
+def training_recalls(model: Segmenter, data: TrainingData, seed: int = 0) -> dict[int, float]:
+    """The network alone's recall on the training strokes of each painted class (label value
+    -> recall): each stroke predicted in its `stroke_window`, at most `STROKES_PER_CLASS`
+    strokes of a class (chosen at random)."""
     rng = np.random.default_rng(seed)
     labels = [plane.train_labels.cpu().numpy() for plane in data.planes]
-    recalls = []
+    recalls = {}
     for k in range(1, data.n_classes + 1):
         strokes = [(i, region) for i, plane_labels in enumerate(labels)
                    for region in regionprops(label(plane_labels == k, connectivity=2))]
@@ -52,13 +52,27 @@ def training_recalls(model: Segmenter, data: TrainingData, seed: int = 0) -> lis
             found = classes[top:top + region.image.shape[0],
                             left:left + region.image.shape[1]][region.image]
             right, total = right + int((found == k).sum()), total + found.size
-        recalls.append(right / total)
+        recalls[k] = right / total
     return recalls
 
 
-def learn_forest_share(model: Segmenter, data: TrainingData) -> None:
+def learn_forest_share(model: Segmenter, data: TrainingData) -> dict[str, float] | None:
     """Set ``model.config.forest_blend`` from the network's fit (to three decimals), unless
-    the model has no forest or the user fixed the share."""
+    the model has no forest or the user fixed the share; returns the recall per class name
+    it was learnt from (None when not learnt)."""
     if model.forest is None or model.config.forest_blend_fixed:
-        return
-    model.config.forest_blend = round(forest_share(training_recalls(model, data)), 3)
+        return None
+    recalls = training_recalls(model, data)
+    model.config.forest_blend = round(forest_share(list(recalls.values())), 3)
+    return {model.class_names[k - 1]: round(r, 3) for k, r in recalls.items()}
+
+
+def not_learnt(history: list[dict]) -> list[str]:
+    """The classes that the network of the last training had not learnt (the forest carries
+    them), from its history entry; empty when all were, or not recorded."""
+    last = history[-1] if history and isinstance(history[-1], dict) else {}
+    recalls = last.get("network_recall")  # a model file's JSON: checked, not trusted
+    if not isinstance(recalls, dict):
+        return []
+    return [str(name) for name, recall in recalls.items()
+            if isinstance(recall, (int, float)) and recall < LEARNT_RECALL]

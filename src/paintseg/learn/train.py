@@ -436,6 +436,7 @@ class _Session:
         self.scaler = torch.amp.GradScaler(model.device.type, enabled=float16)
         self.note = data.note
         self.reverted = False
+        self.network_recall: dict[str, float] | None = None  # set by finish()
         # A continued model must not end worse on the held-out strokes than it started.
         self.start = None if first_session else ([p.detach().clone() for p in params],
                                                  self._scores())
@@ -507,7 +508,7 @@ class _Session:
                 "This round did worse on the held-out strokes than the model it started "
                 "from, so that model was kept; paint more strokes where it is wrong.")]))
         share = self.model.config.forest_blend
-        learn_forest_share(self.model, self.data)
+        self.network_recall = learn_forest_share(self.model, self.data)
         if self.model.config.forest_blend != share:  # scored as predictions will show it
             self.last_val = self._scores()
 
@@ -593,6 +594,7 @@ class _Session:
                              for i, v in (self.last_val_by_image or {}).items()} or None,
             "kept_start_weights": self.reverted,
             "forest_blend": self.model.config.forest_blend if self.model.forest is not None else None,
+            "network_recall": self.network_recall,  # on its training strokes, per class
             "device": str(self.model.device),
             "numerics": self.numerics.describe(),
         })

@@ -12,6 +12,7 @@ from qtpy.QtWidgets import QFileDialog, QGroupBox, QHBoxLayout, QLabel, QPushBut
 
 from paintseg.errors import InputError, PaintsegError
 from paintseg.learn import Segmenter
+from paintseg.learn.blend import not_learnt
 from paintseg.learn.model import open_model
 from paintseg.session import jobs
 from paintseg.widgets._run import report_error
@@ -63,9 +64,13 @@ class ModelSection:
         config = self.model.config
         classes = ", ".join(c.name for c in config.classes)
         runs = len(getattr(config, "history", []) or [])
+        unlearnt = not_learnt(config.history)
         self.model_label.setText(
             f"{len(config.channels)} channel(s): {', '.join(config.channels)}\n"
             f"classes: {classes}\ntraining runs: {runs}"
+            + (f"\nNot learnt by the U-Net yet (the random forest carries them): "
+               f"{', '.join(unlearnt)}. Train longer, or paint more of them."
+               if unlearnt else "")
         )
 
     def save_model(self, path: str | None = None) -> Path | None:
