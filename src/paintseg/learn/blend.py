@@ -1,8 +1,8 @@
 """How much of a prediction is the random forest's (``ModelConfig.forest_blend``), learnt at
 the end of each training from how well the network fits the strokes it was trained on.
 
-Half and half is the measured best where the network has learnt every class (docs/
-benchmarks.md). A class that the network gets wrong on most of its own training strokes is
+Half and half is the measured best where the network has learnt every class
+(docs/benchmarks.md). A class that the network gets wrong on most of its own training strokes is
 one it has not learnt in its time (EM textures, in a minute on two CPU cores), and the
 forest, which fits every stroke, takes that class's share: the forest's share is
 ``0.5 + 0.5 * (the share of painted classes not learnt)``. A class learnt but imprecisely
@@ -26,8 +26,8 @@ STROKES_PER_CLASS = 24  # training strokes of a class the fit is measured on, at
 
 def forest_share(recalls: Sequence[float]) -> float:
     """The forest's share, from the network's recall on each painted class's strokes."""
-    not_learnt = float(np.mean(np.asarray(recalls) < LEARNT_RECALL))
-    return FITTED_SHARE + (1 - FITTED_SHARE) * not_learnt
+    unlearnt = float(np.mean(np.asarray(recalls) < LEARNT_RECALL))
+    return FITTED_SHARE + (1 - FITTED_SHARE) * unlearnt
 
 
 def training_recalls(model: Segmenter, data: TrainingData, seed: int = 0) -> dict[int, float]:
