@@ -54,7 +54,8 @@ def predicted(viewer, widget, truth) -> float:
 
 def open_with_strokes(name: str, seconds: int):
     """A napari window with the real image ``name``, the dock, the simulated first strokes
-    (seed 0; of every class on a semantic image) and a budget of ``seconds``: ``(viewer, widget, annotation layer, dataset)``."""
+    (seed 0; of every class on a semantic image) and a budget of ``seconds``:
+    ``(viewer, widget, annotation layer, dataset)``."""
     import napari
     from napari.settings import get_settings
 

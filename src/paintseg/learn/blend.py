@@ -36,12 +36,12 @@ def training_recalls(model: Segmenter, data: TrainingData, seed: int = 0) -> dic
     strokes of a class (chosen at random)."""
     rng = np.random.default_rng(seed)
     labels = [plane.train_labels.cpu().numpy() for plane in data.planes]
+    by_class: dict[int, list] = {}  # class -> (plane, stroke region)
+    for i, plane_labels in enumerate(labels):  # a stroke: touching pixels of one class
+        for region in regionprops(label(plane_labels, connectivity=2), plane_labels):
+            by_class.setdefault(int(region.intensity_min), []).append((i, region))
     recalls = {}
-    for k in range(1, data.n_classes + 1):
-        strokes = [(i, region) for i, plane_labels in enumerate(labels)
-                   for region in regionprops(label(plane_labels == k, connectivity=2))]
-        if not strokes:
-            continue
+    for k, strokes in sorted(by_class.items()):
         chosen = rng.permutation(len(strokes))[:STROKES_PER_CLASS]
         right = total = 0
         for i, region in (strokes[j] for j in chosen):
