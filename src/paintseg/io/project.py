@@ -25,7 +25,7 @@ import tifffile
 from scipy import ndimage
 
 from paintseg.errors import FileFormatError, InputError
-from paintseg.io.images import ImageData, read_image
+from paintseg.io.images import ImageData, is_tiff_path, is_zarr_path, read_image
 from paintseg.io.labels import (
     atomic_file,
     class_dicts,
@@ -154,8 +154,6 @@ class Project:
     def add_folder(self, folder: str | os.PathLike) -> tuple[list[ProjectImage], list[str]]:
         """Add every TIFF or zarr image of a folder, in name order; returns the images added
         and one sentence per file that was not (wrong channels, unreadable, already there)."""
-        from paintseg.io.images import is_tiff_path, is_zarr_path
-
         added, refused = [], []
         for path in sorted(Path(folder).iterdir()):
             if path.name.startswith(".") or not (is_tiff_path(path) or is_zarr_path(path)):

@@ -20,6 +20,7 @@ from paintseg.classes import ClassInfo
 from paintseg.errors import FileFormatError, InputError, PaintsegError
 from paintseg.learn.device import Numerics, choose_numerics, pick_device
 from paintseg.learn.forest import KnownPlanes, PixelForest
+from paintseg.learn.objects import SPLITS
 from paintseg.learn.recipe import Recipe
 from paintseg.learn.unet import UNet
 
@@ -38,13 +39,13 @@ MAX_WIDTH = 128
 # lean on context and generalise far worse (foreground Dice 0.3 against 0.9 on test data).
 PRESETS: dict[str, dict[str, Any]] = {
     # Learns in seconds on two CPU cores.
-    "fast": dict(depth=3, width=16, dropout=0.0, patch_size=64, batch_size=8,
-                 learning_rate=3e-3),
+    "fast": {"depth": 3, "width": 16, "dropout": 0.0, "patch_size": 64, "batch_size": 8,
+             "learning_rate": 3e-3},
     # The GPU default.
-    "balanced": dict(depth=4, width=32, dropout=0.0, patch_size=128,
-                     batch_size=8, learning_rate=1e-3),
-    "accurate": dict(depth=5, width=32, dropout=0.1, patch_size=256,
-                     batch_size=8, learning_rate=1e-3),
+    "balanced": {"depth": 4, "width": 32, "dropout": 0.0, "patch_size": 128,
+                 "batch_size": 8, "learning_rate": 1e-3},
+    "accurate": {"depth": 5, "width": 32, "dropout": 0.1, "patch_size": 256,
+                 "batch_size": 8, "learning_rate": 1e-3},
 }
 
 
@@ -335,8 +336,6 @@ class Segmenter:
     def object_options(self) -> dict[str, Any]:
         """Keyword arguments of :func:`paintseg.learn.find_objects` for this model's objects:
         the split chosen from its painted object strokes."""
-        from paintseg.learn.objects import SPLITS
-
         chosen = self.config.objects  # read from a file: only known, sensible values
         options = {"split": chosen["split"]} if chosen.get("split") in SPLITS else {}
         h = chosen.get("shape_h")

@@ -22,10 +22,22 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import dask
+import numpy as np
+import torch
 
 from paintseg.errors import InputError
+from paintseg.io.images import read_image
+from paintseg.io.labels import atomic_file
+from paintseg.io.prediction_store import (
+    create_prediction_store,
+    finish_prediction_store,
+    store_chunks,
+    write_region,
+)
 from paintseg.learn.events import StopFlag, stop_requested
 from paintseg.learn.memory import reuse_large_buffers
+from paintseg.learn.model import Segmenter
+from paintseg.learn.predict import predict_rows
 from paintseg.pipeline.files import predict_file
 from paintseg.pipeline.outputs import (
     Outputs,
@@ -100,8 +112,6 @@ def plan(inp: Path, output: Path, outputs: Outputs, model_bytes: bytes, *,
     plane (the store is created now); anything else is one unit per file (into a folder:
     ``<image name><suffix>``, ``.tif`` or ``.ome.zarr``).
     """
-    from paintseg.learn.model import Segmenter
-
     options = json.dumps([asdict(outputs), forest_blend], sort_keys=True)
     fingerprint = hashlib.sha256(model_bytes + options.encode()).hexdigest()
     job = Job(inp, outputs, forest_blend, fingerprint)
@@ -111,9 +121,6 @@ def plan(inp: Path, output: Path, outputs: Outputs, model_bytes: bytes, *,
     if outputs.objects:
         raise InputError("--objects needs the whole image in one process: leave out --workers "
                          "or --objects for one image into an OME-Zarr.")
-    from paintseg.io.images import read_image
-    from paintseg.io.prediction_store import create_prediction_store, store_chunks
-
     model = Segmenter.from_bytes(model_bytes, device="cpu")
     image = read_image(inp)
     model.check_channels(len(image.channels))
@@ -128,8 +135,6 @@ def plan(inp: Path, output: Path, outputs: Outputs, model_bytes: bytes, *,
 
 
 def _planes(leading: tuple[int, ...]) -> Iterator[tuple[int, ...]]:
-    import numpy as np
-
     return (tuple(int(i) for i in p) for p in np.ndindex(leading))
 
 
@@ -147,10 +152,6 @@ _MODELS: dict[str, object] = {}  # per worker process: the model of the current 
 
 def _worker_model(job: Job, model_bytes: bytes, threads: int | None):
     """The job's model in this worker, loaded from its bytes the first time."""
-    import torch
-
-    from paintseg.learn.model import Segmenter
-
     model = _MODELS.get(job.fingerprint)
     if model is None:
         _MODELS.clear()
@@ -167,16 +168,10 @@ def _worker_model(job: Job, model_bytes: bytes, threads: int | None):
 def run_unit(unit: FileUnit | BandUnit, job: Job, model_bytes: bytes,
              threads: int | None = None) -> str:
     """Predict one unit and write its outputs and marker (in a worker). Returns its name."""
-    from paintseg.io.labels import atomic_file
-
     model = _worker_model(job, model_bytes, threads)
     if isinstance(unit, FileUnit):
         predict_file(model, unit.source, unit.target, job.outputs)
     else:
-        from paintseg.io.images import read_image
-        from paintseg.io.prediction_store import write_region
-        from paintseg.learn.predict import predict_rows
-
         band = predict_rows(model, read_image(job.source).channels, unit.plane, unit.rows,
                             tile=job.outputs.tile)
         region = (*(slice(i, i + 1) for i in unit.plane), slice(*unit.rows),
@@ -246,8 +241,6 @@ def run(plan: Plan, client, threads: int | None = None, stop: StopFlag = None
                 report.stopped = True
                 return report
     if plan.store is not None and not report.failed:
-        from paintseg.io.prediction_store import finish_prediction_store
-
         finish_prediction_store(plan.store)  # the pyramid: dask work on the same cluster
     return report
 

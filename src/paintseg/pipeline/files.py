@@ -12,8 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import tifffile
 
+from paintseg.io.images import read_image
+from paintseg.io.labels import atomic_file, labels_of_shape, write_labels
+from paintseg.io.prediction_store import write_prediction
+from paintseg.learn.edits import objects_with_edits
 from paintseg.learn.events import StopFlag, drain
+from paintseg.learn.objects import MIN_THICKNESS, find_objects
+from paintseg.learn.predict import predict
 from paintseg.pipeline.outputs import (
     EDITS_SUFFIX,
     Outputs,
@@ -25,17 +32,11 @@ from paintseg.pipeline.outputs import (
 
 def write_tiff(path: Path, array: np.ndarray) -> None:
     """Write a TIFF atomically (temporary file beside it, then rename)."""
-    import tifffile
-
-    from paintseg.io.labels import atomic_file
-
     atomic_file(path, lambda tmp: tifffile.imwrite(tmp, array, compression="zlib"))
 
 
 def find_image_objects(model, image, prediction, outputs: Outputs):
     """Objects of a prediction: (instance labels, table)."""
-    from paintseg.learn.objects import MIN_THICKNESS, find_objects
-
     thickness = MIN_THICKNESS if outputs.min_thickness is None else outputs.min_thickness
     options = model.object_options if outputs.split == "auto" else {"split": outputs.split}
     return find_objects(prediction.labels, model.config.classes,
@@ -55,11 +56,6 @@ def predict_file(model, source: Path, target: Path, outputs: Outputs,
     Returns ``(image, prediction)``; when ``stop`` is set before the end, nothing is written
     and ``prediction.complete`` is False.
     """
-    from paintseg.io.images import read_image
-    from paintseg.io.labels import atomic_file, labels_of_shape, write_labels
-    from paintseg.learn.edits import objects_with_edits
-    from paintseg.learn.predict import predict
-
     image = read_image(source)
     prediction = run(predict(model, image.channels, tile=outputs.tile, stop=stop), source.name)
     if not prediction.complete:
@@ -74,8 +70,6 @@ def predict_file(model, source: Path, target: Path, outputs: Outputs,
             prediction.labels, None, model.config.classes, prediction.probabilities,
             image.channels, image.channel_names)
     if is_store_path(target):
-        from paintseg.io.prediction_store import write_prediction
-
         write_prediction(target, labels=prediction.labels,
                          probabilities=prediction.probabilities,
                          uncertainty=prediction.uncertainty, classes=model.config.classes,
