@@ -359,7 +359,7 @@ def test_the_readme_run_command_opens_the_sample_and_the_dock(monkeypatch, make_
     (viewer,) = viewers
     assert {"nuclei", "membrane", "annotations"} <= {layer.name for layer in viewer.layers}
     docks = [w for w in viewer.window.dock_widgets.values() if isinstance(w, PaintSegWidget)]
-    assert docks and docks[0].checked_images() == ["nuclei", "membrane"]
+    assert docks and docks[0].input.checked_images() == ["nuclei", "membrane"]
 
 
 def test_a_long_training_loss_curve_is_drawn_from_binned_means(qapp):
