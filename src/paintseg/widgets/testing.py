@@ -14,10 +14,20 @@ from napari.utils.interactions import (
     mouse_press_callbacks,
     mouse_release_callbacks,
 )
-from qtpy.QtCore import QThreadPool
-from qtpy.QtTest import QTest
+from qtpy.QtCore import QEventLoop, QThreadPool, QTimer
 
 IDLE_TIMEOUT = 60.0  # seconds for the dock to be idle after a stop: beyond it, a hang
+
+
+def pause(ms: int) -> None:
+    """Run the Qt event loop for ``ms`` milliseconds, idle between events.
+
+    Not ``QTest.qWait``: on PySide6, vispy replaces it by a loop that keeps a core busy, and
+    the training child (at the lowest priority) then waited minutes for a core.
+    """
+    loop = QEventLoop()
+    QTimer.singleShot(ms, loop.quit)
+    loop.exec()
 
 
 def wait_until(condition, timeout: float = IDLE_TIMEOUT) -> float:
@@ -26,7 +36,7 @@ def wait_until(condition, timeout: float = IDLE_TIMEOUT) -> float:
     while not condition():
         if time.monotonic() - start > timeout:
             raise TimeoutError(f"still waiting after {timeout} s: a hang")
-        QTest.qWait(10)
+        pause(10)
     return time.monotonic() - start
 
 
@@ -100,7 +110,7 @@ def start_stop_cycles(dock, cycles: int, seed: int = 0, once_training: bool = Fa
         if once_training:
             wait_until(lambda: training.last_event is not None)
         delay = rng.uniform(0.1, 2.0)
-        QTest.qWait(int(delay * 1000))
+        pause(int(delay * 1000))
         training.stop_button.click()
         record = {"run": "continue" if button is training.continue_button else "train",
                   "stop_after_s": round(delay, 2),
@@ -109,7 +119,7 @@ def start_stop_cycles(dock, cycles: int, seed: int = 0, once_training: bool = Fa
         if state.model is not None and rng.random() < 0.6:
             assert prediction.predict(whole=True)
             cancel = rng.uniform(0.0, 0.3)
-            QTest.qWait(int(cancel * 1000))
+            pause(int(cancel * 1000))
             prediction.cancel_button.click()
             record.update(cancel_after_s=round(cancel, 2),
                           idle_after_cancel_s=round(wait_until(lambda: not dock.busy), 2))
