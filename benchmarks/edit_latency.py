@@ -28,9 +28,9 @@ from edit_loop import candidates, split_line
 from harness import print_report
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from mouse import drag
 from screenshot_loop import run_until
+
+from paintseg.widgets.testing import drag
 
 
 def tiled(dataset, rows: int = 4, columns: int = 3):
@@ -63,8 +63,8 @@ def edit_round(widget, layer, truth, n: int) -> dict[str, list[float]]:
     for _, kind, what in candidates(np.asarray(layer.data), truth):
         if kind == "draw" or len(times[kind]) >= n:
             continue
-        if not widget.tool_buttons[kind].isChecked():
-            widget.choose_tool(kind)
+        if not widget.edits.tool_buttons[kind].isChecked():
+            widget.edits.choose_tool(kind)
         if kind == "split":
             start, end = split_line(truth, what[1], what[2])
             ms = timed(lambda s=start, e=end: drag(layer, s, (s + e) / 2, e))
@@ -74,7 +74,7 @@ def edit_round(widget, layer, truth, n: int) -> dict[str, list[float]]:
             drag(layer, np.argwhere(layer.data == what[0])[0])
             ms = timed(lambda w=what: drag(layer, np.argwhere(layer.data == w[1])[0]))
         times[kind].append(ms)
-        times["undo"].append(timed(widget.undo_edit))
+        times["undo"].append(timed(widget.edits.undo_edit))
     return times
 
 
@@ -104,26 +104,27 @@ def main() -> None:
     viewer.window._qt_window.resize(1600, 1000)
     viewer.add_image(image, name="nuclei")
     _, widget = viewer.window.add_plugin_dock_widget("napari-paintseg", "PaintSeg")
-    widget.set_inputs(["nuclei"])
-    strokes = widget.new_annotation_layer()
-    widget.class_table.set_classes(dataset.classes)
+    widget.input.set_inputs(["nuclei"])
+    strokes = widget.input.new_annotation_layer()
+    widget.input.class_table.set_classes(dataset.classes)
     strokes.data = real_data.simulate_strokes(truth, seed=0)
-    widget.budget_unit.setCurrentText("steps")
-    widget.budget_spin.setValue(args.steps)
-    widget.train_button.click()
+    widget.training.budget_unit.setCurrentText("steps")
+    widget.training.budget_spin.setValue(args.steps)
+    widget.training.train_button.click()
     run_until(lambda: not widget.busy, 1800)
-    widget.predict(whole=True)
+    widget.prediction.predict(whole=True)
     run_until(lambda: not widget.busy, 1800)
     layer = viewer.layers["nuclei objects"]
     report = {"image_shape": list(image.shape), "objects": int(layer.data.max()),
               "cases": {}}
     report["cases"]["idle"] = summary(edit_round(widget, layer, truth, args.edits))
-    widget.continue_spin.setValue(100_000)
-    widget.continue_button.click()
-    run_until(lambda: widget.last_event is not None and widget.last_event.step > 0, 600)
-    report["training_step_before"] = widget.last_event.step if widget.last_event else None
+    widget.training.continue_spin.setValue(100_000)
+    widget.training.continue_button.click()
+    training = widget.training
+    run_until(lambda: training.last_event is not None and training.last_event.step > 0, 600)
+    report["training_step_before"] = training.last_event.step if training.last_event else None
     report["cases"]["training"] = summary(edit_round(widget, layer, truth, args.edits))
-    report["training_step_after"] = widget.last_event.step if widget.last_event else None
+    report["training_step_after"] = training.last_event.step if training.last_event else None
     widget.stop()
     run_until(lambda: not widget.busy, 120)
     report["load_1min"] = os.getloadavg()[0]

@@ -248,8 +248,8 @@ class HandlerTimer:
     def __init__(self, widget) -> None:
         self.durations: list[float] = []
         self.cpu: list[float] = []
-        self._handle = widget._on_train_event
-        widget._on_train_event = self
+        self._handle = widget.training._on_train_event
+        widget.training._on_train_event = self
 
     def __call__(self, event) -> None:
         start, cpu = time.perf_counter(), time.thread_time()
@@ -274,15 +274,15 @@ def measure_training(viewer, widget, recorder, seconds: float, threads: int, z_s
 
     original = jobs.gui_threads
     jobs.gui_threads = lambda: threads
-    widget.train_in_process = in_process
+    widget.training.train_in_process = in_process
     try:
         recorder.start()
         started = time.perf_counter()
         previews.count, previews.max_ms = 0, 0.0
-        walker = SliceWalker(viewer, widget.inputs().geometry.shape[0], z_step)
+        walker = SliceWalker(viewer, widget.input.inputs().geometry.shape[0], z_step)
         with walker if browse else contextlib.nullcontext():
             click = time.perf_counter()
-            assert widget.start_training(continue_training=False)
+            assert widget.training.start_training(continue_training=False)
             click_ms = 1000 * (time.perf_counter() - click)
             run_until(lambda: not widget.busy, seconds + 120)
             ended = time.perf_counter()
@@ -290,7 +290,7 @@ def measure_training(viewer, widget, recorder, seconds: float, threads: int, z_s
         result["training_ended_at_s"] = round(ended - started, 2)
     finally:
         jobs.gui_threads = original
-    steps = widget.last_event.step if widget.last_event else 0
+    steps = widget.training.last_event.step if widget.training.last_event else 0
     result.update(in_process=in_process, torch_threads=threads, browsing_slices=browse,
                   steps=steps,
                   click_ms=round(click_ms, 1),
@@ -345,12 +345,12 @@ def main() -> None:
         viewer.add_image(channel, name=name, scale=cells["scale"], blending="additive")
     widget = PaintSegWidget(viewer)
     viewer.window.add_dock_widget(widget, name="PaintSeg")
-    widget.class_table.set_classes([ClassInfo.from_dict(c) for c in cells["classes"]])
-    annotations = widget.new_annotation_layer()
+    widget.input.class_table.set_classes([ClassInfo.from_dict(c) for c in cells["classes"]])
+    annotations = widget.input.new_annotation_layer()
     annotations.data[...] = draw_strokes(cells["semantic"], seed=0)
-    widget.preset_combo.setCurrentText("fast")
-    widget.budget_unit.setCurrentText("seconds")
-    widget.budget_spin.setValue(int(args.seconds))
+    widget.training.preset_combo.setCurrentText("fast")
+    widget.training.budget_unit.setCurrentText("seconds")
+    widget.training.budget_spin.setValue(int(args.seconds))
     previews = PreviewCounter()
     handler = HandlerTimer(widget)
     recorder = GapRecorder()
@@ -371,9 +371,9 @@ def main() -> None:
     # The references show the same layers as the training cases (the preview and places
     # layers are made at the first Train click) and last as long (p99 over seconds hangs on
     # one gap). The click that makes them is timed on its own.
-    geometry = widget.inputs().geometry
+    geometry = widget.input.inputs().geometry
     click = time.perf_counter()
-    _outputs.preview_layer(viewer, geometry, widget.class_table.classes())
+    _outputs.preview_layer(viewer, geometry, widget.input.class_table.classes())
     _outputs.places_layer(viewer, geometry)
     results["first_train_click_layers_ms"] = round(1000 * (time.perf_counter() - click), 1)
     recorder.start()
@@ -396,7 +396,7 @@ def main() -> None:
     for key in ("predict_stack", "predict_stack_again"):
         recorder.start()
         started = time.perf_counter()
-        assert widget.predict(whole=True)
+        assert widget.prediction.predict(whole=True)
         run_until(lambda: not widget.busy, 300)
         results[key] = recorder.stop()
         results[key]["seconds"] = round(time.perf_counter() - started, 2)

@@ -81,16 +81,16 @@ def main() -> None:
             time.sleep(0.005)
 
     before = process.memory_info().rss
-    widget.open_project(str(work / "set"))
+    widget.image_set.open_project(str(work / "set"))
     wait_idle()
     moves = []
     for _ in range(args.images - 1):
         start = time.perf_counter()
-        widget.next_button.click()
+        widget.image_set.next_button.click()
         shown = time.perf_counter() - start
         wait_idle()
         QApplication.processEvents()
-        moves.append({"image": widget.current_image_name(), "on_screen_s": round(shown, 3),
+        moves.append({"image": widget.state.current_image_name(), "on_screen_s": round(shown, 3),
                       "predicted_s": round(time.perf_counter() - start, 3),
                       "rss_mb": round(process.memory_info().rss / 2**20)})
     predicted_s = [m["predicted_s"] for m in moves]

@@ -19,7 +19,6 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
@@ -34,10 +33,10 @@ def main() -> None:
 
     import napari
     from soak import growth, process_status
-    from test_widgets_cycles import running, wait_until
 
     from paintseg.io.samples import draw_strokes, synthetic_cells
     from paintseg.widgets.paintseg_widget import PaintSegWidget
+    from paintseg.widgets.testing import running, wait_until
 
     viewer = napari.Viewer(show=True)
     cells = synthetic_cells(shape=tuple(args.shape), seed=0)
@@ -45,29 +44,30 @@ def main() -> None:
         viewer.add_image(channel, name=name)
     widget = PaintSegWidget(viewer)
     viewer.window.add_dock_widget(widget)
-    annotations = widget.new_annotation_layer()
-    widget.class_table.add_class("membrane")
+    annotations = widget.input.new_annotation_layer()
+    widget.input.class_table.add_class("membrane")
     annotations.data = draw_strokes(cells["semantic"], coverage=0.02, seed=0,
                                     planes=[0, args.shape[0] - 1])
-    widget.budget_unit.setCurrentText("steps")
-    widget.budget_spin.setValue(args.steps_per_cycle)
-    widget.continue_spin.setValue(args.steps_per_cycle)
-    widget.train_button.click()
+    widget.training.budget_unit.setCurrentText("steps")
+    widget.training.budget_spin.setValue(args.steps_per_cycle)
+    widget.training.continue_spin.setValue(args.steps_per_cycle)
+    widget.training.train_button.click()
     wait_until(lambda: not widget.busy, 600)
     samples, t0, i = [], time.monotonic(), 0
     while not samples or time.monotonic() - t0 < args.minutes * 60:
         plane = i % args.shape[0]
         viewer.dims.set_point(0, plane)
-        assert widget.predict(whole=True)
+        assert widget.prediction.predict(whole=True)
         wait_until(lambda: not widget.busy, 600)
-        accepted = widget.accept_prediction()
-        assert widget.start_training(continue_training=True)
+        accepted = widget.prediction.accept_prediction()
+        assert widget.training.start_training(continue_training=True)
         wait_until(lambda: not widget.busy, 600)
         children = len(running()["processes"])
+        last = widget.training.last_event
         samples.append({"cycle": i + 1, "t_s": round(time.monotonic() - t0, 1),
                         **process_status(), "child_processes": children,
                         "accepted_pixels": int(accepted),
-                        "steps": widget.last_event.step if widget.last_event else 0,
+                        "steps": last.step if last else 0,
                         "load_1min": round(os.getloadavg()[0], 2)})
         print(json.dumps(samples[-1]), file=sys.stderr, flush=True)
         i += 1

@@ -16,9 +16,6 @@ import json
 import os
 import statistics
 import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 
 def summary(values: list[float]) -> dict:
@@ -37,10 +34,10 @@ def main() -> None:
     out, sys.stdout = sys.stdout, sys.stderr  # napari prints notifications to stdout
 
     import napari
-    from test_widgets_cycles import left_running, running, start_stop_cycles, wait_until
 
     from paintseg.io.samples import draw_strokes, synthetic_cells
     from paintseg.widgets.paintseg_widget import PaintSegWidget
+    from paintseg.widgets.testing import left_running, running, start_stop_cycles, wait_until
 
     viewer = napari.Viewer(show=True)
     cells = synthetic_cells(shape=(3, 128, 128), seed=1)
@@ -49,18 +46,18 @@ def main() -> None:
     before = running()
     widget = PaintSegWidget(viewer)
     viewer.window.add_dock_widget(widget)
-    annotations = widget.new_annotation_layer()
-    widget.class_table.add_class("membrane")
+    annotations = widget.input.new_annotation_layer()
+    widget.input.class_table.add_class("membrane")
     annotations.data = draw_strokes(cells["semantic"], coverage=0.03, seed=1, planes=[0, 1, 2])
-    widget.budget_unit.setCurrentText("steps")
-    widget.budget_spin.setValue(3)
-    widget.train_button.click()
+    widget.training.budget_unit.setCurrentText("steps")
+    widget.training.budget_spin.setValue(3)
+    widget.training.train_button.click()
     wait_until(lambda: not widget.busy, 300)
-    widget.budget_spin.setValue(100_000)
-    widget.continue_spin.setValue(100_000)
+    widget.training.budget_spin.setValue(100_000)
+    widget.training.continue_spin.setValue(100_000)
     records = start_stop_cycles(widget, args.cycles, args.seed, args.once_training)
     left = left_running(before)
-    usable = widget.model is not None and widget.predict(whole=False)
+    usable = widget.state.model is not None and widget.prediction.predict(whole=False)
     wait_until(lambda: not widget.busy)
     usable = usable and viewer.layers["nuclei classes"].data.any()
     widget.close()

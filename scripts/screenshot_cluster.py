@@ -57,11 +57,11 @@ def main() -> None:
     classes = viewer.layers["murphy classes"]
     classes.opacity = 0.5
     _, widget = viewer.window.add_plugin_dock_widget("napari-paintseg", "PaintSeg")
-    widget.load_model(str(model))
+    widget.model_files.load_model(str(model))
     run_until(lambda: not widget.busy, 60)
-    widget.folder_format.setCurrentText("as OME-Zarr")
+    widget.prediction.folder_format.setCurrentText("as OME-Zarr")
     package = folder / "murphy.bioimageio.zip"
-    widget.export_bioimageio(str(package))
+    widget.model_files.export_bioimageio(str(package))
     run_until(lambda: not widget.busy, 120)
     print(f"exported {package} ({package.stat().st_size / 1e6:.1f} MB)")
     viewer.layers.selection.active = classes

@@ -21,23 +21,22 @@ from screenshot_real import click, first_input, open_with_strokes
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
-sys.path.insert(0, str(ROOT / "tests"))
 from edit_loop import candidates, split_line
-from mouse import drag
 
 from paintseg.learn.metrics import matching
+from paintseg.widgets.testing import drag
 
 NAME = "dsb2018_fluo_nuclei_1c8b905c"
 
 
 def main() -> None:
     viewer, widget, _, dataset = open_with_strokes(NAME, 30)
-    widget.budget_unit.setCurrentText("steps")
-    widget.budget_spin.setValue(150)
-    click(widget, widget.train_button)
+    widget.training.budget_unit.setCurrentText("steps")
+    widget.training.budget_spin.setValue(150)
+    click(widget, widget.training.train_button)
     run_until(lambda: not widget.busy, 900)
-    print(f"trained: {widget.model is not None}")
-    click(widget, widget.predict_stack_button)
+    print(f"trained: {widget.state.model is not None}")
+    click(widget, widget.prediction.predict_stack_button)
     run_until(lambda: not widget.busy, 900)
     layer = viewer.layers[f"{first_input(widget)} objects"]
     viewer.layers[f"{first_input(widget)} classes"].visible = False
@@ -46,8 +45,8 @@ def main() -> None:
     for _, kind, what in candidates(np.asarray(layer.data), dataset.truth)[:8]:
         if kind == "draw":
             continue
-        if not widget.tool_buttons[kind].isChecked():
-            widget.tool_buttons[kind].click()
+        if not widget.edits.tool_buttons[kind].isChecked():
+            widget.edits.tool_buttons[kind].click()
         if kind == "split":
             start, end = split_line(dataset.truth, what[1], what[2])
             drag(layer, start, (start + end) / 2, end)
@@ -58,11 +57,11 @@ def main() -> None:
         else:
             for object_id in what:
                 drag(layer, np.argwhere(layer.data == object_id)[0])
-        print(f"{kind}: {widget.edit_label.text()}")
+        print(f"{kind}: {widget.edits.edit_label.text()}")
     after = matching(dataset.truth, np.asarray(layer.data))["f1"]
     print(f"objects F1@0.5 before / after the edits: {before:.3f} / {after:.3f}")
     if last_split is not None:
-        widget.choose_tool("split")
+        widget.edits.choose_tool("split")
         viewer.camera.center = tuple(last_split)
         viewer.camera.zoom = 6
     save(viewer, "screenshot_edits.png")

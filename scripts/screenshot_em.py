@@ -26,14 +26,14 @@ def main() -> None:
         print(f"{name} is not present (../shared/data/real2): nothing to show")
         return
     viewer, widget, _, dataset = open_with_strokes(name, 60)
-    click(widget, widget.train_button)
+    click(widget, widget.training.train_button)
     run_until(lambda: not widget.busy, 240)
     if dataset.kind == "semantic":
-        click(widget, widget.predict_stack_button)
+        click(widget, widget.prediction.predict_stack_button)
         run_until(lambda: not widget.busy, 180)
         classes = np.asarray(viewer.layers[f"{first_input(widget)} classes"].data)
         print(real_data.class_scores(classes, dataset.truth, dataset.classes),
-              "forest share", widget.model.config.forest_blend)
+              "forest share", widget.state.model.config.forest_blend)
         for suffix in ("objects", "object names"):  # the class map is the result here
             viewer.layers[f"{first_input(widget)} {suffix}"].visible = False
         save(viewer, "screenshot_em_classes.png")

@@ -60,23 +60,23 @@ def main() -> None:
     viewer = napari.Viewer()
     viewer.window._qt_window.resize(1600, 1100)
     _, widget = viewer.window.add_plugin_dock_widget("napari-paintseg", "PaintSeg")
-    widget.new_project(str(work / "set"))
-    widget.class_table.set_classes(real_data.CLASSES)
-    widget.add_folder_to_project(str(work / "images"))
-    names = [image.name for image in widget.project.images]
+    widget.image_set.new_project(str(work / "set"))
+    widget.input.class_table.set_classes(real_data.CLASSES)
+    widget.image_set.add_folder_to_project(str(work / "images"))
+    names = [image.name for image in widget.state.project.images]
     for name in names[:3]:
-        assert widget.current_image_name() == name
-        widget.annotation_layer().data = real_data.simulate_strokes(truths[name], seed=0)
-        click(widget, widget.next_button)
-    widget.budget_unit.setCurrentText("seconds")
-    widget.budget_spin.setValue(30)
-    click(widget, widget.train_button)
-    click(widget, widget.previous_button)  # image 3, predicted on arrival
-    click(widget, widget.next_button)  # image 4: no strokes; predicted on arrival
+        assert widget.state.current_image_name() == name
+        widget.input.annotation_layer().data = real_data.simulate_strokes(truths[name], seed=0)
+        click(widget, widget.image_set.next_button)
+    widget.training.budget_unit.setCurrentText("seconds")
+    widget.training.budget_spin.setValue(30)
+    click(widget, widget.training.train_button)
+    click(widget, widget.image_set.previous_button)  # image 3, predicted on arrival
+    click(widget, widget.image_set.next_button)  # image 4: no strokes; predicted on arrival
     objects = viewer.layers[f"{names[3]} objects"].data
     print(f"{names[3]} (no strokes): objects F1@0.5 = "
           f"{matching(truths[names[3]], np.asarray(objects))['f1']:.3f}")
-    print("\n".join(widget.project_list.item(i).text() for i in range(len(names))))
+    print("\n".join(widget.image_set.project_list.item(i).text() for i in range(len(names))))
     viewer.layers[f"{names[3]} classes"].visible = False
     save(viewer, "screenshot_image_set.png")
     viewer.close()

@@ -45,17 +45,17 @@ def main() -> None:
     viewer.layers["ground truth"].visible = False
     z_step = viewer.layers["nuclei"].scale[0]
     viewer.dims.set_point(0, 2 * z_step)
-    widget.preset_combo.setCurrentText("fast")
-    widget.budget_unit.setCurrentText("seconds")
-    widget.budget_spin.setValue(45)
-    assert widget.start_training()
+    widget.training.preset_combo.setCurrentText("fast")
+    widget.training.budget_unit.setCurrentText("seconds")
+    widget.training.budget_spin.setValue(45)
+    assert widget.training.start_training()
     run_until(lambda: any(layer.name.endswith("preview") for layer in viewer.layers), 60)
-    run_until(lambda: sum(map(len, widget.loss_runs)) > 200 or not widget.busy, 40)
+    run_until(lambda: sum(map(len, widget.training.loss_runs)) > 200 or not widget.busy, 40)
     viewer.layers["annotations"].opacity = 0.9
     save(viewer, "screenshot_training.png")
     run_until(lambda: not widget.busy, 120)
 
-    assert widget.predict(whole=True)
+    assert widget.prediction.predict(whole=True)
     run_until(lambda: not widget.busy, 120)
     for layer in viewer.layers:
         if layer.name.endswith(("prediction preview", "classes")) or layer.name == "annotations":

@@ -39,12 +39,12 @@ def click(widget, button) -> None:
 
 def first_input(widget) -> str:
     """The name the dock gives its output layers: that of the first input layer."""
-    return widget.inputs().geometry.name
+    return widget.input.inputs().geometry.name
 
 
 def predicted(viewer, widget, truth) -> float:
     """Press "Predict image", wait, return the objects' F1@0.5."""
-    click(widget, widget.predict_stack_button)
+    click(widget, widget.prediction.predict_stack_button)
     run_until(lambda: not widget.busy, 180)
     objects = viewer.layers[f"{first_input(widget)} objects"].data
     f1 = matching(truth, np.asarray(objects))["f1"]
@@ -68,34 +68,35 @@ def open_with_strokes(name: str, seconds: int):
         viewer.add_image(plane, name=channel, colormap=colours.get(channel, "gray"),
                          blending="additive")
     _, widget = viewer.window.add_plugin_dock_widget("napari-paintseg", "PaintSeg")
-    widget.set_inputs(list(dataset.channel_names))
-    layer = widget.new_annotation_layer()
-    widget.class_table.set_classes(dataset.classes)
+    widget.input.set_inputs(list(dataset.channel_names))
+    layer = widget.input.new_annotation_layer()
+    widget.input.class_table.set_classes(dataset.classes)
     layer.data = real_data.strokes_for(dataset, 0, SimpleNamespace(boundary_strokes=0.0))
-    widget.budget_unit.setCurrentText("seconds")
-    widget.budget_spin.setValue(seconds)
+    widget.training.budget_unit.setCurrentText("seconds")
+    widget.training.budget_spin.setValue(seconds)
     return viewer, widget, layer, dataset
 
 
 def main() -> None:
     viewer, widget, layer, dataset = open_with_strokes(NAME, 30)
-    click(widget, widget.train_button)
-    run_until(lambda: sum(map(len, widget.loss_runs)) > 150 or not widget.busy, 60)
+    click(widget, widget.training.train_button)
+    run_until(lambda: sum(map(len, widget.training.loss_runs)) > 150 or not widget.busy, 60)
     save(viewer, "screenshot_real_training.png")
     run_until(lambda: not widget.busy, 120)
 
     before = predicted(viewer, widget, dataset.truth)
     viewer.layers[f"{first_input(widget)} classes"].visible = False
     save(viewer, "screenshot_real_objects.png")
-    click(widget, widget.next_place_button)  # where to paint next: the first place, close up
-    print(f"place 1: {widget.place_label.text()}")
+    click(widget, widget.prediction.next_place_button)  # where to paint next: the first place,
+    # close up
+    print(f"place 1: {widget.prediction.place_label.text()}")
     save(viewer, "screenshot_real_places.png")
     viewer.reset_view()
 
     classes = np.asarray(viewer.layers[f"{first_input(widget)} classes"].data)
     layer.data = correction_strokes(classes, dataset.truth, np.asarray(layer.data), 5,
                                     np.random.default_rng(0))
-    click(widget, widget.continue_button)
+    click(widget, widget.training.continue_button)
     run_until(lambda: not widget.busy, 120)
     after = predicted(viewer, widget, dataset.truth)
     viewer.layers[f"{first_input(widget)} classes"].visible = False

@@ -116,9 +116,9 @@ def paintseg_viewer(make_napari_viewer, small_cells):
                          blending="additive", colormap="green" if name == "nuclei" else "magenta")
     widget = PaintSegWidget(viewer)
     viewer.window.add_dock_widget(widget, name="PaintSeg", area="right")
-    widget.budget_unit.setCurrentText("seconds")
-    widget.preset_combo.setCurrentText("fast")
-    assert widget.checked_images() == ["nuclei", "membrane"]
+    widget.training.budget_unit.setCurrentText("seconds")
+    widget.training.preset_combo.setCurrentText("fast")
+    assert widget.input.checked_images() == ["nuclei", "membrane"]
     yield viewer, widget
     widget.stop()
 

@@ -161,17 +161,17 @@ def test_dock_predicts_a_folder_on_a_cluster_given_its_address(files, client, pa
     """The dock's Folder… with a scheduler address: the cluster writes what one process
     writes; an unreachable address is one clear sentence."""
     _, widget = paintseg_viewer
-    widget.model = Segmenter.load(files["model"], device="cpu")
-    widget.folder_format.setCurrentText("as OME-Zarr")
-    widget.cluster_address.setText(client.scheduler.address)
-    assert widget.predict_folder(str(files["folder"]), str(tmp_path / "out"))
+    widget.state.model = Segmenter.load(files["model"], device="cpu")
+    widget.prediction.folder_format.setCurrentText("as OME-Zarr")
+    widget.prediction.cluster_address.setText(client.scheduler.address)
+    assert widget.prediction.predict_folder(str(files["folder"]), str(tmp_path / "out"))
     qtbot.waitUntil(lambda: not widget.busy, timeout=120_000)
     assert "3 predicted" in notifications()[-1]
-    local = drain(predict(widget.model, tifffile.imread(files["folder"] / "field0.tif")))
+    local = drain(predict(widget.state.model, tifffile.imread(files["folder"] / "field0.tif")))
     stored, _ = read_labels(tmp_path / "out" / "field0.ome.zarr" / "labels" / "classes")
     assert np.array_equal(stored, local.labels)
     monkeypatch.setattr(batch, "CONNECT_SECONDS", 2)
-    widget.cluster_address.setText("tcp://127.0.0.1:9")  # nothing listens there
-    assert widget.predict_folder(str(files["folder"]), str(tmp_path / "other"))
+    widget.prediction.cluster_address.setText("tcp://127.0.0.1:9")  # nothing listens there
+    assert widget.prediction.predict_folder(str(files["folder"]), str(tmp_path / "other"))
     qtbot.waitUntil(lambda: not widget.busy, timeout=120_000)
     assert "Cannot reach the dask scheduler at tcp://127.0.0.1:9" in notifications()[-1]

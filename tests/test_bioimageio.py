@@ -172,24 +172,23 @@ def test_dock_exports_and_loads_a_package(paintseg_viewer, model, tmp_path, monk
     from qtpy.QtWidgets import QFileDialog
 
     _, widget = paintseg_viewer
-    widget.model = model  # two channels, as the sample's: the tile comes from the screen
-    widget._set_busy("")  # as after a training or a load: the buttons of a model enabled
+    widget.state.model = model  # two channels, as the sample's: the tile comes from the screen
     out = tmp_path / "dock.zip"
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *args, **kw: (str(out), ""))
-    widget.zoo_button.click()
-    assert widget.busy and not widget.zoo_button.isEnabled()  # the export runs off the GUI
+    widget.model_files.zoo_button.click()
+    assert widget.busy and not widget.model_files.zoo_button.isEnabled()  # runs off the GUI
     qtbot.waitUntil(lambda: not widget.busy, timeout=60_000)
     assert any("BioImage Model Zoo package saved" in m for m in notifications())
     with zipfile.ZipFile(out) as archive:
         archive.extract("test_input.npy", tmp_path)
     assert np.load(tmp_path / "test_input.npy").shape == (1, 2, 128, 128)  # the sample's plane
-    widget.model = None
-    assert widget.load_model(str(out)) and widget.busy
+    widget.state.model = None
+    assert widget.model_files.load_model(str(out)) and widget.busy
     qtbot.waitUntil(lambda: not widget.busy, timeout=60_000)
-    assert widget.model.config.to_dict() == model.config.to_dict()
-    assert widget.zoo_button.isEnabled()
-    widget.model = None
-    widget.export_bioimageio(str(tmp_path / "none.zip"))
+    assert widget.state.model.config.to_dict() == model.config.to_dict()
+    assert widget.model_files.zoo_button.isEnabled()
+    widget.state.model = None
+    widget.model_files.export_bioimageio(str(tmp_path / "none.zip"))
     assert "There is no model to export yet." in notifications()[-1]
 
 

@@ -1,5 +1,6 @@
 """Everything but the dock (paintseg.widgets) must import without Qt or napari: the engine,
-the session layer that the training child process imports, the CLI and the pipelines."""
+the session layer that the training child process imports (and the dock state), the CLI
+and the pipelines."""
 
 import subprocess
 import sys
@@ -20,7 +21,7 @@ def check(name):
 for top in pkgutil.iter_modules(paintseg.__path__, "paintseg."):
     if top.name != "paintseg.widgets":
         check(top.name)
-print("checked", "session" in sys.modules["paintseg"].__dict__)
+print("checked", "paintseg.session.dock" in sys.modules)
 """
 
 

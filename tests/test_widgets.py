@@ -11,6 +11,7 @@ from qtpy.QtCore import Qt
 from paintseg.io.labels import read_labels
 from paintseg.learn.train import Preview
 from paintseg.session.layers import CLASSES_KEY
+from paintseg.widgets.testing import paint
 
 NUCLEUS = 2
 
@@ -29,11 +30,11 @@ def dice(prediction: np.ndarray, truth: np.ndarray, label: int) -> float:
 
 def define_classes(qtbot, viewer, widget):
     """Make an annotation layer and the class table background / nucleus / membrane."""
-    qtbot.mouseClick(widget.new_annotation_button, Qt.LeftButton)
-    layer = widget.annotation_layer()
+    qtbot.mouseClick(widget.input.new_annotation_button, Qt.LeftButton)
+    layer = widget.input.annotation_layer()
     assert layer is not None and layer.data.shape == viewer.layers["nuclei"].data.shape
     np.testing.assert_allclose(layer.scale, viewer.layers["nuclei"].scale)
-    table = widget.class_table
+    table = widget.input.class_table
     assert [c.name for c in table.classes()] == ["background", "cell"]
     table.rename(1, "nucleus")
     qtbot.mouseClick(table.add_button, Qt.LeftButton)
@@ -43,19 +44,15 @@ def define_classes(qtbot, viewer, widget):
     return layer
 
 
-def paint(layer, strokes):
-    layer.data[...] = strokes
-    layer.refresh()
-
-
 def train(qtbot, widget, steps: int, button) -> None:
     """Click a training button with a step budget (robust on a loaded machine) and wait."""
-    widget.budget_unit.setCurrentText("steps")
-    spin = widget.continue_spin if button is widget.continue_button else widget.budget_spin
+    widget.training.budget_unit.setCurrentText("steps")
+    training = widget.training
+    spin = training.continue_spin if button is training.continue_button else training.budget_spin
     spin.setValue(steps)
     qtbot.mouseClick(button, Qt.LeftButton)
     assert widget.busy
-    assert not widget.train_button.isEnabled() and not widget.continue_button.isEnabled()
+    assert not training.train_button.isEnabled() and not training.continue_button.isEnabled()
     assert gc.get_freeze_count() > 0  # no full garbage collection stalls the GUI meanwhile
     wait_idle(qtbot, widget, timeout=240)
 
@@ -74,22 +71,23 @@ def test_whole_loop_classes_train_preview_predict_correct_continue(
     assert stored[2] == {"name": "membrane", "color": "#0a84ff", "role": "background"}
     np.testing.assert_allclose(annotations.colormap.map(3), [10 / 255, 132 / 255, 1, 1], atol=0.01)
     assert annotations.colormap.map(0)[3] == 0  # not annotated: transparent
-    widget.class_table.table.selectRow(1)
+    widget.input.class_table.table.selectRow(1)
     assert annotations.selected_label == NUCLEUS and annotations.mode == "paint"
 
     # 2. paint strokes; 3. train on the visible slice 1
     paint(annotations, small_cells["strokes"])
     strokes = small_cells["strokes"].copy()
     viewer.dims.set_point(0, 1 * small_cells["scale"][0])
-    assert widget.visible_plane() == (1,)
-    train(qtbot, widget, 80, widget.train_button)
-    assert widget.model is not None, notifications()
-    first_run = list(widget.loss_runs[0])
+    assert widget.input.visible_plane() == (1,)
+    train(qtbot, widget, 80, widget.training.train_button)
+    assert widget.state.model is not None, notifications()
+    first_run = list(widget.training.loss_runs[0])
     assert len(first_run) > 5 and np.mean(first_run[-3:]) < np.mean(first_run[:3])
-    assert widget.last_scores and "nucleus" in widget.last_scores
-    assert "nucleus" in widget.scores_label.text()
-    assert widget.suggestions and all(s.plane == (1,) for s in widget.suggestions)  # on screen
-    assert len(viewer.layers["nuclei where to paint next"].data) == len(widget.suggestions)
+    assert widget.training.last_scores and "nucleus" in widget.training.last_scores
+    assert "nucleus" in widget.training.scores_label.text()
+    suggestions = widget.prediction.suggestions
+    assert suggestions and all(s.plane == (1,) for s in suggestions)  # on screen
+    assert len(viewer.layers["nuclei where to paint next"].data) == len(suggestions)
 
     # 4. the live preview of the visible slice beats a Dice threshold
     preview = viewer.layers["nuclei prediction preview"]
@@ -101,22 +99,22 @@ def test_whole_loop_classes_train_preview_predict_correct_continue(
     # longer on screen, is skipped (it would redraw a plane left behind); a later one shows
     ones = np.ones(truth.shape[1:], np.uint8)
     viewer.dims.set_point(0, 2 * small_cells["scale"][0])
-    widget._show_preview(Preview(0, (2,), ones, ones), last=False)  # browsing just now
-    widget._browsed_at -= 10
-    widget._show_preview(Preview(0, (1,), ones, ones), last=False)  # slice 1 left behind
+    widget.training._show_preview(Preview(0, (2,), ones, ones), last=False)  # browsing just now
+    widget.state.browsed_at -= 10
+    widget.training._show_preview(Preview(0, (1,), ones, ones), last=False)  # slice 1 left behind
     assert not preview.data[2].any() and not (preview.data[1] == 1).all()
-    widget._show_preview(Preview(0, (2,), ones, ones), last=False)
+    widget.training._show_preview(Preview(0, (2,), ones, ones), last=False)
     assert (preview.data[2] == 1).all()
     preview.data[2] = 0
     viewer.dims.set_point(0, 1 * small_cells["scale"][0])
 
     # 5. predict the slice, then the whole stack: class map, uncertainty, objects, names
-    qtbot.mouseClick(widget.predict_slice_button, Qt.LeftButton)
+    qtbot.mouseClick(widget.prediction.predict_slice_button, Qt.LeftButton)
     wait_idle(qtbot, widget)
     classes_layer = viewer.layers["nuclei classes"]
     assert dice(classes_layer.data[1], truth[1], NUCLEUS) > 0.6
     assert not classes_layer.data[0].any()
-    qtbot.mouseClick(widget.predict_stack_button, Qt.LeftButton)
+    qtbot.mouseClick(widget.prediction.predict_stack_button, Qt.LeftButton)
     wait_idle(qtbot, widget)
     assert dice(classes_layer.data, truth, NUCLEUS) > 0.6
     assert "nucleus" in list(classes_layer.features["class_name"])
@@ -137,26 +135,26 @@ def test_whole_loop_classes_train_preview_predict_correct_continue(
     assert set(names.text.values) == {"nucleus"}
     assert not names.visible  # one class: the same name on every object is hidden at first
     assert len(names.text.values) == len(names.data) == len(names.features)  # updated in place
-    csv = widget.export_objects(str(tmp_path / "objects.csv"))
+    csv = widget.prediction.export_objects(str(tmp_path / "objects.csv"))
     assert len(pd.read_csv(csv)) == len(ids)
 
     # where to paint next: numbered places come with the prediction; Next centres the view on
     # each, on its slice, zoomed in, and says why; never on a painted pixel
     places = viewer.layers["nuclei where to paint next"]
-    assert 2 <= len(places.data) == len(widget.suggestions) <= 10
+    assert 2 <= len(places.data) == len(widget.prediction.suggestions) <= 10
     scale = np.asarray(small_cells["scale"])
     viewer.dims.set_point(0, 0)
     zoom = viewer.camera.zoom
-    clicks = [(widget.next_place_button, 0), (widget.next_place_button, 1),
-              (widget.previous_place_button, 0)]
+    clicks = [(widget.prediction.next_place_button, 0), (widget.prediction.next_place_button, 1),
+              (widget.prediction.previous_place_button, 0)]
     for button, index in clicks:
         qtbot.mouseClick(button, Qt.LeftButton)
-        place = widget.suggestions[index]
+        place = widget.prediction.suggestions[index]
         assert viewer.dims.current_step[0] == place.plane[0]
         np.testing.assert_allclose(viewer.camera.center[-2:],
                                    np.multiply((place.y, place.x), scale[-2:]), atol=1e-3)
         assert viewer.camera.zoom > zoom
-        assert place.reason in widget.place_label.text()
+        assert place.reason in widget.prediction.place_label.text()
         assert strokes[(*place.plane, place.y, place.x)] == 0
     viewer.dims.set_point(0, 1 * small_cells["scale"][0])  # back to slice 1
 
@@ -165,36 +163,37 @@ def test_whole_loop_classes_train_preview_predict_correct_continue(
     folder.mkdir(), out_dir.mkdir()
     tifffile.imwrite(folder / "plane.tif", small_cells["image"][:, 1, :64, :64],
                      imagej=True, metadata={"axes": "CYX"})
-    assert widget.predict_folder(str(folder), str(out_dir))
+    assert widget.prediction.predict_folder(str(folder), str(out_dir))
     wait_idle(qtbot, widget)
     written, _ = read_labels(out_dir / "plane.tif")
     assert dice(written, truth[1, :64, :64], NUCLEUS) > 0.6
-    widget.folder_format.setCurrentText("as OME-Zarr")  # the same, in one OME-Zarr per image
-    assert widget.predict_folder(str(folder), str(out_dir))
+    widget.prediction.folder_format.setCurrentText("as OME-Zarr")  # the same, one store per image
+    assert widget.prediction.predict_folder(str(folder), str(out_dir))
     wait_idle(qtbot, widget)
     np.testing.assert_array_equal(read_labels(out_dir / "plane.ome.zarr/labels/classes")[0],
                                   written)
-    assert not widget.predict_folder(str(folder), str(folder))  # would write over the images
+    assert not widget.prediction.predict_folder(str(folder), str(folder))  # over the images
 
     # save and reload the model: it predicts at once
-    path = widget.save_model(str(tmp_path / "cells.paintseg.safetensors"))
-    before = widget.model
-    assert widget.load_model(str(path))
+    path = widget.model_files.save_model(str(tmp_path / "cells.paintseg.safetensors"))
+    before = widget.state.model
+    assert widget.model_files.load_model(str(path))
     wait_idle(qtbot, widget)
-    assert widget.model is not before and widget.model.config.to_dict() == before.config.to_dict()
+    model = widget.state.model
+    assert model is not before and model.config.to_dict() == before.config.to_dict()
 
     # 6. accept the prediction of slice 1 into the annotations, then Continue
-    added = widget.accept_prediction()
+    added = widget.prediction.accept_prediction()
     assert added > 0
     kept = strokes > 0
     np.testing.assert_array_equal(annotations.data[kept], strokes[kept])
     assert np.count_nonzero(annotations.data[1]) == annotations.data[1].size
-    steps_before = len(widget.model.config.history)
-    train(qtbot, widget, 20, widget.continue_button)
-    assert len(widget.loss_runs) == 2
-    assert len(widget.model.config.history) == steps_before + 1
-    assert widget.model.config.history[-1]["steps"] == 20  # Continue's own budget
-    resumed, fresh = np.mean(widget.loss_runs[1][:3]), np.mean(first_run[:3])
+    steps_before = len(widget.state.model.config.history)
+    train(qtbot, widget, 20, widget.training.continue_button)
+    assert len(widget.training.loss_runs) == 2
+    assert len(widget.state.model.config.history) == steps_before + 1
+    assert widget.state.model.config.history[-1]["steps"] == 20  # Continue's own budget
+    resumed, fresh = np.mean(widget.training.loss_runs[1][:3]), np.mean(first_run[:3])
     assert resumed < 0.75 * fresh, (resumed, fresh)  # continued, not restarted
     assert not [m for m in notifications() if "failed" in m]
 
@@ -203,16 +202,16 @@ def test_stop_mid_run_keeps_the_model(paintseg_viewer, small_cells, qtbot):
     viewer, widget = paintseg_viewer
     annotations = define_classes(qtbot, viewer, widget)
     paint(annotations, small_cells["strokes"])
-    widget.budget_unit.setCurrentText("steps")
-    widget.budget_spin.setValue(100_000)
-    qtbot.mouseClick(widget.train_button, Qt.LeftButton)
-    qtbot.waitUntil(lambda: len(widget.loss_runs[-1]) >= 3, timeout=180_000)
-    assert widget.stop_button.isEnabled()
-    qtbot.mouseClick(widget.stop_button, Qt.LeftButton)
+    widget.training.budget_unit.setCurrentText("steps")
+    widget.training.budget_spin.setValue(100_000)
+    qtbot.mouseClick(widget.training.train_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: len(widget.training.loss_runs[-1]) >= 3, timeout=180_000)
+    assert widget.training.stop_button.isEnabled()
+    qtbot.mouseClick(widget.training.stop_button, Qt.LeftButton)
     wait_idle(qtbot, widget, timeout=15)
-    assert widget.model is not None
-    assert widget.continue_button.isEnabled()
-    assert not widget.stop_button.isEnabled()
+    assert widget.state.model is not None
+    assert widget.training.continue_button.isEnabled()
+    assert not widget.training.stop_button.isEnabled()
 
 
 def test_bad_inputs_give_notifications_not_exceptions(
@@ -220,28 +219,28 @@ def test_bad_inputs_give_notifications_not_exceptions(
 ):
     viewer, widget = paintseg_viewer
     # no model yet
-    assert not widget.start_training(continue_training=True)
-    assert not widget.predict()
-    assert widget.export_objects("unused.csv") is None
+    assert not widget.training.start_training(continue_training=True)
+    assert not widget.prediction.predict()
+    assert widget.prediction.export_objects("unused.csv") is None
     # no annotation layer
-    assert not widget.start_training()
+    assert not widget.training.start_training()
     # no strokes: the engine's error arrives from the worker as a notification
     annotations = define_classes(qtbot, viewer, widget)
-    assert widget.start_training()
+    assert widget.training.start_training()
     wait_idle(qtbot, widget)
-    assert widget.model is None
+    assert widget.state.model is None
     # channels of different shapes
     viewer.add_image(np.zeros((3, 64, 64), np.float32), name="small")
-    widget.set_inputs(["nuclei", "small"])
-    assert not widget.start_training()
+    widget.input.set_inputs(["nuclei", "small"])
+    assert not widget.training.start_training()
     # a file that cannot be written: which folder, and what to do
-    widget.objects_table = pd.DataFrame({"label": [1]})
-    assert widget.export_objects(str(tmp_path / "missing" / "objects.csv")) is None
+    widget.state.objects_table = pd.DataFrame({"label": [1]})
+    assert widget.prediction.export_objects(str(tmp_path / "missing" / "objects.csv")) is None
     # a damaged model file, loaded in the worker: a sentence, and still no model
     (tmp_path / "broken.paintseg.safetensors").write_bytes(b"not a model")
-    assert widget.load_model(str(tmp_path / "broken.paintseg.safetensors"))
+    assert widget.model_files.load_model(str(tmp_path / "broken.paintseg.safetensors"))
     wait_idle(qtbot, widget)
-    assert widget.model is None and widget.model_label.text() == "No model yet."
+    assert widget.state.model is None and widget.model_files.model_label.text() == "No model yet."
     messages = notifications()
     assert f"Export failed. The folder {tmp_path / 'missing'} does not exist: create it or " \
         "choose another." in messages
@@ -253,7 +252,7 @@ def test_bad_inputs_give_notifications_not_exceptions(
     assert any("broken.paintseg.safetensors" in m and "Traceback" not in m for m in messages)
     # nothing painted was touched
     assert not annotations.data.any()
-    assert widget.annotation_layer() is annotations
+    assert widget.input.annotation_layer() is annotations
 
 
 def test_the_model_box_names_the_classes_the_unet_has_not_learnt(paintseg_viewer, qtbot,
@@ -267,16 +266,16 @@ def test_the_model_box_names_the_classes_the_unet_has_not_learnt(paintseg_viewer
     model.config.history.append({"network_recall": {"background": 1.0, "nucleus": 0.9,
                                                     "membrane": 0.2}})
     model.save(tmp_path / "m.safetensors")
-    assert widget.load_model(str(tmp_path / "m.safetensors"))
+    assert widget.model_files.load_model(str(tmp_path / "m.safetensors"))
     wait_idle(qtbot, widget)
-    text = widget.model_label.text()
+    text = widget.model_files.model_label.text()
     assert "Not learnt by the U-Net yet (the random forest carries them): membrane." in text
 
 
 def test_class_table_edits_update_the_annotation_layer(paintseg_viewer, qtbot):
     viewer, widget = paintseg_viewer
     annotations = define_classes(qtbot, viewer, widget)
-    table = widget.class_table
+    table = widget.input.class_table
     table.table.item(1, 0).setText("membrane")  # duplicate name: refused
     assert table.classes()[1].name == "nucleus"
     table.table.selectRow(2)
@@ -286,7 +285,7 @@ def test_class_table_edits_update_the_annotation_layer(paintseg_viewer, qtbot):
     # a second annotation layer with its own table is adopted with it
     other = viewer.add_labels(np.zeros_like(annotations.data), name="other annotations",
                               metadata={CLASSES_KEY: [{"name": "a"}, {"name": "b"}]})
-    widget.annotation_combo.setCurrentText(other.name)
+    widget.input.annotation_combo.setCurrentText(other.name)
     assert [c.name for c in table.classes()] == ["a", "b"]
     assert other.colormap.map(1)[3] > 0
 
@@ -298,9 +297,10 @@ def test_sample_opens_with_its_strokes_and_class_table(make_napari_viewer, sampl
     viewer = make_napari_viewer()
     viewer.open_sample("napari-paintseg", sample)
     widget = PaintSegWidget(viewer)
-    assert widget.annotation_combo.currentText() == "annotations"
-    assert [c.name for c in widget.class_table.classes()] == ["background", "nucleus", "membrane"]
-    assert widget.checked_images() == ["nuclei", "membrane"]
+    assert widget.input.annotation_combo.currentText() == "annotations"
+    classes = widget.input.class_table.classes()
+    assert [c.name for c in classes] == ["background", "nucleus", "membrane"]
+    assert widget.input.checked_images() == ["nuclei", "membrane"]
 
 
 def test_launch_names_the_slider_axes(qapp):
@@ -309,7 +309,7 @@ def test_launch_names_the_slider_axes(qapp):
     viewer, widget = open_viewer("synthetic", show=False)
     try:
         assert viewer.dims.axis_labels == ("z", "y", "x")
-        assert widget.checked_images() == ["nuclei", "membrane"]
+        assert widget.input.checked_images() == ["nuclei", "membrane"]
     finally:
         viewer.close()
 
@@ -323,15 +323,15 @@ def test_a_2d_image_trains_and_predicts(
     viewer = make_napari_viewer()
     viewer.add_image(small_cells["image"][0, 1], name="nuclei 2d")
     widget = PaintSegWidget(viewer)
-    widget.train_in_process = in_process
-    annotations = widget.new_annotation_layer()
-    widget.class_table.add_class("membrane")
+    widget.training.train_in_process = in_process
+    annotations = widget.input.new_annotation_layer()
+    widget.input.class_table.add_class("membrane")
     paint(annotations, small_cells["strokes"][1])
-    assert widget.visible_plane() == ()
-    train(qtbot, widget, 15, widget.train_button)
-    assert widget.model is not None, notifications()
+    assert widget.input.visible_plane() == ()
+    train(qtbot, widget, 15, widget.training.train_button)
+    assert widget.state.model is not None, notifications()
     assert viewer.layers["nuclei 2d prediction preview"].data.any()
-    assert widget.predict(whole=False)
+    assert widget.prediction.predict(whole=False)
     wait_idle(qtbot, widget)
     assert viewer.layers["nuclei 2d classes"].data.shape == (128, 128)
     assert len(viewer.layers["nuclei 2d objects"].features) > 0
@@ -359,7 +359,7 @@ def test_the_readme_run_command_opens_the_sample_and_the_dock(monkeypatch, make_
     (viewer,) = viewers
     assert {"nuclei", "membrane", "annotations"} <= {layer.name for layer in viewer.layers}
     docks = [w for w in viewer.window.dock_widgets.values() if isinstance(w, PaintSegWidget)]
-    assert docks and docks[0].checked_images() == ["nuclei", "membrane"]
+    assert docks and docks[0].input.checked_images() == ["nuclei", "membrane"]
 
 
 def test_a_long_training_loss_curve_is_drawn_from_binned_means(qapp):

@@ -6,12 +6,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
-from mouse import drag
 from qtpy.QtCore import Qt
 from test_widgets import train, wait_idle
 
 from paintseg.io.samples import draw_strokes
 from paintseg.learn.edits import KEPT_DELETED
+from paintseg.widgets.testing import drag
 
 DATA = Path(__file__).parent / "data"
 BACKGROUND, NUCLEUS = 1, 2
@@ -35,14 +35,14 @@ def predicted(make_napari_viewer, qtbot):
     viewer.add_image(image, name="nuclei")
     widget = PaintSegWidget(viewer)
     viewer.window.add_dock_widget(widget, name="PaintSeg", area="right")
-    widget.train_in_process = False  # a thread: quicker to start in a test
-    widget.preset_combo.setCurrentText("fast")
-    annotations = widget.new_annotation_layer()
+    widget.training.train_in_process = False  # a thread: quicker to start in a test
+    widget.training.preset_combo.setCurrentText("fast")
+    annotations = widget.input.new_annotation_layer()
     annotations.data[...] = draw_strokes(np.where(truth > 0, NUCLEUS, BACKGROUND),
                                          coverage=0.03, seed=0)
     annotations.refresh()
-    train(qtbot, widget, 20, widget.train_button)
-    assert widget.predict(whole=True)
+    train(qtbot, widget, 20, widget.training.train_button)
+    assert widget.prediction.predict(whole=True)
     wait_idle(qtbot, widget)
     yield viewer, widget, annotations
     widget.stop()
@@ -54,7 +54,7 @@ def test_split_merge_delete_draw_undo_continue_and_predict_again(predicted, qtbo
     layer = viewer.layers["nuclei objects"]
     assert layer.data.max() > 2, notifications()
 
-    qtbot.mouseClick(widget.tool_buttons["split"], Qt.LeftButton)
+    qtbot.mouseClick(widget.edits.tool_buttons["split"], Qt.LeftButton)
     assert viewer.layers.selection.active is layer and layer.mode == "pan_zoom"
     _, pixels = biggest(layer.data)
     (top, left), (bottom, right) = pixels.min(0), pixels.max(0)
@@ -66,8 +66,8 @@ def test_split_merge_delete_draw_undo_continue_and_predict_again(predicted, qtbo
     cut = (annotations.data == BACKGROUND) & np.isin(layer.data, halves)
     assert cut.any()  # the cut teaches a background line between the halves
 
-    qtbot.mouseClick(widget.tool_buttons["merge"], Qt.LeftButton)
-    assert not widget.tool_buttons["split"].isChecked()
+    qtbot.mouseClick(widget.edits.tool_buttons["merge"], Qt.LeftButton)
+    assert not widget.edits.tool_buttons["split"].isChecked()
     first = pixels[layer.data[pixels[:, 0], pixels[:, 1]] == halves[0]][0]
     second = pixels[layer.data[pixels[:, 0], pixels[:, 1]] == halves[1]][0]
     drag(layer, first)
@@ -75,7 +75,7 @@ def test_split_merge_delete_draw_undo_continue_and_predict_again(predicted, qtbo
     assert len(np.unique(layer.data[pixels[:, 0], pixels[:, 1]])) == 1
     assert (annotations.data[cut] == NUCLEUS).all()  # the false boundary is gone
 
-    qtbot.mouseClick(widget.tool_buttons["delete"], Qt.LeftButton)
+    qtbot.mouseClick(widget.edits.tool_buttons["delete"], Qt.LeftButton)
     victim, victim_pixels = biggest(np.where(layer.data == layer.data[tuple(first)], 0,
                                              layer.data))
     drag(layer, victim_pixels[len(victim_pixels) // 2])
@@ -84,30 +84,30 @@ def test_split_merge_delete_draw_undo_continue_and_predict_again(predicted, qtbo
     assert victim not in set(layer.features["label"])
     viewer.layers["nuclei object names"].visible = True  # names follow once shown
     assert len(viewer.layers["nuclei object names"].data) == len(layer.features)
-    qtbot.mouseClick(widget.undo_edit_button, Qt.LeftButton)
+    qtbot.mouseClick(widget.edits.undo_edit_button, Qt.LeftButton)
     assert (layer.data[tuple(victim_pixels.T)] == victim).all()
     assert victim in set(layer.features["label"])
-    qtbot.mouseClick(widget.redo_edit_button, Qt.LeftButton)
+    qtbot.mouseClick(widget.edits.redo_edit_button, Qt.LeftButton)
     assert not (layer.data == victim).any()
 
-    qtbot.mouseClick(widget.tool_buttons["new"], Qt.LeftButton)
+    qtbot.mouseClick(widget.edits.tool_buttons["new"], Qt.LeftButton)
     assert layer.mode == "paint" and layer.preserve_labels
     free = np.argwhere(layer.data == 0)
     spot = free[np.argmax(np.ndarray.min(np.abs(free - np.array(layer.data.shape) / 2), 1))]
     layer.brush_size = 9
     layer.paint(tuple(spot), layer.selected_label)
-    qtbot.waitUntil(lambda: "New done" in widget.edit_label.text(), timeout=2000)
+    qtbot.waitUntil(lambda: "New done" in widget.edits.edit_label.text(), timeout=2000)
     new = layer.data == layer.data[tuple(spot)]
     assert layer.data[tuple(spot)] > 0 and (annotations.data[new] == NUCLEUS).any()
-    qtbot.mouseClick(widget.tool_buttons["new"], Qt.LeftButton)
+    qtbot.mouseClick(widget.edits.tool_buttons["new"], Qt.LeftButton)
     assert layer.mode == "pan_zoom"
 
-    train(qtbot, widget, 5, widget.continue_button)  # learns from the edits' strokes
-    assert widget.predict(whole=True)
+    train(qtbot, widget, 5, widget.training.continue_button)  # learns from the edits' strokes
+    assert widget.prediction.predict(whole=True)
     wait_idle(qtbot, widget)
     layer = viewer.layers["nuclei objects"]
     assert not layer.data[tuple(victim_pixels.T)].any()  # deleted: kept deleted
     assert len(np.unique(layer.data[pixels[:, 0], pixels[:, 1]])) == 1  # merged: kept
     assert layer.data[tuple(spot)] > 0  # drawn: kept
-    assert (widget.kept_map()[tuple(victim_pixels.T)] == KEPT_DELETED).all()
+    assert (widget.edits.kept_map()[tuple(victim_pixels.T)] == KEPT_DELETED).all()
     assert not [m for m in notifications() if "failed" in m]

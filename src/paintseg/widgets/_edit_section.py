@@ -11,8 +11,10 @@ from qtpy.QtWidgets import QGridLayout, QGroupBox, QLabel, QPushButton
 
 from paintseg.errors import InputError, PaintsegError
 from paintseg.learn import edits
+from paintseg.session.dock import DockState
 from paintseg.session.layers import object_points
 from paintseg.widgets import _outputs
+from paintseg.widgets._input_section import InputSection
 from paintseg.widgets._run import report_error
 
 TOOLS = {  # tool: (button text, what to do)
@@ -23,25 +25,22 @@ TOOLS = {  # tool: (button text, what to do)
 }
 
 
-class EditSection:
-    """Mixin of :class:`PaintSegWidget`: object edits and their undo and redo.
+class EditSection(QGroupBox):
+    """Object edits and their undo and redo.
 
-    Needs ``viewer``, ``inputs``, ``annotation_layer``, ``table_classes``, ``busy``, and of
-    the image set ``project``, ``project_index``, ``current_image_name`` and
-    ``_strokes_changed`` (autosave); sets ``objects_table``.
+    Reads the image, the strokes and the classes through ``input``; keeps the kept map in
+    the state (``kept``, ``edits_of``, ``edits_dirty``) and says when it changed by its
+    ``edited`` event; lets go of the objects layer when the state says the image leaves.
     """
 
-    _tool = ""
-    _edits_of = ""  # the image the kept map and the undo history belong to
-    _kept: np.ndarray | None = None
-    _first = 0  # merge: the object clicked first
-    _edits_dirty = False
-    _tool_layer: Labels | None = None
-    _applying = False  # our own writes into the objects layer are not the user's brush
-
-    def _build_edit(self) -> QGroupBox:
-        box = QGroupBox("4. Correct objects")
-        layout = QGridLayout(box)
+    def __init__(self, viewer, state: DockState, input: InputSection) -> None:
+        super().__init__("4. Correct objects")
+        self.viewer, self.state, self.input = viewer, state, input
+        self._tool = ""
+        self._first = 0  # merge: the object clicked first
+        self._tool_layer: Labels | None = None
+        self._applying = False  # our own writes into the objects layer are not the user's brush
+        layout = QGridLayout(self)
         self.tool_buttons: dict[str, QPushButton] = {}
         for column, (tool, (text, tip)) in enumerate(TOOLS.items()):
             button = QPushButton(text)
@@ -64,9 +63,10 @@ class EditSection:
         self._undo: list[edits.Edit] = []
         self._redo: list[edits.Edit] = []
         self._object_classes: dict[int, int] = {}  # every object's class seen, for undo
-        return box
+        self._connect()
+        self._enable(state.busy)
 
-    def _enable_edit(self, kind: str) -> None:
+    def _enable(self, kind: str) -> None:
         for button in (*self.tool_buttons.values(), self.forget_edits_button):
             button.setEnabled(kind in ("", "train"))
         self.undo_edit_button.setEnabled(kind in ("", "train") and bool(self._undo))
@@ -74,18 +74,20 @@ class EditSection:
         if kind not in ("", "train"):
             self.choose_tool("")
 
-    def _connect_edit(self) -> None:
+    def _connect(self) -> None:
         for tool, button in self.tool_buttons.items():
             button.clicked.connect(lambda checked, t=tool: self.choose_tool(t if checked else ""))
         self.undo_edit_button.clicked.connect(lambda: self.undo_edit())
         self.redo_edit_button.clicked.connect(lambda: self.redo_edit())
         self.forget_edits_button.clicked.connect(lambda: self.forget_edits())
+        self.state.busy_changed.connect(self._enable)
+        self.state.leaving_image.connect(lambda: self.choose_tool(""))
 
     # -- the layers an edit works on --------------------------------------------------
     def objects_layer(self) -> Labels | None:
         """The ``"<image> objects"`` layer of the checked image, if it is predicted."""
         try:
-            name = f"{self.inputs().geometry.name} objects"
+            name = f"{self.input.inputs().geometry.name} objects"
         except PaintsegError:
             return None
         layer = self.viewer.layers[name] if name in self.viewer.layers else None
@@ -96,31 +98,31 @@ class EditSection:
         file): what a prediction keeps. None without an image, or (``create`` False) while
         the image has no edits: a large stack gets no array it does not need."""
         try:
-            geometry = self.inputs().geometry
+            geometry = self.input.inputs().geometry
         except PaintsegError:
             return None
-        image = self.current_image_name()  # an image set's image, else the layer's
+        state = self.state
+        image = state.current_image_name()  # an image set's image, else the layer's
         key = image or geometry.name
-        if self._edits_of != key or (self._kept is not None
-                                     and self._kept.shape != geometry.shape):
-            self._kept, self._edits_of = None, key
+        if state.edits_of != key or (state.kept is not None
+                                     and state.kept.shape != geometry.shape):
+            state.kept, state.edits_of = None, key
             self._undo.clear()
             self._redo.clear()
             if image is not None:
                 try:
-                    self._kept = self.project.load_edits(
-                        self.project.images[self.project_index], geometry.shape)
+                    state.kept = state.project.load_edits(state.current_image(), geometry.shape)
                 except (PaintsegError, OSError) as error:  # told; the file stays as it is
                     report_error(error, f"Reading the object edits of {image}")
-        if self._kept is None and create:
-            self._kept = np.zeros(geometry.shape, np.int32)
-        return self._kept
+        if state.kept is None and create:
+            state.kept = np.zeros(geometry.shape, np.int32)
+        return state.kept
 
     def _edit_arrays(self) -> tuple[Labels, Labels, np.ndarray]:
         objects = self.objects_layer()
         if objects is None:
             raise InputError("Predict first: the edits work on the objects layer.")
-        strokes = self.annotation_layer()
+        strokes = self.input.annotation_layer()
         if strokes is None or strokes.data.shape != objects.data.shape:
             raise InputError("Choose or make the annotation layer of this image: edits teach "
                              "the next training through strokes.")
@@ -191,7 +193,7 @@ class EditSection:
             object_id = edits.object_at(objects.data, position)
             if self._tool == "delete":
                 return self._apply(edits.delete(objects.data, strokes.data, kept, object_id,
-                                                self.table_classes()))
+                                                self.input.table_classes()))
             if not self._first:
                 if object_id <= 0:
                     raise InputError("Click inside the first object to merge.")
@@ -201,7 +203,7 @@ class EditSection:
                 return False
             first, self._first = self._first, 0
             return self._apply(edits.merge(objects.data, strokes.data, kept, first,
-                                           object_id, self.table_classes(),
+                                           object_id, self.input.table_classes(),
                                            self._class_of(first)))
         except PaintsegError as error:
             report_error(error, "Correcting objects")
@@ -212,9 +214,9 @@ class EditSection:
         try:
             objects, strokes, kept = self._edit_arrays()
             plane = tuple(round(float(p)) for p in start[:-2])
-            channels = [np.asarray(c[plane]) for c in self.inputs().channels]
+            channels = [np.asarray(c[plane]) for c in self.input.inputs().channels]
             edit = edits.split(objects.data[plane], strokes.data[plane], kept[plane],
-                               start[-2:], end[-2:], self.table_classes(), channels)
+                               start[-2:], end[-2:], self.input.table_classes(), channels)
         except PaintsegError as error:
             report_error(error, "Splitting")
             return False
@@ -235,7 +237,7 @@ class EditSection:
         layer.data[mask] = 0
         try:
             objects, strokes, kept = self._edit_arrays()
-            classes = self.table_classes()
+            classes = self.input.table_classes()
             value = strokes.selected_label
             if not 0 < value <= len(classes) or classes[value - 1].role != "object":
                 value = edits.first_object_class(classes)
@@ -255,13 +257,13 @@ class EditSection:
         table = self.objects_layer().features
         row = table[table["label"] == object_id] if "label" in table else table.iloc[:0]
         return int(row["class_id"].iat[0]) if len(row) else \
-            edits.first_object_class(self.table_classes())
+            edits.first_object_class(self.input.table_classes())
 
     def _apply(self, edit: edits.Edit, undo: bool = False, redo: bool = False) -> bool:
         """Write an edit (or its undo) into the layers and the kept map; the objects table
         follows."""
         objects, strokes, kept = self._edit_arrays()
-        first_object = edits.first_object_class(self.table_classes())
+        first_object = edits.first_object_class(self.input.table_classes())
         table = objects.features
         self._applying = True
         if "label" in table:
@@ -280,24 +282,24 @@ class EditSection:
         for object_id in edit.touched - class_of.keys():
             class_of[object_id] = first_object
         objects.features = edits.edited_table(table, objects.data, edit.touched,
-                                              self.table_classes(), class_of)
-        self.objects_table = objects.features
+                                              self.input.table_classes(), class_of)
+        self.state.objects_table = objects.features
         self._show_names(objects)
         (self._redo if undo else self._undo).append(edit)
         if not (undo or redo):
             self._redo.clear()
-        self._edits_dirty = True
-        self._strokes_changed()
+        self.state.edits_dirty = True
+        self.state.edited.emit()
         self.edit_label.setText(f"{edit.kind.capitalize()}{' undone' if undo else ' done'}; "
                                 f"{len(self._undo)} edit(s) to undo. Continue training to "
                                 "learn from them.")
-        self._enable_edit("train" if self.busy else "")
+        self._enable("train" if self.state.busy else "")
         return True
 
     def _show_names(self, objects: Labels) -> None:
         """Move the class names to the edited objects: now when the names layer is shown,
         else once it is (drawing thousands of names would slow every edit)."""
-        name = f"{self.inputs().geometry.name} object names"
+        name = f"{self.input.inputs().geometry.name} object names"
         names = self.viewer.layers[name] if name in self.viewer.layers else None
         if names is None:
             return
@@ -309,7 +311,7 @@ class EditSection:
             points = object_points(table, (), objects.ndim) if len(table) else None
         except (InputError, KeyError):  # a table of one plane of a stack: left as it was
             return
-        _outputs.show_object_names(self.viewer, self.inputs().geometry, points)
+        _outputs.show_object_names(self.viewer, self.input.inputs().geometry, points)
 
     def _names_shown(self, event) -> None:
         event.source.events.visible.disconnect(self._names_shown)
@@ -317,12 +319,12 @@ class EditSection:
         if event.source.visible and objects is not None:
             self._show_names(objects)
 
-    def edits_predicted(self) -> None:
+    def predicted(self) -> None:
         """A new prediction replaced the objects: earlier edits can no longer be undone
         (the kept map keeps them)."""
         self._undo.clear()
         self._redo.clear()
-        self._enable_edit("train" if self.busy else "")
+        self._enable("train" if self.state.busy else "")
 
     def undo_edit(self) -> bool:
         """Undo the last object edit (objects, strokes and kept map together)."""
@@ -349,6 +351,6 @@ class EditSection:
             kept[...] = 0
             self._undo.clear()
             self._redo.clear()
-            self._edits_dirty = True
-            self._strokes_changed()
+            self.state.edits_dirty = True
+            self.state.edited.emit()
             self.edit_label.setText("Edits forgotten: the next prediction is the model's own.")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +20,7 @@ from qtpy.QtWidgets import (
 
 from paintseg.classes import ClassInfo, default_classes
 from paintseg.errors import PaintsegError
+from paintseg.session.dock import DockState
 from paintseg.session.layers import (
     CLASSES_KEY,
     check_channels,
@@ -29,7 +29,7 @@ from paintseg.session.layers import (
     rgb_channels,
 )
 from paintseg.widgets import _outputs
-from paintseg.widgets._run import VisiblePlane, report_error
+from paintseg.widgets._run import report_error
 from paintseg.widgets.class_table import ClassTable
 
 
@@ -42,19 +42,16 @@ class Inputs:
     geometry: _outputs.Geometry
 
 
-class InputSection:
-    """Mixin of :class:`PaintSegWidget`: which layers are the image, the strokes, the classes.
+class InputSection(QGroupBox):
+    """Which layers are the image, the strokes, the classes; the plane on screen.
 
-    Needs ``self.viewer``; sets ``image_list``, ``annotation_combo``,
-    ``new_annotation_button``, ``class_table``, the plane on screen (``_plane``) and when the
-    view last moved to another plane (``_browsed_at``, monotonic seconds).
+    The other sections read the image and the classes through its public methods.
     """
 
-    def _build_input(self) -> QGroupBox:
-        self._plane = VisiblePlane()
-        self._browsed_at = -float("inf")
-        box = QGroupBox("1. Image and classes")
-        form = QVBoxLayout(box)
+    def __init__(self, viewer, state: DockState) -> None:
+        super().__init__("1. Image and classes")
+        self.viewer, self.state = viewer, state
+        form = QVBoxLayout(self)
         self.image_list = QListWidget()
         self.image_list.setToolTip("Check one multichannel layer or several layers as channels")
         self.image_list.setMaximumHeight(60)
@@ -71,7 +68,10 @@ class InputSection:
         form.addWidget(self.image_list)
         form.addLayout(row)
         form.addWidget(self.class_table)
-        return box
+        self._connect()
+        state.busy_changed.connect(self._enable)
+        self._enable(state.busy)
+        self.refresh_layers()
 
     def table_classes(self, default: bool = False) -> list[ClassInfo]:
         """The class table as the user set it (with ``default``: the default table when it is
@@ -81,26 +81,26 @@ class InputSection:
     def set_table_classes(self, classes: list[ClassInfo], emit: bool = True) -> None:
         self.class_table.set_classes(classes, emit=emit)
 
-    def _enable_input(self, kind: str) -> None:
+    def _enable(self, kind: str) -> None:
         self.new_annotation_button.setEnabled(not kind)
 
-    def _connect_input(self) -> None:
+    def _connect(self) -> None:
         layers = self.viewer.layers
         for event in (layers.events.inserted, layers.events.removed, layers.events.moved):
-            event.connect(self._refresh_layers)
+            event.connect(self.refresh_layers)
         self.viewer.dims.events.current_step.connect(self._on_view_moved)
-        self.image_list.itemChanged.connect(self._update_plane)
+        self.image_list.itemChanged.connect(self.update_plane)
         self.annotation_combo.currentTextChanged.connect(self._adopt_annotations)
         self.new_annotation_button.clicked.connect(self.new_annotation_layer)
         self.class_table.classes_changed.connect(self._on_classes_changed)
         self.class_table.class_picked.connect(self._on_class_picked)
 
-    def _refresh_layers(self, event=None) -> None:
+    def refresh_layers(self, event=None) -> None:
         """Keep the image list and the annotation choice in step with the viewer."""
         layers = [layer for layer in self.viewer.layers if not _outputs.is_output(layer)]
         self._refresh_images([layer for layer in layers if isinstance(layer, Image)], event)
         self._refresh_annotations([layer.name for layer in layers if isinstance(layer, Labels)])
-        self._update_plane()
+        self.update_plane()
 
     def _refresh_images(self, images: list[Image], event) -> None:
         """List the image layers; keep the checks, check new layers shaped like the input."""
@@ -109,7 +109,7 @@ class InputSection:
         self.image_list.blockSignals(True)
         self.image_list.clear()
         for layer in images:
-            layer.events.name.connect(self._refresh_layers)  # skipped when connected
+            layer.events.name.connect(self.refresh_layers)  # skipped when connected
             item = QListWidgetItem(layer.name)
             item.setFlags(item.flags() | Qt.ItemIsUserCheckable)
             new = event is not None and getattr(event, "value", None) is layer
@@ -204,8 +204,8 @@ class InputSection:
         layer = self.annotation_layer()
         if layer is not None:
             _outputs.apply_classes(layer, classes)
-        if self.project is not None:
-            self.project.set_classes(classes)
+        if self.state.project is not None:
+            self.state.project.set_classes(classes)
 
     def _on_class_picked(self, label: int) -> None:
         layer = self.annotation_layer()
@@ -217,13 +217,13 @@ class InputSection:
 
     def _on_view_moved(self, *_: Any) -> None:
         """The view moved to another plane: note when (live previews wait), remember it."""
-        self._browsed_at = time.monotonic()
-        self._update_plane()
+        self.state.moved_view()
+        self.update_plane()
 
-    def _update_plane(self, *_: Any) -> None:
+    def update_plane(self, *_: Any) -> None:
         """Remember the plane on screen for the live preview (GUI thread)."""
         plane, index = self._screen_plane(), self._preview_index()
-        self._plane.value = None if plane is None or index is None else (index, plane)
+        self.state.plane.value = None if plane is None or index is None else (index, plane)
 
     def _screen_plane(self) -> tuple[int, ...] | None:
         """Plane index of the checked image on screen; None when no image is checked."""
@@ -238,10 +238,10 @@ class InputSection:
 
     def _preview_index(self) -> int | None:
         """Index of the image on screen among the images being trained on (None: not one)."""
-        name = self.current_image_name()
+        name = self.state.current_image_name()
         if name is None:
             return 0
-        names = self._training_names or []
+        names = self.state.training_names or []
         return names.index(name) if name in names else None
 
     def visible_plane(self) -> tuple[int, ...]:

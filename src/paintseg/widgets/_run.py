@@ -20,6 +20,7 @@ from qtpy.QtCore import QThreadPool, QTimer
 
 from paintseg.errors import PaintsegError, describe_os_error
 from paintseg.session import jobs
+from paintseg.session.dock import DockState
 from paintseg.session.process import new_stop_event
 
 logger = logging.getLogger(__name__)
@@ -67,21 +68,9 @@ def relay(events: Generator) -> Generator:
         return failure
 
 
-class VisiblePlane:
-    """The plane on screen, written on the GUI thread and read by the training worker.
-
-    Calling it returns ``(image_index, plane)`` as the engine's ``preview`` argument expects.
-    """
-
-    def __init__(self) -> None:
-        self.value: tuple[int, tuple[int, ...]] | None = None
-
-    def __call__(self) -> tuple[int, tuple[int, ...]] | None:
-        return self.value
-
-
 class RunState:
-    """The running worker, its stop flag and the layer steps still to do after it.
+    """The running worker, its stop flag and the layer steps still to do after it; the dock
+    state's ``busy`` says which kind of run it is until the run and its steps are all done.
 
     ``shutdown`` stops everything when the widget or the app goes away; events and steps
     that arrive later are dropped.
@@ -93,14 +82,14 @@ class RunState:
     whatever became garbage meanwhile is collected as usual afterwards.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, state: DockState) -> None:
+        self.state = state
         self.stop = new_stop_event()
         self.worker = None
         self.events: Generator | None = None
         self.kind = ""
         self.closed = False  # the widget is gone: late events are dropped
         self.steps: deque[Callable[[], None]] = deque()
-        self.after_steps: Callable[[], None] | None = None
         self.frozen = False
 
     @property
@@ -122,13 +111,13 @@ class RunState:
             self.events.close()
 
     def start(self, kind: str, job: Callable[..., Generator], *args: Any,
-              on_yielded: Callable, on_returned: Callable, on_finished: Callable[[], None],
-              **kwargs: Any) -> None:
+              on_yielded: Callable, on_returned: Callable, **kwargs: Any) -> None:
         """Run ``job(*args, stop, **kwargs)`` in a napari worker (signals connected first).
 
         ``on_yielded`` and ``on_returned`` get the job's events and value on the GUI thread;
         a failure is reported instead, and nothing is called once the widget is closed.
         """
+        self.state.busy = kind
         self.stop = new_stop_event()
         events = job(*args, self.stop, **kwargs)
         worker = create_worker(relay, events, _start_thread=False, _ignore_errors=True)
@@ -147,7 +136,7 @@ class RunState:
             lambda value: self.closed or isinstance(value, Failed) or on_returned(value)
         )
         worker.errored.connect(lambda error: report_error(error, action))
-        worker.finished.connect(on_finished)
+        worker.finished.connect(self._finished)
         stop = self.stop
         worker.aborted.connect(lambda: stop.set())  # napari aborts workers on close
         worker.finished.connect(lambda: events.close())  # after an abort: clean-up runs now
@@ -164,18 +153,23 @@ class RunState:
             gc.unfreeze()
             self.frozen = False
 
-    def finish(self) -> None:
-        """Forget the worker that finished."""
+    def _finished(self) -> None:
         self.worker, self.kind = None, ""
+        self.when_idle()
 
-    def run_steps(self, steps: Iterable[Callable[[], None]],
-                  after: Callable[[], None]) -> None:
-        """Run ``steps`` one per event-loop turn, then ``after`` (GUI thread).
+    def when_idle(self) -> None:
+        """Once the run and its layer steps are all done: the state is idle again."""
+        if self.closed or self.busy:
+            return
+        self.idle()
+        self.state.busy = ""
+
+    def run_steps(self, steps: Iterable[Callable[[], None]]) -> None:
+        """Run ``steps`` one per event-loop turn, then go idle (GUI thread).
 
         Each step makes one layer; spreading them keeps every turn of the loop short.
         """
         self.steps.extend(steps)
-        self.after_steps = after
         QTimer.singleShot(0, self._next_step)
 
     def _next_step(self) -> None:
@@ -189,5 +183,5 @@ class RunState:
             report_error(error, "Showing the result")
         if self.steps:
             QTimer.singleShot(STEP_PAUSE_MS, self._next_step)
-        elif self.after_steps is not None:
-            self.after_steps()
+        else:
+            self.when_idle()

@@ -20,11 +20,13 @@ from qtpy.QtWidgets import (
     QVBoxLayout,
 )
 
+from paintseg.classes import ClassInfo
 from paintseg.errors import InputError, PaintsegError
 from paintseg.learn import PRESETS, Segmenter
 from paintseg.learn.device import describe_device, pick_device
 from paintseg.learn.train import CONTINUE_SECONDS, Preview, TrainEvent
 from paintseg.session import jobs
+from paintseg.session.dock import DockState
 from paintseg.session.layers import (
     check_annotations,
     format_eta,
@@ -34,8 +36,10 @@ from paintseg.session.layers import (
 )
 from paintseg.session.process import process_train_job
 from paintseg.widgets import _outputs
+from paintseg.widgets._input_section import InputSection
 from paintseg.widgets._progress import set_progress
-from paintseg.widgets._run import report_error
+from paintseg.widgets._project_section import ProjectSection
+from paintseg.widgets._run import RunState, report_error
 from paintseg.widgets.loss_plot import LossPlot
 
 PLOT_INTERVAL = 3.0
@@ -59,24 +63,33 @@ def fixed_label(lines: int) -> QLabel:
     return label
 
 
-class TrainSection:
-    """Mixin of :class:`PaintSegWidget`: train a new model or continue it, live feedback.
+class TrainSection(QGroupBox):
+    """Train a new model or continue it, with live feedback.
 
-    Needs ``inputs``, ``annotation_layer``, ``table_classes``, ``_start`` and ``_plane``;
-    sets ``model``, ``loss_runs``, ``last_scores`` and ``last_event``.
+    Reads the image and the classes through ``input``; saves the set's strokes through
+    ``image_set`` before training. Sets the state's ``model``, ``training_names`` and
+    ``scores_by_image``; tells the others of a finished training and of places to paint next
+    by the state's events.
     """
 
     train_in_process = True
     """Train in a child process (keeps the GUI smooth); False trains in a thread."""
-    _trained_on: dict[str, np.ndarray] | None = None  # last finished training's, by image
-    _training_on: dict[str, np.ndarray] | None = None  # annotations of the training running now
-    _training_names: list[str] | None = None  # the images of the training running or last run
-    scores_by_image: dict[str, float] | None = None  # balanced accuracy, held-out, per image
 
-    def _build_train(self) -> QGroupBox:
-        box = QGroupBox("2. Train")
-        layout = QVBoxLayout(box)
-        layout.addLayout(self._build_train_settings())
+    def __init__(self, viewer, state: DockState, input: InputSection,
+                 image_set: ProjectSection, runs: RunState) -> None:
+        super().__init__("2. Train")
+        self.viewer, self.state, self.input, self.image_set, self.runs = \
+            viewer, state, input, image_set, runs
+        self.loss_runs: list[list[float]] = []
+        self.last_scores: dict | None = None
+        self.last_event: TrainEvent | None = None
+        self._last_paint = 0.0
+        self._trained_on: dict[str, np.ndarray] | None = None  # last finished training's
+        self._training_on: dict[str, np.ndarray] | None = None  # strokes of the running one
+        self._geometry: _outputs.Geometry | None = None  # of the image trained on
+        self._classes: list[ClassInfo] = []
+        layout = QVBoxLayout(self)
+        layout.addLayout(self._build_settings())
         self.train_button = QPushButton("Train new model")
         self.train_button.setToolTip("Start a new model from the painted strokes")
         self.continue_button = QPushButton("Continue")
@@ -95,9 +108,15 @@ class TrainSection:
         self.scores_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
         for widget in (self.train_progress, self.train_status, self.loss_plot, self.scores_label):
             layout.addWidget(widget)
-        return box
+        self.train_button.clicked.connect(lambda: self.start_training(continue_training=False))
+        self.continue_button.clicked.connect(lambda: self.start_training(continue_training=True))
+        self.stop_button.clicked.connect(lambda: runs.stop.set())
+        state.busy_changed.connect(self._on_busy)
+        state.model_changed.connect(lambda _: self._enable(state.busy))
+        state.project_changed.connect(self._restore_settings)
+        self._enable(state.busy)
 
-    def _build_train_settings(self) -> QFormLayout:
+    def _build_settings(self) -> QFormLayout:
         form = QFormLayout()
         self.preset_combo = QComboBox()
         self.preset_combo.addItems(["auto", *[p for p in PRESETS if p != "auto"]])
@@ -127,7 +146,9 @@ class TrainSection:
         return {"preset": self.preset_combo.currentText(), "budget": self.budget_spin.value(),
                 "continue": self.continue_spin.value(), "unit": self.budget_unit.currentText()}
 
-    def restore_training_settings(self, settings: dict) -> None:
+    def _restore_settings(self, project) -> None:
+        """Those a set kept (a new set has none: those shown stay)."""
+        settings = project.settings
         for combo, key in ((self.preset_combo, "preset"), (self.budget_unit, "unit")):
             if settings.get(key):
                 combo.setCurrentText(str(settings[key]))
@@ -135,22 +156,22 @@ class TrainSection:
             if isinstance(settings.get(key), int):
                 spin.setValue(settings[key])
 
-    def _enable_train(self, kind: str) -> None:
+    def _enable(self, kind: str) -> None:
         self.train_button.setEnabled(not kind)
-        self.continue_button.setEnabled(not kind and self.model is not None)
+        self.continue_button.setEnabled(not kind and self.state.model is not None)
         self.stop_button.setEnabled(kind == "train")
 
-    def _connect_train(self) -> None:
-        self.train_button.clicked.connect(lambda: self.start_training(continue_training=False))
-        self.continue_button.clicked.connect(lambda: self.start_training(continue_training=True))
-        self.stop_button.clicked.connect(self.stop)
+    def _on_busy(self, kind: str) -> None:
+        self._enable(kind)
+        if not kind:
+            self.loss_plot.set_runs(self.loss_runs)
 
     def start_training(self, continue_training: bool = False) -> bool:
         """Train a new model, or continue the current one, on the painted strokes.
 
         Returns ``False`` (after a notification) when the inputs are not usable.
         """
-        if self.busy:
+        if self.runs.busy:
             show_info("Wait for the running job to finish, or stop it.")
             return False
         try:
@@ -166,32 +187,33 @@ class TrainSection:
         self.train_status.setText("Starting…")
         # Made at the click, not when the first round ends: a new layer holds napari's event
         # loop for a few hundred ms, which would freeze a user browsing slices meanwhile.
-        _outputs.preview_layer(self.viewer, self._run_geometry, self._run_classes)
-        _outputs.places_layer(self.viewer, self._run_geometry)
-        self._update_plane()  # the image on screen, indexed among this run's images
+        _outputs.preview_layer(self.viewer, self._geometry, self._classes)
+        _outputs.places_layer(self.viewer, self._geometry)
+        self.input.update_plane()  # the image on screen, indexed among this run's images
         job = process_train_job if self.train_in_process else jobs.train_job
-        self._start("train", job, request, on_yielded=self._on_train_event,
-                    on_returned=self._on_trained, preview=self._plane,
-                    threads=jobs.gui_threads())
+        self.runs.start("train", job, request, on_yielded=self._on_train_event,
+                        on_returned=self._on_trained, preview=self.state.plane,
+                        threads=jobs.gui_threads())
         return True
 
     def _train_request(self, continue_training: bool) -> jobs.TrainRequest:
-        if continue_training and self.model is None:
+        model = self.state.model
+        if continue_training and model is None:
             raise InputError("There is no model to continue; press Train new model.")
-        inputs = self.inputs()
-        layer = self.annotation_layer()
+        inputs = self.input.inputs()
+        layer = self.input.annotation_layer()
         if layer is None:
             raise InputError("Choose an annotation layer, or press New to make one and paint.")
         check_annotations(layer.data.shape, inputs.geometry.shape)
-        classes = self.table_classes()
-        model = None
+        classes = self.input.table_classes()
         if continue_training:
-            reason = model_mismatch(self.model.config.channels, self.model.config.classes,
+            reason = model_mismatch(model.config.channels, model.config.classes,
                                     len(inputs.channels), classes)
             if reason:
                 raise InputError(reason)
-            model = self.model
-        self._run_geometry, self._run_classes = inputs.geometry, classes
+        else:
+            model = None
+        self._geometry, self._classes = inputs.geometry, classes
         budget = (self.continue_spin if continue_training else self.budget_spin).value()
         seconds = budget if self.budget_unit.currentText() == "seconds" else None
         steps = budget if seconds is None else None
@@ -201,8 +223,9 @@ class TrainSection:
             before = [self._trained_on.get(name) for name in names]
             previous = [b if b is not None and b.shape == a.shape else None
                         for b, a in zip(before, annotations)]
-        self._training_on, self._training_names = dict(zip(names, annotations)), names
-        channel_names = self.project.channels if self.project else inputs.channel_names
+        self._training_on, self.state.training_names = dict(zip(names, annotations)), names
+        project = self.state.project
+        channel_names = project.channels if project else inputs.channel_names
         return jobs.TrainRequest(
             model=model, channel_names=channel_names, classes=classes,
             preset=self.preset_combo.currentText(), images=images,
@@ -212,14 +235,14 @@ class TrainSection:
     def _training_images(self, inputs, layer) -> tuple[list[str], list, list[np.ndarray]]:
         """Names, channels and strokes to train on: every image of the set that has strokes
         (saved first), else the image on screen."""
-        name = self.current_image_name()
+        name = self.state.current_image_name()
         if name is None:
             return [layer.name], [inputs.channels], [np.array(layer.data, copy=True)]
-        strokes = np.array((self.strokes_layer() or layer).data, copy=True)
-        if not self.save_strokes():
+        strokes = np.array((self.image_set.strokes_layer() or layer).data, copy=True)
+        if not self.image_set.save_strokes():
             raise InputError(f"The strokes of {name} could not be saved, so training did not "
                              "start; free some disk space or choose another set folder.")
-        chosen, images, annotations = self.project.training_set({name: strokes})
+        chosen, images, annotations = self.state.project.training_set({name: strokes})
         if not chosen:
             raise InputError("No image of the set has strokes yet: paint a few first.")
         return [image.name for image in chosen], images, annotations
@@ -227,16 +250,17 @@ class TrainSection:
     def _on_train_event(self, event: TrainEvent | Preview) -> None:
         if isinstance(event, Preview):  # the last preview, with the final weights
             # its layer, then its places: one per event-loop turn, as a prediction's layers
-            self._run.run_steps([lambda: self._show_preview(event, last=True),
-                                 lambda: self._list_last_places(event)], after=self._when_idle)
+            self.runs.run_steps([lambda: self._show_preview(event, last=True),
+                                 lambda: self._list_last_places(event)])
             return
         if event.loss is not None and np.isfinite(event.loss):
             self.loss_runs[-1].append(float(event.loss))
         if event.val:
             self.last_scores = event.val
-        if event.val_by_image and self._training_names:
-            self.scores_by_image = {self._training_names[i]: score
-                                    for i, score in event.val_by_image.items()}
+        names = self.state.training_names
+        if event.val_by_image and names:
+            self.state.scores_by_image = {names[i]: score
+                                          for i, score in event.val_by_image.items()}
         if event.preview is not None:
             self._show_preview(event.preview, last=False)
         self.last_event = event
@@ -245,28 +269,29 @@ class TrainSection:
             self._paint_training()
 
     def _show_preview(self, preview: Preview, last: bool) -> None:
-        if not last and (time.monotonic() - self._browsed_at < BROWSING_PAUSE
-                         or self._plane.value != (preview.image_index, tuple(preview.plane))):
+        if not last and (time.monotonic() - self.state.browsed_at < BROWSING_PAUSE or
+                         self.state.plane.value != (preview.image_index, tuple(preview.plane))):
             return
         geometry = self._preview_geometry(preview)
         if geometry is None:
             return
-        _outputs.show_preview(self.viewer, geometry, self._run_classes,
+        _outputs.show_preview(self.viewer, geometry, self._classes,
                               tuple(preview.plane), preview.labels, last)
 
     def _preview_geometry(self, preview: Preview) -> _outputs.Geometry | None:
         """The geometry of the image shown, if the preview is of it (else ``None``)."""
-        if self.current_image_name() is None:
-            return self._run_geometry
-        if self._training_names[preview.image_index] != self.current_image_name():
+        name = self.state.current_image_name()
+        if name is None:
+            return self._geometry
+        if self.state.training_names[preview.image_index] != name:
             return None  # an image set: only onto the image shown
-        return self.inputs().geometry
+        return self.input.inputs().geometry
 
     def _list_last_places(self, preview: Preview) -> None:
         """Where to paint next, after each training round (on the image the preview shows)."""
         geometry = self._preview_geometry(preview)
         if geometry is not None and preview.suggestions:
-            self._list_places(preview.suggestions, geometry)
+            self.state.suggested.emit(preview.suggestions, geometry)
 
     def _paint_training(self) -> None:
         """Repaint progress, loss curve and scores (throttled to keep the GUI responsive)."""
@@ -280,9 +305,10 @@ class TrainSection:
         self.train_status.setText(f"step {event.step}{loss}  {format_eta(event.eta)}")
         self.loss_plot.set_runs(self.loss_runs)
         text = format_scores(self.last_scores)
-        if self.scores_by_image and len(self.scores_by_image) > 1:
-            worst = min(self.scores_by_image, key=self.scores_by_image.get)
-            text += f"\nworst image: {worst} ({self.scores_by_image[worst]:.2f} held-out)"
+        scores = self.state.scores_by_image
+        if scores and len(scores) > 1:
+            worst = min(scores, key=scores.get)
+            text += f"\nworst image: {worst} ({scores[worst]:.2f} held-out)"
         self.scores_label.setText(text)
 
     def _on_trained(self, model: Segmenter | None) -> None:
@@ -291,9 +317,9 @@ class TrainSection:
         if not steps:  # stopped before the first step: a new model would have learnt nothing
             show_info("Stopped before the first training step: the model is unchanged.")
             return
-        self.model = model
+        self.state.model = model
         self._trained_on = self._training_on
-        self._project_trained(model)
+        self.state.trained.emit(model, self.training_settings())
         self._paint_training()
         set_progress(self.train_progress, 1000)
         show_info(f"Training finished ({steps} steps); press Continue to train further.")
