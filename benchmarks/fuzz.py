@@ -1,13 +1,14 @@
 """Fuzzing at scale: the fuzz tests' own inputs and checks, thousands of examples per target.
 
-Each target is driven by the same functions as its test in ``tests/test_fuzz_*.py``
-(damaged TIFF / OME-TIFF / ImageJ / label / model files, damaged zarr and OME-Zarr stores,
-extreme shapes and dtypes, state dicts whose tensors claim any offset, size and stride, and
-the CLI's arguments), but every outcome is counted instead of stopping at the first failure.
-``crafted`` runs each file of ``tests/test_crafted_files.py`` (lying state dicts, giant
-settings) in a child process under a memory limit: exit status, seconds, peak RSS. Prints JSON: per target the inputs tried, how they ended
-(read / a clear error / exit status), the other exceptions (target 0) with a few examples,
-and the slowest example. Run:
+Each target is driven by the same input makers and checks as its test in
+``tests/test_fuzz_*.py``, from ``paintseg.testing`` (damaged TIFF / OME-TIFF / ImageJ / label /
+model files, damaged zarr and OME-Zarr stores, extreme shapes and dtypes, state dicts whose
+tensors claim any offset, size and stride, and the CLI's arguments), but every outcome is
+counted instead of stopping at the first failure. ``crafted`` runs each file of
+``tests/test_crafted_files.py`` (``paintseg.testing.crafted``: lying state dicts, giant
+settings) in a child process under a memory limit: exit status, seconds, peak RSS. Prints
+JSON: per target the inputs tried, how they ended (read / a clear error / exit status), the
+other exceptions (target 0) with a few examples, and the slowest example. Run:
 ``.venv/bin/python benchmarks/fuzz.py [--examples 1000] [--seed 0] [--targets zarr cli]``
 """
 
@@ -31,15 +32,13 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
 os.environ.setdefault("PAINTSEG_NUMERICS", "fp32")  # no numerics timing in the CLI examples
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 
 def targets(folder: Path) -> dict:
-    """``name -> one(draw, folder) -> outcome``, from the test modules' helpers."""
-    import test_crafted_files as crafted
-    import test_fuzz_cli as cli
-    import test_fuzz_files as files
-    import test_fuzz_zarr as zarrs
+    """``name -> one(draw, folder) -> outcome``, from the fuzz tests' input makers."""
+    from paintseg.testing import command_lines as cli
+    from paintseg.testing import crafted, files
+    from paintseg.testing import stores as zarrs
 
     originals = files.valid_files(_fresh(folder / "valid_files"))
     stores = zarrs.valid_stores(_fresh(folder / "valid_zarr"))
@@ -79,10 +78,9 @@ def _lying_state_dict(crafted, draw) -> str:
 
 def crafted_files(folder: Path) -> dict:
     """Each crafted file of the tests in a child process under its memory limit."""
-    import test_crafted_files as crafted
-
     from paintseg.errors import PaintsegError
     from paintseg.learn.model import open_model
+    from paintseg.testing import crafted
 
     report = {}
     for kind in crafted.STATE_DICT_LIES:
@@ -147,9 +145,11 @@ def run_target(one, folder: Path, examples: int, rng_seed: int) -> dict:
 
 
 def _where(error: BaseException) -> str:
-    """Where an exception was raised: the last frame in paintseg, and the last frame."""
+    """Where an exception was raised: the last frame in paintseg (not in its test inputs,
+    paintseg.testing), and the last frame."""
     frames = traceback.extract_tb(error.__traceback__)
-    ours = [f for f in frames if "paintseg" in f.filename and "tests" not in f.filename]
+    ours = [f for f in frames
+            if "paintseg" in f.filename and "testing" not in Path(f.filename).parts]
     return " > ".join(f"{Path(f.filename).name}:{f.lineno}" for f in (ours[-1:] + frames[-1:]))
 
 
@@ -173,7 +173,7 @@ def main() -> None:
     report["total_other_exceptions"] = sum(r["other_exceptions"] for r in results)
     report["load_average"] = os.getloadavg()
     report["commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], text=True,
-                                      capture_output=True).stdout.strip()
+                                      capture_output=True, check=False).stdout.strip()
     print_report(report, indent=1)
 
 

@@ -17,9 +17,8 @@ import json
 import os
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import print_report
 
 
 def main() -> None:
@@ -74,7 +73,7 @@ def main() -> None:
     widget.close()
     viewer.close()
     first, last = samples[0]["rss_mb"], samples[-1]["rss_mb"]
-    out.write(json.dumps({
+    print_report({
         "minutes": args.minutes, "steps_per_cycle": args.steps_per_cycle,
         "shape": args.shape, "cycles": len(samples),
         "rss_after_first_cycle_mb": first, "rss_end_mb": last,
@@ -88,7 +87,7 @@ def main() -> None:
                   "or child processes",
         "load_average_end": [round(x, 2) for x in os.getloadavg()],
         "cpu_count": os.cpu_count(), "samples": samples,
-    }, indent=1) + "\n")
+    }, indent=1, file=out)
 
 
 if __name__ == "__main__":

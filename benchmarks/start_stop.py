@@ -12,10 +12,11 @@ took to be idle after Stop / Cancel, their medians and maxima, and what was left
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
+
+from harness import print_report
 
 
 def summary(values: list[float]) -> dict:
@@ -62,7 +63,7 @@ def main() -> None:
     usable = usable and viewer.layers["nuclei classes"].data.any()
     widget.close()
     viewer.close()
-    out.write(json.dumps({
+    print_report({
         "cycles": len(records), "seed": args.seed, "stop_counted_from":
             "the first training event" if args.once_training else "the click",
         "runs_stopped_before_their_first_step": sum(not r["trained"] for r in records),
@@ -73,7 +74,7 @@ def main() -> None:
         "left_running": left, "model_usable": bool(usable),
         "load_average": [round(x, 2) for x in os.getloadavg()], "cpu_count": os.cpu_count(),
         "records": records,
-    }, indent=1) + "\n")
+    }, indent=1, file=out)
 
 
 if __name__ == "__main__":

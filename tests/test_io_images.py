@@ -8,6 +8,7 @@ import zarr
 from paintseg.errors import FileFormatError
 from paintseg.io.images import read_image
 from paintseg.io.napari_reader import get_reader
+from paintseg.testing.stores import write_ome_zarr
 
 RNG = np.random.default_rng(0)
 
@@ -86,38 +87,12 @@ def test_plain_zarr_array(tmp_path, zarr_format):
         np.testing.assert_array_equal(np.asarray(image.channels[c]), data[c])
 
 
-def _write_ome_zarr(path, levels, version):
-    """An NGFF multiscale image: 0.4 on zarr v2 or 0.5 (``ome`` key) on zarr v3."""
-    group = zarr.open_group(str(path), mode="w", zarr_format=2 if version == "0.4" else 3)
-    datasets = []
-    for i, level in enumerate(levels):
-        group.create_array(str(i), shape=level.shape, dtype=level.dtype,
-                           chunks=(1, 1) + level.shape[2:])[:] = level
-        factor = 2.0**i
-        datasets.append(
-            {
-                "path": str(i),
-                "coordinateTransformations": [
-                    {"type": "scale", "scale": [1.0, 3.0, 0.5 * factor, 0.5 * factor]}
-                ],
-            }
-        )
-    axes = [{"name": "c", "type": "channel"}] + [
-        {"name": a, "type": "space", "unit": "micrometer"} for a in "zyx"
-    ]
-    meta = {
-        "multiscales": [{"version": version, "axes": axes, "datasets": datasets}],
-        "omero": {"channels": [{"label": "nuclei"}, {"label": "membrane"}]},
-    }
-    group.attrs.update(meta if version == "0.4" else {"ome": {"version": version, **meta}})
-
-
 @pytest.mark.parametrize("version", ["0.4", "0.5"])
 def test_ome_zarr_multiscale(tmp_path, version):
     full = RNG.integers(0, 1000, (2, 4, 64, 64), dtype=np.uint16)
     levels = [full, full[:, :, ::2, ::2], full[:, :, ::4, ::4]]
     path = tmp_path / "pyramid.ome.zarr"
-    _write_ome_zarr(path, levels, version)
+    write_ome_zarr(path, levels, version)
     layers = _layers(path)
     assert [meta["name"] for _, meta, _ in layers] == ["pyramid [nuclei]", "pyramid [membrane]"]
     for c, (data, meta, _) in enumerate(layers):

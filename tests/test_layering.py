@@ -1,6 +1,6 @@
 """Everything but the dock (paintseg.widgets) must import without Qt or napari: the engine,
-the session layer that the training child process imports (and the dock state), the CLI
-and the pipelines."""
+the session layer that the training child process imports (and the dock state), the CLI,
+the pipelines and the fuzz tests' inputs (paintseg.testing)."""
 
 import subprocess
 import sys
@@ -21,7 +21,9 @@ def check(name):
 for top in pkgutil.iter_modules(paintseg.__path__, "paintseg."):
     if top.name != "paintseg.widgets":
         check(top.name)
-print("checked", "paintseg.session.dock" in sys.modules)
+print("checked", all(name in sys.modules for name in
+                     ("paintseg.session.dock", "paintseg.testing.files", "paintseg.testing.stores",
+                      "paintseg.testing.command_lines", "paintseg.testing.crafted")))
 """
 
 

@@ -4,7 +4,6 @@ has learnt every class, more for each class it has not; a share the user set is 
 import numpy as np
 import pytest
 import torch
-from test_crafted_files import giant_model_file
 from test_learn_train import disks, new_model
 
 from paintseg.errors import PaintsegError
@@ -12,6 +11,7 @@ from paintseg.learn import drain, train
 from paintseg.learn.blend import not_learnt, training_recalls
 from paintseg.learn.model import open_model
 from paintseg.learn.sampling import prepare_training_data
+from paintseg.testing.crafted import giant_model_file
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
