@@ -27,13 +27,8 @@ import zarr
 
 from paintseg.classes import ROLES
 from paintseg.errors import FileFormatError, InputError
-from paintseg.io.images import (
-    default_axes,
-    image_name,
-    is_tiff_path,
-    is_zarr_path,
-    read_image,
-)
+from paintseg.io.image_data import default_axes, image_name
+from paintseg.io.images import is_tiff_path, is_zarr_path, read_image
 from paintseg.io.tiff_images import open_tiff
 from paintseg.io.zarr_images import ngff_attributes, open_zarr
 

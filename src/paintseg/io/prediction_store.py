@@ -25,7 +25,7 @@ import numpy as np
 import zarr
 
 from paintseg.errors import InputError
-from paintseg.io.images import default_axes, image_name
+from paintseg.io.image_data import default_axes, image_name
 from paintseg.io.labels import AXIS_TYPES, _atomic_dir, _ngff_labels_attributes, class_dicts
 
 KEY = "paintseg-prediction"

@@ -13,7 +13,7 @@ from skimage.io import imread
 from skimage.morphology import disk
 from skimage.segmentation import find_boundaries
 
-from paintseg.io.images import ImageData, contrast_limits
+from paintseg.io.image_data import ImageData, contrast_limits
 from paintseg.io.labels import LabelsData
 from paintseg.io.napari_reader import LayerData, image_layers, labels_layer
 

@@ -11,7 +11,7 @@ import tifffile
 import zarr
 
 from paintseg.errors import FileFormatError
-from paintseg.io.images import CheckedLevel, ImageData, build_image, image_name
+from paintseg.io.image_data import CheckedLevel, ImageData, build_image, image_name
 
 # tifffile logs (rather than raises) when it meets a damaged page chain or metadata.
 DAMAGE_WORDS = ("invalid", "corrupt", "truncat", "missing data")

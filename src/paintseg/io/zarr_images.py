@@ -9,7 +9,7 @@ from typing import Any
 import zarr
 
 from paintseg.errors import FileFormatError
-from paintseg.io.images import CheckedLevel, ImageData, build_image, default_axes, image_name
+from paintseg.io.image_data import CheckedLevel, ImageData, build_image, default_axes, image_name
 
 
 def open_zarr(path: Path) -> zarr.Array | zarr.Group:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from paintseg.errors import InputError
-from paintseg.io.images import image_name
+from paintseg.io.image_data import image_name
 from paintseg.io.labels import is_label_store
 from paintseg.io.prediction_store import is_prediction_store
 

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from paintseg.io.images import image_name
+from paintseg.io.image_data import image_name
 from paintseg.learn import (
     ClassInfo,
     PredictEvent,
