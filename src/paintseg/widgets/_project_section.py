@@ -28,6 +28,7 @@ from qtpy.QtWidgets import (
 )
 
 from paintseg.errors import InputError, PaintsegError
+from paintseg.io.images import read_image
 from paintseg.io.napari_reader import image_layers
 from paintseg.io.project import Project
 from paintseg.learn import Segmenter
@@ -392,6 +393,4 @@ def _source_of(layer: Image) -> str | None:
 
 
 def _channels_in(path: str) -> list:
-    from paintseg.io.images import read_image
-
     return read_image(path).channels

@@ -29,6 +29,7 @@ import torch
 
 from paintseg.errors import FileFormatError, InputError, PaintsegError
 from paintseg.io.labels import atomic_file
+from paintseg.io.samples import synthetic_cells
 from paintseg.learn import unet
 from paintseg.learn.device import Numerics, pick_device
 from paintseg.learn.model import ModelConfig, Segmenter, checked_net
@@ -218,8 +219,6 @@ def _test_tile(model: Segmenter, image: Any) -> np.ndarray:
     """A ``(C, Y, X)`` float32 tile of raw intensities, sides multiples of ``model.multiple``."""
     m = model.multiple
     if image is None:
-        from paintseg.io.samples import synthetic_cells
-
         cells = synthetic_cells(shape=(1, TILE, TILE), seed=0)["image"][:, 0].astype(np.float32)
         n = len(model.config.channels)
         lows, highs = np.percentile(cells, [1, 99.8], axis=(1, 2))
