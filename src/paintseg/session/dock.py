@@ -89,17 +89,16 @@ class DockState:
         self._project, self.project_index = project, None
         self.project_changed.emit(project)
 
-    def current_image_name(self) -> str | None:
-        """Name of the set's image on screen (None without a set)."""
-        if self._project is None or self.project_index is None:
-            return None
-        return self._project.images[self.project_index].name
-
     def current_image(self):
         """The set's image on screen (None without a set)."""
         if self._project is None or self.project_index is None:
             return None
         return self._project.images[self.project_index]
+
+    def current_image_name(self) -> str | None:
+        """Name of the set's image on screen (None without a set)."""
+        image = self.current_image()
+        return None if image is None else image.name
 
     def moved_view(self) -> None:
         """The view moved to another plane now (live previews wait)."""
