@@ -88,7 +88,7 @@ def part_scores(dataset, probabilities: np.ndarray, strokes: np.ndarray, model) 
         foreground = np.isin(labels, dataset.object_values)
         row = {"dice": round(foreground_dice(foreground, dataset.truth > 0), 4)}
         prediction = SimpleNamespace(labels=labels.astype(np.uint8), probabilities=probabilities)
-        objects = product_objects(model, dataset.image, prediction)
+        objects = product_objects(model, dataset.image, prediction, spacing=dataset.spacing)
         row["f1"] = real_data.scores(foreground, objects, dataset.truth)["f1"]
     row["stroke_accuracy"] = [round(float((labels[strokes == k] == k).mean()), 3)
                               for k in range(1, len(dataset.classes) + 1)
@@ -103,7 +103,7 @@ def main() -> None:
                                  "overrides": overrides, **machine_info(),
                                  "load_before": os.getloadavg()[0]},
                     "datasets": {}}
-    for dataset in real_data.datasets(args.datasets, args.zoom):
+    for dataset in real_data.datasets(args.datasets, args.zoom, args.data):
         rows: dict[str, list[dict]] = {}
         weights: list[float | None] = []  # the forest share learnt, per seed
         steps: list[int] = []  # steps trained per seed

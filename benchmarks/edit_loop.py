@@ -183,7 +183,7 @@ def main() -> None:
     report = {"settings": {**vars(args), **machine_info(), "load_before": os.getloadavg()[0]},
               "datasets": {}}
     users = ("edits", "strokes", "forest")
-    for dataset in real_data.datasets(args.datasets, args.zoom):
+    for dataset in real_data.datasets(args.datasets, args.zoom, args.data):
         if dataset.kind != "instance" or dataset.truth.ndim != 2:
             continue
         runs = []

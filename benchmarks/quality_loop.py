@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -205,7 +206,11 @@ def main() -> None:
     report = {"settings": {**vars(args), **machine_info(),
                            "load_before": os.getloadavg()[0]}, "datasets": {}}
     kinds = {}
-    for dataset in real_data.datasets(args.datasets, args.zoom):
+    for dataset in real_data.datasets(args.datasets, args.zoom, args.data):
+        if dataset.truth.ndim != 2:
+            print(f"quality_loop: skipped {dataset.name}: the simulated corrections are 2D",
+                  file=sys.stderr)
+            continue
         runs = []
         for seed in args.seeds:
             strokes = real_data.strokes_for(dataset, seed, args)

@@ -61,23 +61,25 @@ def product_train(image, strokes, seconds, steps, seed, model=None, overrides=No
                        seconds=seconds, steps=steps, seed=seed))
 
 
-def product_prediction(model, image, objects: bool = True, options: dict | None = None):
+def product_prediction(model, image, objects: bool = True, options: dict | None = None,
+                       spacing=None):
     """The ``Prediction`` and the objects (None without ``objects``), as
     ``paintseg predict --objects`` makes them (``options``: other ``find_objects``
-    options than the model's)."""
+    options than the model's; ``spacing``: the voxel size of a stack)."""
     image = channels_first(image)
     prediction = drain(predict(model, image))
     if not objects:
         return prediction, None
-    return prediction, product_objects(model, image, prediction, options)
+    return prediction, product_objects(model, image, prediction, options, spacing)
 
 
-def product_objects(model, image, prediction, options: dict | None = None) -> np.ndarray:
+def product_objects(model, image, prediction, options: dict | None = None,
+                    spacing=None) -> np.ndarray:
     """The objects of ``prediction`` with the model's ``find_objects`` options, or
-    ``options``."""
+    ``options``, measured in the voxel size ``spacing`` (a stack's; default 1)."""
     instances, _ = find_objects(prediction.labels, model.config.classes,
                                 probabilities=prediction.probabilities,
-                                image=list(channels_first(image)),
+                                image=list(channels_first(image)), spacing=spacing,
                                 **(model.object_options if options is None else options))
     return instances
 
@@ -121,13 +123,15 @@ def run_product(dataset, strokes, seconds, steps, seed, overrides, save_to=None)
     model = dataset_train(dataset, strokes, seconds, steps, seed, overrides)
     save = None if save_to is None else Path(save_to, f"{dataset.name}_seed{seed}.npy")
     prediction, instances = product_prediction(model, dataset.image,
-                                               objects=dataset.kind == "instance")
+                                               objects=dataset.kind == "instance",
+                                               spacing=dataset.spacing)
     labels = np.asarray(prediction.labels)
     if save is not None:
         save_probabilities(prediction, save)
     row = product_scores(dataset, labels, instances)
     if dataset.kind == "instance":  # the object step before it was chosen from the strokes
-        shape = product_objects(model, dataset.image, prediction, {"split": "shape"})
+        shape = product_objects(model, dataset.image, prediction, {"split": "shape"},
+                                dataset.spacing)
         row["shape_split_f1"] = real_data.scores(labels > 0, shape, dataset.truth)["f1"]
     row["seconds"] = round(time.perf_counter() - t0, 1)
     row["steps"] = sum(h["steps"] for h in model.config.history)
@@ -195,7 +199,7 @@ def main() -> None:
     report = {"settings": {**vars(args), **machine_info(),
                            "load_before": os.getloadavg()[0]}, "datasets": {}}
     overrides = real_data.config_overrides(args)
-    for dataset in real_data.datasets(args.datasets, args.zoom):
+    for dataset in real_data.datasets(args.datasets, args.zoom, args.data):
         rows = []
         for seed in args.seeds:
             strokes = real_data.strokes_for(dataset, seed, args)
@@ -214,7 +218,7 @@ def main() -> None:
             for k in score_keys(dataset)}
         report["datasets"][dataset.name] = {
             "kind": dataset.kind, "group": dataset.group, "axes": dataset.axes,
-            "channels": dataset.channel_names,
+            "voxel_size": dataset.spacing, "channels": dataset.channel_names,
             "classes": [c.to_dict() for c in dataset.classes],
             "summary": summary, "runs": rows}
     report_means(report, {"instance": INSTANCE_KEYS, "semantic": ("miou",)})

@@ -5,7 +5,13 @@ Datasets (origin and licences in ``benchmarks/data/SOURCES.md``): the pairs that
 (CC0, MIT) in ``benchmarks/data/``, and those of ``../shared/data/real/`` (nuclei, the first
 development set) and ``../shared/data/real2/`` (RGB brightfield cells and nuclei, EM neurites,
 semantic EM classes, phase-contrast cells) that may not be copied: read from there, skipped
-when absent.
+when absent; and the pairs of any ``--data`` folder (``NAME_image.tif`` and ``NAME_gt.tif``,
+with an optional ``summary.json`` as in ``real2``).
+
+Images are 2D (``YX``, ``CYX``) or 3D (``ZYX``, ``CZYX``). A 3D pair is stroked on
+``STROKED_PLANES`` planes, as a person paints a few planes of a stack, and its objects are
+measured in its voxel size (``voxel_size`` in ``summary.json``, else the file's own metadata
+as the product reads it); it is scored in 3D.
 
 Two kinds of ground truth: ``"instance"`` (0 = background, 1..N = objects; scored by
 foreground Dice, F1@0.5 and AP@0.5) and ``"semantic"`` (every pixel a class 1..K; scored by
@@ -29,6 +35,7 @@ from skimage.measure import regionprops
 from skimage.segmentation import expand_labels
 
 from paintseg.classes import ClassInfo, default_colors
+from paintseg.io.images import read_image
 from paintseg.learn.metrics import foreground_dice, matching, semantic_scores
 from paintseg.learn.objects import split_by_distance
 
@@ -69,6 +76,9 @@ def add_arguments(parser) -> None:
     """The options every real-data benchmark takes."""
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="stroke seeds")
     parser.add_argument("--datasets", nargs="+", default=None, help="default: all present")
+    parser.add_argument("--data", nargs="+", default=[], metavar="DIR",
+                        help="more folders of pairs (NAME_image.tif, NAME_gt.tif, optional "
+                             "summary.json), read after the bundled and shared ones")
     parser.add_argument("--threads", type=int, default=2, help="torch and forest threads")
     parser.add_argument("--coverage", type=float, default=None,
                         help="fraction painted (default 0.02 for instance ground truth, "
@@ -105,14 +115,41 @@ def one_shot_arguments(description: str):
 
 def strokes_for(data, seed: int, args) -> np.ndarray:
     """``simulate_strokes`` (``simulate_semantic_strokes`` for a semantic ``Dataset``) with
-    the options of ``add_arguments``; ``data``: a ``Dataset`` or instance ground truth."""
+    the options of ``add_arguments``; ``data``: a ``Dataset`` or instance ground truth. A 3D
+    truth is stroked on ``stroked_planes`` only, each plane as a 2D image."""
     coverage = getattr(args, "coverage", None)
-    if isinstance(data, Dataset) and data.kind == "semantic":
-        return simulate_semantic_strokes(data.truth, seed,
-                                         SEMANTIC_COVERAGE if coverage is None else coverage)
+    semantic = isinstance(data, Dataset) and data.kind == "semantic"
     truth = data.truth if isinstance(data, Dataset) else data
-    return simulate_strokes(truth, seed, 0.02 if coverage is None else coverage,
-                            boundary_share=args.boundary_strokes)
+    if semantic:
+        def stroke(plane, plane_seed):
+            return simulate_semantic_strokes(
+                plane, plane_seed, SEMANTIC_COVERAGE if coverage is None else coverage)
+    else:
+        def stroke(plane, plane_seed):
+            return simulate_strokes(plane, plane_seed, 0.02 if coverage is None else coverage,
+                                    boundary_share=args.boundary_strokes)
+    if truth.ndim == 2:
+        return stroke(truth, seed)
+    strokes = np.zeros(truth.shape, np.uint8)
+    for z in stroked_planes(truth, semantic):
+        strokes[z] = stroke(truth[z], seed * 1000 + int(z))
+    return strokes
+
+
+STROKED_PLANES = 3  # planes of a 3D stack that get strokes
+
+
+def stroked_planes(truth: np.ndarray, semantic: bool = False,
+                   count: int = STROKED_PLANES) -> list[int]:
+    """The planes of a 3D truth a person strokes: ``count`` planes evenly spread over those
+    with objects (every plane, for semantic truth), never the first or last of them (objects
+    there are cut by the stack's edge)."""
+    holding = np.arange(len(truth)) if semantic else np.flatnonzero(
+        np.asarray(truth).reshape(len(truth), -1).max(axis=1) > 0)
+    if len(holding) <= count:
+        return [int(z) for z in holding]
+    picks = np.linspace(0, len(holding) - 1, count + 2)[1:-1]
+    return sorted({int(holding[int(np.rint(p))]) for p in picks})
 
 
 def config_overrides(args) -> dict:
@@ -123,13 +160,13 @@ def config_overrides(args) -> dict:
 @dataclass
 class Dataset:
     name: str
-    image: np.ndarray  # (C, Y, X) float32 (C = 1 for a single-channel image)
-    truth: np.ndarray  # (Y, X): instance labels (0 = background), or classes 1..K (semantic)
+    image: np.ndarray  # (C, [Z,] Y, X) float32 (C = 1 for a single-channel image)
+    truth: np.ndarray  # ([Z,] Y, X): instance labels (0 = background), or classes 1..K
     axes: str = "YX"  # of the image file
     kind: str = "instance"  # or "semantic"
     channel_names: list[str] = field(default_factory=lambda: ["nuclei"])
     classes: list[ClassInfo] = field(default_factory=lambda: list(CLASSES))
-    spacing: tuple[float, ...] | None = None  # pixel size per spatial axis (3D data only)
+    spacing: tuple[float, ...] | None = None  # voxel size (z, y, x) (3D data only)
     group: str = "real"  # "real": the first (nuclei) set, "real2": the second
 
     @property
@@ -143,10 +180,10 @@ def object_values(classes) -> list[int]:
     return [i + 1 for i, c in enumerate(classes) if c.role == "object"]
 
 
-def _summaries() -> dict[str, dict]:
-    """``summary.json`` of every shared folder that has one, by pair name."""
+def _summaries(folders) -> dict[str, dict]:
+    """``summary.json`` of every folder that has one, by pair name."""
     found = {}
-    for folder in (SHARED, SHARED2):
+    for folder in folders:
         path = folder / "summary.json"
         if path.is_file():
             found.update(json.loads(path.read_text()))
@@ -172,11 +209,12 @@ def _load(path: Path, name: str, summary: dict) -> Dataset | None:
     image = tifffile.imread(path).astype(np.float32)
     truth = tifffile.imread(path.with_name(f"{name}_gt.tif"))
     spatial = axes.replace("C", "")
-    if spatial != "YX" or image.ndim != len(axes) or truth.ndim != 2:
-        print(f"real_data: skipped {name}: axes {axes}, only 2D (C)YX pairs are supported",
-              file=sys.stderr)
+    if spatial not in ("YX", "ZYX") or image.ndim != len(axes) or truth.ndim != len(spatial):
+        print(f"real_data: skipped {name}: axes {axes}, truth {truth.shape}; only (C)YX and "
+              "(C)ZYX pairs are supported", file=sys.stderr)
         return None
     image = np.moveaxis(image, axes.index("C"), 0) if "C" in axes else image[None]
+    spacing = voxel_size(path, meta) if spatial == "ZYX" else None
     semantic = meta.get("kind") == "semantic" or (
         "kind" not in meta and ("classes" in meta or name.endswith("_semantic")))
     if semantic:
@@ -195,17 +233,30 @@ def _load(path: Path, name: str, summary: dict) -> Dataset | None:
     else:
         channel_names = [f"ch{i}" for i in range(len(image))]
     return Dataset(name, image, truth, axes=axes, kind="semantic" if semantic else "instance",
-                   channel_names=channel_names, classes=classes,
+                   channel_names=channel_names, classes=classes, spacing=spacing,
                    group="real2" if ("axes" in description or summary) else "real")
 
 
-def datasets(names: list[str] | None = None, zoom: float = 1.0) -> list[Dataset]:
+def voxel_size(path: Path, meta: dict) -> tuple[float, float, float]:
+    """(z, y, x) voxel size of a 3D pair: ``voxel_size`` of its summary, else what the product
+    reads from the file (OME or ImageJ metadata; 1 where none)."""
+    given = meta.get("voxel_size")
+    if isinstance(given, (list, tuple)) and len(given) == 3:
+        return tuple(float(v) for v in given)
+    data = read_image(path)
+    by_axis = dict(zip(data.axes, data.scale))
+    return tuple(float(by_axis.get(axis, 1.0)) for axis in "ZYX")
+
+
+def datasets(names: list[str] | None = None, zoom: float = 1.0,
+             more: list[str] | tuple = ()) -> list[Dataset]:
     """The pairs of the first set (bundled, then shared-only), then those of the second set
-    (bundled, then shared-only) that are present; ``zoom`` rescales them (linear for the image,
-    nearest for the truth)."""
-    summaries = _summaries()
+    (bundled, then shared-only) and of the folders ``more`` that are present; ``zoom``
+    rescales them (linear for the image, nearest for the truth)."""
+    folders = (BUNDLED, SHARED, SHARED2, *(Path(f) for f in more))
+    summaries = _summaries(folders)
     found = {}
-    for folder in (BUNDLED, SHARED, SHARED2):
+    for folder in folders:
         for path in sorted(folder.glob("*_image.tif")):
             name = path.name.removesuffix("_image.tif")
             if name not in found and (not names or name in names):
@@ -215,7 +266,7 @@ def datasets(names: list[str] | None = None, zoom: float = 1.0) -> list[Dataset]
         missing = set(names) - set(found)
         if missing:
             raise SystemExit(f"unknown dataset(s) {sorted(missing)}; have "
-                             f"{sorted(d.name for d in datasets())}")
+                             f"{sorted(d.name for d in datasets(more=more))}")
         chosen = [found[n] for n in names]
     else:
         chosen = sorted(found.values(), key=lambda d: d.group)  # stable: the first set first
@@ -223,12 +274,13 @@ def datasets(names: list[str] | None = None, zoom: float = 1.0) -> list[Dataset]
 
 
 def nuclei_datasets(names: list[str] | None = None, zoom: float = 1.0) -> list[Dataset]:
-    """The first (nuclei) set only, each image one ``(Y, X)`` plane: what the benchmarks
+    """The 2D pairs of the first (nuclei) set only, each image one ``(Y, X)`` plane: what the benchmarks
     written for it (ablation, forest blend, guided loop, split ablation, synthesis, round
     speed, rescore) take."""
     from dataclasses import replace
 
-    return [replace(d, image=d.image[0]) for d in datasets(names, zoom) if d.group == "real"]
+    return [replace(d, image=d.image[0]) for d in datasets(names, zoom)
+            if d.group == "real" and d.truth.ndim == 2]
 
 
 def _zoomed(dataset: Dataset, zoom: float) -> Dataset:
@@ -419,14 +471,16 @@ def _background_stroke(strokes, allowed, rng, width: int, steps: int = 120,
 # -- the random forest that users already have (ilastik's method) --------------------------
 
 def forest_features(image: np.ndarray) -> np.ndarray:
-    """``multiscale_basic_features`` (sigma 1 to 16) of a (Y, X) or (C, Y, X) image: of the one
-    channel as before channels, of all channels together otherwise."""
+    """``multiscale_basic_features`` (sigma 1 to 16 pixels) of a (Y, X) or (C, [Z,] Y, X)
+    image: of the one channel as before channels, of all channels together otherwise; 3D
+    filters on a stack (as ilastik's default)."""
     from skimage.feature import multiscale_basic_features
 
     image = np.asarray(image)
-    if image.ndim == 2 or len(image) == 1:
-        return multiscale_basic_features(image.reshape(image.shape[-2:]), sigma_min=1,
-                                         sigma_max=16)
+    if image.ndim == 2:
+        return multiscale_basic_features(image, sigma_min=1, sigma_max=16)
+    if len(image) == 1:
+        return multiscale_basic_features(image[0], sigma_min=1, sigma_max=16)
     return multiscale_basic_features(image, channel_axis=0, sigma_min=1, sigma_max=16)
 
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The declared minimum versions are true, and installing into a napari environment downgrades
 # nothing. 1) A venv with the lowest versions pyproject.toml allows (.ci/lowest.txt; torch is
-# the local 2.13 build) runs the file, model-file and CLI tests. 2) A venv with today's napari
-# gets the plugin; napari, numpy and pydantic must keep their versions.
+# the local 2.13 build) runs the file, model-file and CLI tests, then the dock's main tests.
+# 2) A venv with today's napari gets the plugin; napari, numpy and pydantic keep their versions.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TORCH="${PAINTSEG_TORCH:-torch==2.13.0}"
@@ -33,6 +33,11 @@ fresh_venv .venv-lowest
     tests/test_model_file.py tests/test_io_images.py tests/test_io_labels.py \
     tests/test_io_project.py tests/test_cli.py tests/test_prediction_store.py \
     tests/test_learn_forest.py tests/test_bioimageio.py
+# the dock on the lowest napari: open, train (child process and thread), stop, predict
+.venv-lowest/bin/python -m pip -q --disable-pip-version-check install -c .ci/lowest.txt \
+    pyqt5 pytest-qt pytest-xvfb
+.venv-lowest/bin/python -m pytest -p no:cacheprovider -W ignore::DeprecationWarning \
+    tests/test_widgets.py -k "sample_opens or trains_and_predicts or stop_mid_run or readme_run"
 
 echo "== installing into an existing napari environment"
 wait "$existing_pid" || { cat .existing-napari.log; echo "check_lowest: napari did not install"; exit 1; }

@@ -191,6 +191,21 @@ def test_shape_split_measures_anisotropic_stacks_in_their_voxel_size():
     assert instances[5, 32, 25] != instances[5, 32, 67]
 
 
+def test_objects_do_not_depend_on_the_unit_of_the_voxel_size():
+    """The same stack in micrometres or in millimetres gives the same objects."""
+    zz, yy, xx = np.mgrid[:12, :64, :96] * np.array([4, 1, 1])[:, None, None, None]
+    labels = np.ones(zz.shape, np.uint8)
+    for cx in (30, 62):
+        labels[(zz - 22) ** 2 + (yy - 32) ** 2 + (xx - cx) ** 2 < 20**2] = 2
+    micrometres, _ = find_objects(labels, CLASSES, spacing=(4, 1, 1))
+    millimetres, _ = find_objects(labels, CLASSES, spacing=(0.004, 0.001, 0.001))
+    assert micrometres.max() == 2
+    np.testing.assert_array_equal(millimetres, micrometres)
+    plane = touching_pair(15)  # and a calibrated 2D image (pixels of 0.01 µm) as a plain one
+    np.testing.assert_array_equal(find_objects(plane, CLASSES, spacing=(0.01, 0.01))[0],
+                                  find_objects(plane, CLASSES)[0])
+
+
 def _wavy_cells() -> tuple[np.ndarray, np.ndarray]:
     """Long, bent, touching-free cells of uneven width, with a stroke along each."""
     labels = np.ones((120, 200), np.uint8)

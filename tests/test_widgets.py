@@ -345,7 +345,7 @@ def test_the_readme_run_command_opens_the_sample_and_the_dock(monkeypatch, make_
     import napari
 
     from paintseg.cli import main
-    from paintseg.widgets.paintseg_widget import PaintSegWidget
+    from paintseg.widgets import launch
 
     script = Path(__file__).parent.parent / "scripts" / "napari.sh"
     line = next(s for s in script.read_text().splitlines() if s.startswith("exec "))
@@ -355,11 +355,15 @@ def test_the_readme_run_command_opens_the_sample_and_the_dock(monkeypatch, make_
     viewers = []  # napari's test viewer (the plugin is registered once), closed by the fixture
     monkeypatch.setattr(napari, "Viewer", lambda **kw: viewers.append(
         make_napari_viewer(**kw)) or viewers[-1])
+    opened = []  # (viewer, dock) as the launcher made them
+    open_viewer = launch.open_viewer
+    monkeypatch.setattr(launch, "open_viewer",
+                        lambda *a, **k: opened.append(open_viewer(*a, **k)) or opened[-1])
     assert main(arguments) == 0
     (viewer,) = viewers
     assert {"nuclei", "membrane", "annotations"} <= {layer.name for layer in viewer.layers}
-    docks = [w for w in viewer.window.dock_widgets.values() if isinstance(w, PaintSegWidget)]
-    assert docks and docks[0].input.checked_images() == ["nuclei", "membrane"]
+    ((_, dock),) = opened
+    assert dock.input.checked_images() == ["nuclei", "membrane"]
 
 
 def test_a_long_training_loss_curve_is_drawn_from_binned_means(qapp):

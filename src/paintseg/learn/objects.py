@@ -174,7 +174,8 @@ def split_by_shape(mask: np.ndarray, probability: np.ndarray | None = None, *,
         distance = distance * np.exp(-edge_strength(image, mask, np.maximum(sigma, 0.7)))
     if smooth > 0:
         distance = ndi.gaussian_filter(distance, sigma)
-    seeds = connected_components(_h_maxima_per_blob(distance, mask, max(h * radius, 0.5)))
+    floor = 0.5 * float(np.min(spacing))  # half a pixel, in the units of spacing
+    seeds = connected_components(_h_maxima_per_blob(distance, mask, max(h * radius, floor)))
     instances = watershed(-distance, seeds, mask=mask).astype(np.int32)
     unseeded = connected_components(mask & (instances == 0))
     return np.where(unseeded > 0, unseeded + instances.max(), instances).astype(np.int32)

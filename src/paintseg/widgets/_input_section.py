@@ -95,6 +95,16 @@ class InputSection(QGroupBox):
         self.class_table.classes_changed.connect(self._on_classes_changed)
         self.class_table.class_picked.connect(self._on_class_picked)
 
+    def disconnect_viewer(self) -> None:
+        """Stop following the viewer (the dock is going away): older napari keeps calling a
+        deleted widget's methods otherwise."""
+        layers = self.viewer.layers
+        for event in (layers.events.inserted, layers.events.removed, layers.events.moved):
+            event.disconnect(self.refresh_layers)
+        self.viewer.dims.events.current_step.disconnect(self._on_view_moved)
+        for layer in layers:
+            layer.events.name.disconnect(self.refresh_layers)
+
     def refresh_layers(self, event=None) -> None:
         """Keep the image list and the annotation choice in step with the viewer."""
         layers = [layer for layer in self.viewer.layers if not _outputs.is_output(layer)]

@@ -59,7 +59,9 @@ class PaintSegWidget(QWidget):
         layout.addStretch(1)
         self._glyphs = GlyphLoader(napari_viewer, parent=self)  # text drawn later won't freeze
         # Closures, not bound methods: PySide6 may call a bound method of a freed object.
-        self.destroyed.connect(lambda *_: runs.shutdown())
+        # The sections outlive this signal (Qt frees children after it).
+        inputs = self.input
+        self.destroyed.connect(lambda *_: (runs.shutdown(), inputs.disconnect_viewer()))
         QApplication.instance().aboutToQuit.connect(lambda: runs.shutdown())
 
     @property
