@@ -94,6 +94,7 @@ def test_whole_loop_classes_train_preview_predict_correct_continue(
     assert preview.data.shape == truth.shape
     assert dice(preview.data[1], truth[1], NUCLEUS) > 0.6
     assert not preview.data[0].any()  # only the visible slice was previewed
+    assert preview.thumbnail[..., 3].any()  # the layer list shows the last preview
 
     # a live preview that arrives while the user moves through the stack, or for a slice no
     # longer on screen, is skipped (it would redraw a plane left behind); a later one shows
