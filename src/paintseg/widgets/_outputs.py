@@ -129,21 +129,16 @@ def preview_layer(viewer, geometry: Geometry, classes: Sequence[ClassInfo]) -> L
 
 
 def show_preview(
-    viewer, geometry: Geometry, classes: Sequence[ClassInfo], plane: tuple[int, ...], labels
+    viewer, geometry: Geometry, classes: Sequence[ClassInfo], plane: tuple[int, ...], labels,
+    last: bool = True,
 ) -> Labels:
-    """Write a live-preview plane into ``"<image> prediction preview"``, leaving the layer
-    list's thumbnail as it was (each update repaints the list): :func:`refresh_thumbnail`
-    after the last one, in another event-loop turn."""
+    """Write a live-preview plane into ``"<image> prediction preview"``; the layer list's
+    thumbnail follows only the ``last`` one (each update repaints the list)."""
     layer = _find(viewer, f"{geometry.name} prediction preview", Labels)
     if layer is None or layer.data.shape != geometry.shape:
         layer = preview_layer(viewer, geometry, classes)
-    _write(layer, plane, np.asarray(labels), thumbnail=False)
+    _write(layer, plane, np.asarray(labels), thumbnail=last)
     return layer
-
-
-def refresh_thumbnail(layer: Layer) -> None:
-    """Redraw the layer's thumbnail in the layer list, and nothing else."""
-    layer.refresh(thumbnail=True, data_displayed=False, highlight=False, extent=False)
 
 
 def show_classes(viewer, geometry: Geometry, classes: Sequence[ClassInfo],

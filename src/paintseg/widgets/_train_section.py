@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from napari.layers import Labels
 from napari.utils.notifications import show_info
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
@@ -250,11 +249,8 @@ class TrainSection(QGroupBox):
 
     def _on_train_event(self, event: TrainEvent | Preview) -> None:
         if isinstance(event, Preview):  # the last preview, with the final weights
-            # its plane, its thumbnail, then its places: one per event-loop turn, as a
-            # prediction's layers
-            shown: list[Labels | None] = []
-            self.runs.run_steps([lambda: shown.append(self._show_preview(event, last=True)),
-                                 lambda: _refresh_thumbnail(shown),
+            # its layer, then its places: one per event-loop turn, as a prediction's layers
+            self.runs.run_steps([lambda: self._show_preview(event, last=True),
                                  lambda: self._list_last_places(event)])
             return
         if event.loss is not None and np.isfinite(event.loss):
@@ -272,17 +268,15 @@ class TrainSection(QGroupBox):
                 time.monotonic() - self._last_paint > PLOT_INTERVAL:
             self._paint_training()
 
-    def _show_preview(self, preview: Preview, last: bool) -> Labels | None:
-        """The preview layer, when it showed ``preview``: the ``last`` one always (on the image
-        shown), others only on the plane shown and not while the user browses."""
+    def _show_preview(self, preview: Preview, last: bool) -> None:
         if not last and (time.monotonic() - self.state.browsed_at < BROWSING_PAUSE or
                          self.state.plane.value != (preview.image_index, tuple(preview.plane))):
-            return None
+            return
         geometry = self._preview_geometry(preview)
         if geometry is None:
-            return None
-        return _outputs.show_preview(self.viewer, geometry, self._classes,
-                                     tuple(preview.plane), preview.labels)
+            return
+        _outputs.show_preview(self.viewer, geometry, self._classes,
+                              tuple(preview.plane), preview.labels, last)
 
     def _preview_geometry(self, preview: Preview) -> _outputs.Geometry | None:
         """The geometry of the image shown, if the preview is of it (else ``None``)."""
@@ -329,9 +323,3 @@ class TrainSection(QGroupBox):
         self._paint_training()
         set_progress(self.train_progress, 1000)
         show_info(f"Training finished ({steps} steps); press Continue to train further.")
-
-
-def _refresh_thumbnail(shown: list[Labels | None]) -> None:
-    """The thumbnail of the preview layer that showed the last preview, if one did."""
-    if shown and shown[0] is not None:
-        _outputs.refresh_thumbnail(shown[0])
