@@ -5,10 +5,9 @@ For each dataset and stroke seed the image is written as a user's file would be:
 with its axes (``CYX``, ``CZYX``...), channel names and, for a stack, its voxel size; the
 strokes as a TIFF. Then ``paintseg train --image --labels --classes NAME:ROLE ... --steps N``
 and ``paintseg predict --objects`` run in this process, and their files are scored as
-``quality_real.py`` scores the in-memory product. The two paths differ in the network's
-initial weights (the command line seeds training, not the network), so their scores match
-within the spread over seeds, not to the digit; a reader that got the channels, the axes or
-the voxel size wrong would show as a loss here. Run::
+``quality_real.py`` scores the in-memory product. The same seed makes the same model both
+ways, so the scores should match to the digit: a reader that got the channels, the axes or
+the voxel size wrong would show as a difference. Run::
 
     .venv/bin/python benchmarks/cli_files.py --steps 500 [--seeds 0] [--datasets ...]
 

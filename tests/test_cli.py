@@ -43,6 +43,28 @@ def _trained_files(tmp_path_factory):
     return paths
 
 
+def test_the_seed_gives_the_model_the_engine_trains_with_it(files, tmp_path, monkeypatch):
+    """``--seed`` seeds the network's first weights too, so a run can be repeated in code."""
+    import torch
+
+    from paintseg.io.images import read_image
+    from paintseg.learn import Segmenter, drain, train
+    from paintseg.learn.model import ClassInfo
+
+    monkeypatch.setenv("PAINTSEG_NUMERICS", "fp32")
+    out = tmp_path / "seeded.safetensors"
+    assert main(["train", "--image", str(files["image"]), "--labels", str(files["strokes"]),
+                 "--out", str(out), "--steps", "2", "--device", "cpu", "--seed", "7"]) == 0
+    image = read_image(files["image"])
+    strokes, classes = read_labels(files["strokes"])
+    model = Segmenter.create(channels=image.channel_names, device="cpu", seed=7,
+                             classes=[ClassInfo.from_dict(c) for c in classes])
+    drain(train(model, [image.channels], [np.asarray(strokes)], steps=2, seed=7))
+    saved = Segmenter.load(out, device="cpu").net.state_dict()
+    for name, tensor in model.net.state_dict().items():
+        torch.testing.assert_close(saved[name], tensor, msg=name)
+
+
 def test_predict_one_file_writes_class_map_and_outputs_beside_it(files, tmp_path):
     target = tmp_path / "result.tif"
     code = main(["predict", "--model", str(files["model"]), "--input", str(files["image"]),

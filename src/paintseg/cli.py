@@ -296,7 +296,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         n_classes = max(2, *(int(a.max(initial=0)) for a in annotations))
         classes = _class_table(table, args.classes, n_classes)
         model = Segmenter.create(channels=channel_names, classes=classes,
-                                 preset=args.preset, device=args.device)
+                                 preset=args.preset, device=args.device, seed=args.seed)
     if args.forest_blend is not None:  # kept, not learnt
         model.config.forest_blend, model.config.forest_blend_fixed = args.forest_blend, True
     seconds = args.seconds if args.seconds is not None or args.steps else 60.0
