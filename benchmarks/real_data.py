@@ -202,12 +202,15 @@ def _by_prefix(table: dict, name: str, default):
 
 
 def _load(path: Path, name: str, summary: dict) -> Dataset | None:
-    """One pair; None (with a note on stderr) when its layout is not a 2D (C)YX image."""
+    """One pair; None (with a note on stderr) when its layout is not (C)YX or (C)ZYX. Without
+    ``axes`` in its summary or file, the truth's dimensions are the spatial ones and one more
+    in the image is its channels."""
     description = _description(path)
     meta = {**description, **summary}
-    axes = str(meta.get("axes", "YX")).upper()
     image = tifffile.imread(path).astype(np.float32)
     truth = tifffile.imread(path.with_name(f"{name}_gt.tif"))
+    guessed = ("C" if image.ndim == truth.ndim + 1 else "") + ("ZYX" if truth.ndim == 3 else "YX")
+    axes = str(meta.get("axes", guessed)).upper()
     spatial = axes.replace("C", "")
     if spatial not in ("YX", "ZYX") or image.ndim != len(axes) or truth.ndim != len(spatial):
         print(f"real_data: skipped {name}: axes {axes}, truth {truth.shape}; only (C)YX and "
