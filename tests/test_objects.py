@@ -180,23 +180,25 @@ def test_shape_split_follows_the_probability_where_objects_meet():
     assert plain.max() == 1 and guided.max() == 2
 
 
-def test_shape_split_measures_anisotropic_stacks_in_their_voxel_size():
-    """Two touching spheres sampled every 4 px in Z split when the spacing is given."""
+def touching_spheres() -> np.ndarray:
+    """Class map of two touching spheres of radius 20, sampled every 4 px in Z."""
     zz, yy, xx = np.mgrid[:12, :64, :96] * np.array([4, 1, 1])[:, None, None, None]
     labels = np.ones(zz.shape, np.uint8)
     for cx in (30, 62):
         labels[(zz - 22) ** 2 + (yy - 32) ** 2 + (xx - cx) ** 2 < 20**2] = 2
-    instances, _ = find_objects(labels, CLASSES, spacing=(4, 1, 1))
+    return labels
+
+
+def test_shape_split_measures_anisotropic_stacks_in_their_voxel_size():
+    """Two touching spheres sampled every 4 px in Z split when the spacing is given."""
+    instances, _ = find_objects(touching_spheres(), CLASSES, spacing=(4, 1, 1))
     assert instances.max() == 2
     assert instances[5, 32, 25] != instances[5, 32, 67]
 
 
 def test_objects_do_not_depend_on_the_unit_of_the_voxel_size():
     """The same stack in micrometres or in millimetres gives the same objects."""
-    zz, yy, xx = np.mgrid[:12, :64, :96] * np.array([4, 1, 1])[:, None, None, None]
-    labels = np.ones(zz.shape, np.uint8)
-    for cx in (30, 62):
-        labels[(zz - 22) ** 2 + (yy - 32) ** 2 + (xx - cx) ** 2 < 20**2] = 2
+    labels = touching_spheres()
     micrometres, _ = find_objects(labels, CLASSES, spacing=(4, 1, 1))
     millimetres, _ = find_objects(labels, CLASSES, spacing=(0.004, 0.001, 0.001))
     assert micrometres.max() == 2
