@@ -120,14 +120,14 @@ def strokes_for(data, seed: int, args) -> np.ndarray:
     coverage = getattr(args, "coverage", None)
     semantic = isinstance(data, Dataset) and data.kind == "semantic"
     truth = data.truth if isinstance(data, Dataset) else data
-    if semantic:
-        def stroke(plane, plane_seed):
+
+    def stroke(plane, plane_seed):
+        if semantic:
             return simulate_semantic_strokes(
                 plane, plane_seed, SEMANTIC_COVERAGE if coverage is None else coverage)
-    else:
-        def stroke(plane, plane_seed):
-            return simulate_strokes(plane, plane_seed, 0.02 if coverage is None else coverage,
-                                    boundary_share=args.boundary_strokes)
+        return simulate_strokes(plane, plane_seed, 0.02 if coverage is None else coverage,
+                                boundary_share=args.boundary_strokes)
+
     if truth.ndim == 2:
         return stroke(truth, seed)
     strokes = np.zeros(truth.shape, np.uint8)
