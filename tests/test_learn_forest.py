@@ -27,6 +27,43 @@ def test_forest_finds_the_unpainted_disks(monkeypatch):
     np.testing.assert_allclose(blocked, whole, atol=1e-3)
 
 
+def striped_and_blotchy(n: int = 128) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A ``(1, n, n)`` image: stripes on the left, blotches of the same brightness and
+    contrast on the right; its truth (1, 2) and a stroke in each half."""
+    from scipy import ndimage as ndi
+
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[:n, :n]
+    stripes = np.sin(2 * np.pi * (x * np.cos(0.3) + y * np.sin(0.3)) / 8)
+    blotches = ndi.gaussian_filter(rng.normal(size=(n, n)), 1.5)
+    blotches *= stripes.std() / blotches.std()
+    image = np.where(x < n // 2, stripes, blotches) + rng.normal(0, 0.2, (n, n))
+    strokes = np.zeros((n, n), np.int64)
+    strokes[10:20, 10:50], strokes[10:20, n - 50:n - 10] = 1, 2
+    return image[None].astype(np.float32), np.where(x < n // 2, 1, 2), strokes
+
+
+def test_the_forest_tells_oriented_texture_from_blotches_of_the_same_brightness():
+    image, truth, strokes = striped_and_blotchy()
+    fitted = forest.PixelForest.fit([image], [strokes], 2)
+    found = fitted.predict(image).argmax(0) + 1
+    assert (found == truth)[30:].mean() > 0.9  # multiscale filters alone: 0.67
+
+
+def test_a_forest_saved_with_the_earlier_filters_keeps_them_and_other_counts_are_refused():
+    image, _, strokes = striped_and_blotchy(64)
+    arrays = forest.PixelForest.fit([image], [strokes], 2).to_arrays()
+    assert forest.PixelForest.from_arrays(arrays, 2, 1).filters == forest.NEW_FILTERS
+    basic = forest.features_per_pixel(1, "basic")
+    earlier = forest.PixelForest.from_arrays(
+        {**arrays, "feature": np.minimum(arrays["feature"], basic - 1),
+         "n_features": np.array([basic])}, 2, 1)
+    assert earlier.filters == "basic"
+    assert earlier.predict(image).shape == (2, 64, 64)
+    with pytest.raises(ValueError, match="none of the filter sets"):
+        forest.PixelForest.from_arrays({**arrays, "n_features": np.array([basic + 1])}, 2, 1)
+
+
 @pytest.mark.parametrize("planes_kept", [2, 1])
 def test_features_kept_from_fitting_give_each_plane_its_own_prediction(monkeypatch,
                                                                         planes_kept):

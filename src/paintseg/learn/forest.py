@@ -16,9 +16,15 @@ from hashlib import blake2b
 import numpy as np
 
 MAX_TRAINING_PIXELS = 60_000  # painted pixels the forest is fitted on, at most (subsampled)
-FEATURE_SIGMAS = {"sigma_min": 1, "sigma_max": 16}
+FILTERS = {
+    # name: (multiscale_basic_features' sigmas, the structure tensor's sigmas); new forests
+    # use the first, a forest read from a file the set its number of features names
+    "tensor": ({"sigma_min": 0.5, "sigma_max": 16}, (0.7, 1.6, 3.5, 5.0, 10.0)),
+    "basic": ({"sigma_min": 1, "sigma_max": 16}, ()),  # model files before 2026-12-06
+}
+NEW_FILTERS = next(iter(FILTERS))
 BLOCK_PIXELS = 4_000_000  # features are computed this many pixels at a time, at most
-KEPT_FEATURE_BYTES = 256 * 2**20  # features kept from fitting for predicting, at most
+KEPT_FEATURE_BYTES = 512 * 2**20  # features kept from fitting for predicting, at most
 MARGIN = 64  # rows of context around a block (4 x the largest sigma)
 N_TREES = 50
 # Bounds on a forest read from a file: a fitted one has at most N_TREES trees of at most
@@ -29,16 +35,25 @@ NODE_ARRAYS = ("left", "right", "feature", "threshold", "value")  # per node, tr
 ARRAYS = ("node_counts", *NODE_ARRAYS, "classes", "n_features")
 
 
-def plane_features(plane: np.ndarray) -> np.ndarray:
+def plane_features(plane: np.ndarray, filters: str = NEW_FILTERS) -> np.ndarray:
     """Intensity, edge and texture filters at several scales of a ``(C, Y, X)`` plane:
-    ``(Y, X, F)`` float32 (``skimage.feature.multiscale_basic_features``)."""
-    from skimage.feature import multiscale_basic_features
+    ``(Y, X, F)`` float32 (``skimage.feature.multiscale_basic_features``, and the
+    eigenvalues of the structure tensor of each channel, as ilastik's default filters)."""
+    from skimage.feature import (multiscale_basic_features, structure_tensor,
+                                 structure_tensor_eigenvalues)
 
-    return multiscale_basic_features(np.asarray(plane, np.float32), channel_axis=0,
-                                     **FEATURE_SIGMAS).astype(np.float32, copy=False)
+    basic_sigmas, tensor_sigmas = FILTERS[filters]
+    plane = np.asarray(plane, np.float32)
+    features = multiscale_basic_features(plane, channel_axis=0, **basic_sigmas)
+    tensor = [eigenvalues for channel in plane for sigma in tensor_sigmas
+              for eigenvalues in structure_tensor_eigenvalues(
+                  structure_tensor(channel, sigma=sigma, order="rc"))]
+    if tensor:
+        features = np.concatenate([features, np.stack(tensor, -1)], -1)
+    return features.astype(np.float32, copy=False)
 
 
-def _feature_blocks(plane: np.ndarray) -> Iterator[tuple[slice, np.ndarray]]:
+def _feature_blocks(plane: np.ndarray, filters: str) -> Iterator[tuple[slice, np.ndarray]]:
     """``(rows, features of those rows)`` in blocks of rows, each computed with ``MARGIN``
     rows of context, so that a large plane never holds all its features at once."""
     height, width = plane.shape[-2:]
@@ -46,7 +61,7 @@ def _feature_blocks(plane: np.ndarray) -> Iterator[tuple[slice, np.ndarray]]:
     for y0 in range(0, height, rows):
         y1 = min(height, y0 + rows)
         lo, hi = max(0, y0 - MARGIN), min(height, y1 + MARGIN)
-        yield slice(y0, y1), plane_features(plane[:, lo:hi])[y0 - lo:y1 - lo]
+        yield slice(y0, y1), plane_features(plane[:, lo:hi], filters)[y0 - lo:y1 - lo]
 
 
 def _sklearn_tree(left, right, feature, threshold, value, n_features: int):
@@ -75,9 +90,9 @@ def _depth(left: np.ndarray, right: np.ndarray) -> int:
         depth += 1
 
 
-def features_per_pixel(n_channels: int) -> int:
+def features_per_pixel(n_channels: int, filters: str = NEW_FILTERS) -> int:
     """How many filters ``plane_features`` gives for an image of ``n_channels`` channels."""
-    return plane_features(np.zeros((n_channels, 4, 4), np.float32)).shape[-1]
+    return plane_features(np.zeros((n_channels, 4, 4), np.float32), filters).shape[-1]
 
 
 def _check_tree(left, right, feature, n_features: int) -> None:
@@ -102,10 +117,12 @@ class PixelForest:
     """A fitted forest that predicts every pixel of normalised ``(C, Y, X)`` planes.
 
     ``n_classes`` is K; ``classes`` are the label values (1..K) it was fitted on, so classes
-    nobody painted get probability 0.
+    nobody painted get probability 0; ``filters``, the set of ``FILTERS`` it was fitted on.
     """
 
-    def __init__(self, arrays: dict[str, np.ndarray], n_classes: int, threads: int = 1):
+    def __init__(self, arrays: dict[str, np.ndarray], n_classes: int, threads: int = 1,
+                 filters: str = NEW_FILTERS):
+        self.filters = filters
         self.arrays = {k: np.asarray(arrays[k]) for k in ARRAYS}
         self.classes = self.arrays["classes"].astype(np.int64)
         self.n_features = int(self.arrays["n_features"][0])
@@ -132,7 +149,7 @@ class PixelForest:
         known_features = known_features or [None] * len(planes)
         for plane, lab, known in zip(planes, labels, known_features):
             whole = None  # the plane's features, when one block holds them all
-            blocks = (_feature_blocks(plane) if known is None
+            blocks = (_feature_blocks(plane, NEW_FILTERS) if known is None
                       else [(slice(0, plane.shape[-2]), known)])
             for rows, features in blocks:
                 painted = lab[rows] > 0
@@ -185,13 +202,18 @@ class PixelForest:
         if (counts.ndim != 1 or len(counts) == 0 or (counts < 1).any() or a["value"].ndim != 2
                 or {len(a[k]) for k in NODE_ARRAYS} != {int(counts.sum())}
                 or a["value"].shape[1] != len(classes)
-                or a["n_features"].tolist() != [features_per_pixel(n_channels)]
+                or len(a["n_features"]) != 1
                 or not ((classes >= 1) & (classes <= n_classes)).all()):
             raise ValueError("the forest arrays do not fit together")
+        filters = next((name for name in FILTERS
+                        if int(a["n_features"][0]) == features_per_pixel(n_channels, name)), None)
+        if filters is None:
+            raise ValueError(f"the forest has {int(a['n_features'][0])} filters, none of the "
+                             f"filter sets of {n_channels} channels")
         ends = np.cumsum(counts)[:-1]
         for left, right, feature in zip(*(np.split(a[k], ends) for k in NODE_ARRAYS[:3])):
             _check_tree(left, right, feature, int(a["n_features"][0]))
-        return cls(a, n_classes, threads)
+        return cls(a, n_classes, threads, filters)
 
     def predict(self, plane: np.ndarray, features: np.ndarray | None = None) -> np.ndarray:
         """``(K, Y, X)`` float32 class probabilities of a normalised ``(C, Y, X)`` plane
@@ -199,7 +221,8 @@ class PixelForest:
         height, width = plane.shape[-2:]
         result = np.zeros((self.n_classes, height, width), np.float32)
         columns = self.classes - 1
-        blocks = _feature_blocks(plane) if features is None else [(slice(None), features)]
+        blocks = (_feature_blocks(plane, self.filters) if features is None
+                  else [(slice(None), features)])
         with ThreadPoolExecutor(max(1, self.threads)) as pool:
             for rows, block in blocks:
                 x = np.ascontiguousarray(block.reshape(-1, block.shape[-1]))
