@@ -39,8 +39,11 @@ def plane_features(plane: np.ndarray, filters: str = NEW_FILTERS) -> np.ndarray:
     """Intensity, edge and texture filters at several scales of a ``(C, Y, X)`` plane:
     ``(Y, X, F)`` float32 (``skimage.feature.multiscale_basic_features``, and the
     eigenvalues of the structure tensor of each channel, as ilastik's default filters)."""
-    from skimage.feature import (multiscale_basic_features, structure_tensor,
-                                 structure_tensor_eigenvalues)
+    from skimage.feature import (
+        multiscale_basic_features,
+        structure_tensor,
+        structure_tensor_eigenvalues,
+    )
 
     basic_sigmas, tensor_sigmas = FILTERS[filters]
     plane = np.asarray(plane, np.float32)
