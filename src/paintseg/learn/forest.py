@@ -25,6 +25,7 @@ FILTERS = {
 NEW_FILTERS = next(iter(FILTERS))
 BLOCK_PIXELS = 4_000_000  # features are computed this many pixels at a time, at most
 KEPT_FEATURE_BYTES = 512 * 2**20  # features kept from fitting for predicting, at most
+KNOWN_PROBABILITY_BYTES = 256 * 2**20  # training planes' probabilities a model keeps, at most
 MARGIN = 64  # rows of context around a block (4 x the largest sigma)
 N_TREES = 50
 # Bounds on a forest read from a file: a fitted one has at most N_TREES trees of at most
@@ -205,7 +206,7 @@ class PixelForest:
         if (counts.ndim != 1 or len(counts) == 0 or (counts < 1).any() or a["value"].ndim != 2
                 or {len(a[k]) for k in NODE_ARRAYS} != {int(counts.sum())}
                 or a["value"].shape[1] != len(classes)
-                or len(a["n_features"]) != 1
+                or a["n_features"].shape != (1,)
                 or not ((classes >= 1) & (classes <= n_classes)).all()):
             raise ValueError("the forest arrays do not fit together")
         filters = next((name for name in FILTERS
@@ -240,7 +241,7 @@ class KnownPlanes:
     content: predicting a training plane again (a live preview, the prediction after a
     Continue) then costs no filters and no trees. Up to ``max_bytes`` of probabilities."""
 
-    def __init__(self, max_bytes: int = KEPT_FEATURE_BYTES):
+    def __init__(self, max_bytes: int = KNOWN_PROBABILITY_BYTES):
         self.max_bytes, self.bytes = max_bytes, 0
         self.entries: dict[tuple, np.ndarray] = {}
 
