@@ -22,7 +22,8 @@ def test_forest_finds_the_unpainted_disks(monkeypatch):
     predicted = whole[1] > 0.5
     agreement = (predicted == (truth == 1))[unpainted].mean()
     assert agreement > 0.9
-    monkeypatch.setattr(forest, "BLOCK_PIXELS", 96 * 30)  # 4 blocks of rows: same result
+    # 4 blocks of rows: the same result
+    monkeypatch.setattr(forest, "BLOCK_BYTES", 30 * 96 * 4 * forest.features_per_pixel(1))
     _, (blocked,), _ = forest_probabilities([image], [strokes], 2)
     np.testing.assert_allclose(blocked, whole, atol=1e-3)
 

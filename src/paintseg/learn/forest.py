@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial
+from functools import cache, partial
 from hashlib import blake2b
 
 import numpy as np
@@ -23,7 +23,7 @@ FILTERS = {
     "basic": ({"sigma_min": 1, "sigma_max": 16}, ()),  # model files before 2026-12-06
 }
 NEW_FILTERS = next(iter(FILTERS))
-BLOCK_PIXELS = 4_000_000  # features are computed this many pixels at a time, at most
+BLOCK_BYTES = 512 * 2**20  # features computed at a time (a block of rows), at most
 KEPT_FEATURE_BYTES = 512 * 2**20  # features kept from fitting for predicting, at most
 KNOWN_PROBABILITY_BYTES = 256 * 2**20  # training planes' probabilities a model keeps, at most
 MARGIN = 64  # rows of context around a block (4 x the largest sigma)
@@ -61,7 +61,8 @@ def _feature_blocks(plane: np.ndarray, filters: str) -> Iterator[tuple[slice, np
     """``(rows, features of those rows)`` in blocks of rows, each computed with ``MARGIN``
     rows of context, so that a large plane never holds all its features at once."""
     height, width = plane.shape[-2:]
-    rows = max(1, min(height, BLOCK_PIXELS // max(width, 1)))
+    row_bytes = 4 * max(width, 1) * features_per_pixel(len(plane), filters)
+    rows = max(1, min(height, BLOCK_BYTES // row_bytes))
     for y0 in range(0, height, rows):
         y1 = min(height, y0 + rows)
         lo, hi = max(0, y0 - MARGIN), min(height, y1 + MARGIN)
@@ -94,6 +95,7 @@ def _depth(left: np.ndarray, right: np.ndarray) -> int:
         depth += 1
 
 
+@cache
 def features_per_pixel(n_channels: int, filters: str = NEW_FILTERS) -> int:
     """How many filters ``plane_features`` gives for an image of ``n_channels`` channels."""
     return plane_features(np.zeros((n_channels, 4, 4), np.float32), filters).shape[-1]
