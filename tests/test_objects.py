@@ -306,6 +306,20 @@ def test_an_object_the_model_is_unsure_of_is_not_reported():
     assert find_objects(labels, CLASSES, probabilities=probabilities)[0].max() == 2
 
 
+def test_how_finely_a_blob_is_split_does_not_change_which_other_objects_are_kept():
+    """A very sure half of a split blob must not raise the bar that drops objects as unsure."""
+    labels = np.ones((64, 150), np.uint8)
+    probability = np.zeros(labels.shape, np.float32)
+    for center, sure in [((32, 30), 0.98), ((32, 62), 0.7), ((32, 120), 0.75)]:
+        inside = disk(center, 17, shape=labels.shape)  # the first two touch
+        labels[inside], probability[inside] = 2, sure
+    probabilities = np.stack([1 - probability, probability, np.zeros_like(probability)])
+    for split in ("none", "shape"):
+        instances, _ = find_objects(labels, CLASSES, probabilities=probabilities, split=split)
+        assert instances[32, 120] > 0, split
+    assert find_objects(labels, CLASSES, probabilities=probabilities)[0].max() == 3
+
+
 def test_the_dock_measures_objects_in_the_layers_voxel_size(monkeypatch, trained):
     """The dock's prediction job hands the layer's scale to the object step: the whole
     stack's voxel size, or a plane's pixel size."""

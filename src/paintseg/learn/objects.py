@@ -271,14 +271,19 @@ CONFIDENCE_SHARE = 0.8  # benchmarks/results/object_rules.json, docs/benchmarks.
 def _drop_unsure(instances: np.ndarray, probability: np.ndarray | None,
                  share: float) -> np.ndarray:
     """Remove objects whose mean probability of their class is below ``share`` of the surest
-    object's and renumber 1..n: blobs the model is far less sure of than of its objects
-    (debris, look-alikes). A model unsure of everything (briefly trained) keeps them all."""
+    blob's (connected component of all the objects) and renumber 1..n: objects the model is
+    far less sure of than of its objects (debris, look-alikes). The reference is a blob, not
+    an object, so it does not depend on how finely the blobs were split (a small, very sure
+    fragment would raise it and drop real objects). A model unsure of everything (briefly
+    trained) keeps them all."""
     n = int(instances.max())
     if probability is None or n == 0 or share <= 0:
         return instances
-    confidence = np.asarray(ndi.mean(np.asarray(probability, np.float32), instances,
-                                     np.arange(1, n + 1)))
-    unsure = np.flatnonzero(confidence < share * confidence.max()) + 1
+    probability = np.asarray(probability, np.float32)
+    confidence = np.asarray(ndi.mean(probability, instances, np.arange(1, n + 1)))
+    blobs, n_blobs = ndi.label(instances > 0)
+    surest = float(np.max(ndi.mean(probability, blobs, np.arange(1, n_blobs + 1))))
+    unsure = np.flatnonzero(confidence < share * surest) + 1
     instances = np.where(np.isin(instances, unsure), 0, instances)
     return relabel_sequential(instances)[0].astype(np.int32)
 
@@ -358,7 +363,8 @@ def find_objects(labels, classes: Sequence[ClassInfo], *, probabilities=None, im
         background) are dropped: slivers along an outline. 0 keeps them.
     confidence_share : float
         With ``probabilities``, objects whose mean probability of their own class is below
-        this share of the surest object's (of that class) are dropped. 0 keeps them.
+        this share of the surest blob's (of that class; a blob: connected objects) are
+        dropped. 0 keeps them.
     min_distance : float
         Distance-split sensitivity: the height (in pixels) a distance maximum must rise
         above its surroundings to seed its own object.
