@@ -215,28 +215,6 @@ def test_stop_mid_run_keeps_the_model(paintseg_viewer, small_cells, qtbot):
     assert not widget.training.stop_button.isEnabled()
 
 
-def test_moving_through_the_stack_pauses_training_and_stop_still_stops_it(
-    paintseg_viewer, small_cells, qtbot
-):
-    from paintseg.session.pause import CAN_PAUSE
-
-    viewer, widget = paintseg_viewer
-    annotations = define_classes(qtbot, viewer, widget)
-    paint(annotations, small_cells["strokes"])
-    widget.training.budget_unit.setCurrentText("steps")
-    widget.training.budget_spin.setValue(100_000)
-    widget.state.pause.quiet_seconds = 30.0  # still paused when Stop is clicked
-    qtbot.mouseClick(widget.training.train_button, Qt.LeftButton)
-    qtbot.waitUntil(lambda: len(widget.training.loss_runs[-1]) >= 3, timeout=180_000)
-    viewer.dims.set_point(0, viewer.dims.point[0] + small_cells["scale"][0])
-    if CAN_PAUSE:
-        assert widget.state.pause.paused
-        assert "paused" in widget.training.train_status.text()
-    qtbot.mouseClick(widget.training.stop_button, Qt.LeftButton)
-    wait_idle(qtbot, widget, timeout=20)  # not the 30 s the pause would last: Stop ended it
-    assert widget.state.model is not None and not widget.state.pause.paused
-
-
 def test_bad_inputs_give_notifications_not_exceptions(
     paintseg_viewer, small_cells, qtbot, notifications, tmp_path
 ):

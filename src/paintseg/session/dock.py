@@ -48,8 +48,6 @@ class DockState:
     """Places to paint next (a list of ``Suggestion``) on an image of that geometry."""
     edited = Signal()
     """The object edits changed (strokes with them): they are to be saved."""
-    training_paused = Signal()
-    """The view moved while training runs in its child process: it waits for the view."""
 
     def __init__(self) -> None:
         self._busy = ""
@@ -108,7 +106,4 @@ class DockState:
     def moved_view(self) -> None:
         """The view moved to another plane now (live previews wait, training pauses)."""
         self.browsed_at = time.monotonic()
-        was_paused = self.pause.paused
         self.pause.touch()
-        if self.pause.paused and not was_paused:
-            self.training_paused.emit()

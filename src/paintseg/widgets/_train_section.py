@@ -113,7 +113,6 @@ class TrainSection(QGroupBox):
         self.continue_button.clicked.connect(lambda: self.start_training(continue_training=True))
         self.stop_button.clicked.connect(runs.request_stop)
         state.busy_changed.connect(self._on_busy)
-        state.training_paused.connect(self._on_paused)
         state.model_changed.connect(lambda _: self._enable(state.busy))
         state.project_changed.connect(self._restore_settings)
         self._enable(state.busy)
@@ -271,10 +270,6 @@ class TrainSection(QGroupBox):
         if event.done or event.preview is not None or \
                 time.monotonic() - self._last_paint > PLOT_INTERVAL:
             self._paint_training()
-
-    def _on_paused(self) -> None:
-        self.train_status.setText("paused while you move through the image")
-        self._last_paint = -float("inf")  # the next event says it goes on
 
     def _show_preview(self, preview: Preview, last: bool) -> None:
         if not last and (time.monotonic() - self.state.browsed_at < BROWSING_PAUSE or
