@@ -99,7 +99,6 @@ def train(
     seed: int = 0,
     validate_every: float = 2.0,
     previous: Sequence[Any] | None = None,
-    clock: Callable[[], float] = time.perf_counter,
 ) -> Generator[TrainEvent, None, Segmenter]:
     """Train ``model`` in place on the painted strokes; yields events, returns the model.
 
@@ -131,9 +130,6 @@ def train(
         When continuing: the annotations the model was last trained on, one per image (None
         for a new image). Strokes painted since then (the corrections) get half of their
         class's patches.
-    clock : callable
-        Seconds, for the time budget: one that stands still while training is paused
-        keeps the pause out of the budget.
 
     Yields
     ------
@@ -147,7 +143,7 @@ def train(
     """
     if seconds is None and steps is None:
         seconds = DEFAULT_SECONDS
-    start = clock()
+    start = time.perf_counter()
     torch.manual_seed(seed)
     images, annotations = _as_lists(images, annotations)
     channels = [as_channels(image) for image in images]
@@ -174,10 +170,10 @@ def train(
                           recipe.generator_seconds)
     session = _Session(model, data, first_session)
     should_stop = partial(stop_requested, stop)
-    budget = _Budget(start, seconds, steps, clock)  # the time budget includes this setup
+    clock = _Clock(start, seconds, steps)  # the time budget includes this setup
     shown = _forest_preview(data, preview) if preview is not None else None
     if shown is not None:  # something useful on screen before the first step
-        yield session.event([], budget, None, shown, False)
+        yield session.event([], clock, None, shown, False)
     validation = _Periodic(validate_every, share=0.1)
     previews = _Periodic(preview_every, share=0.25, first=min(FIRST_PREVIEW, preview_every))
     last_event = time.perf_counter()
@@ -185,20 +181,20 @@ def train(
     done = False
     pseudo_labels_due = (first_session and recipe.pseudo_label_confidence > 0
                          and recipe.forest_weight > 0)  # a Continue is too short for it
-    while not (budget.finished(session.step) or should_stop()):
-        if pseudo_labels_due and budget.progress(session.step) >= PSEUDO_LABELS_AT:
+    while not (clock.finished(session.step) or should_stop()):
+        if pseudo_labels_due and clock.progress(session.step) >= PSEUDO_LABELS_AT:
             with session.averaged_weights():
                 sure = _add_pseudo_labels(model, channels, data, recipe.pseudo_label_confidence,
                                           should_stop)
             if synthesis.on:
-                yield from _synthesis(synthesis, session, sampler, sure, budget, should_stop, seed)
+                yield from _synthesis(synthesis, session, sampler, sure, clock, should_stop, seed)
             del sure  # the maps are not kept for the rest of the training
             pseudo_labels_due = False
         images_batch, labels_batch, soft_batch = sampler.batch(recipe.batch_size)
-        losses.append(session.step_on(images_batch, labels_batch, budget.progress(session.step),
+        losses.append(session.step_on(images_batch, labels_batch, clock.progress(session.step),
                                       soft_batch))
         now = time.perf_counter()
-        done = budget.finished(session.step) or should_stop()
+        done = clock.finished(session.step) or should_stop()
         if done:  # the final validation and preview score the weights returned
             session.finish()
         val = shown = None
@@ -209,14 +205,14 @@ def train(
         if preview is not None and (done or previews.due()):
             shown = previews.run(lambda: _preview(model, channels, preview))
         if done or val or shown or now - last_event >= EVENT_EVERY or session.step == 1:
-            yield session.event(losses, budget, val, shown, done)
+            yield session.event(losses, clock, val, shown, done)
             losses, last_event = [], time.perf_counter()
     if not done:  # stopped between steps: the last event says so
         session.finish()
-        yield session.event(losses, budget, session.last_val, None, True)
+        yield session.event(losses, clock, session.last_val, None, True)
     if not should_stop():
         config.objects = _choose_objects(model, channels, data)
-    session.record_history(budget.elapsed())
+    session.record_history(clock.elapsed())
     synthesis.record(config.history[-1], model)
     model.net.eval()
     del data, sampler, session  # so that what they held is free before it is handed back
@@ -249,17 +245,17 @@ def _choose_objects(model: Segmenter, channels: list[list[Any]], data: TrainingD
 
 
 def _synthesis(synthesis: Synthesis, session: _Session, sampler: PatchSampler,
-               sure: list[np.ndarray], budget: _Budget, stop: Callable[[], bool], seed: int
+               sure: list[np.ndarray], clock: _Clock, stop: Callable[[], bool], seed: int
                ) -> Iterator[TrainEvent]:
     """Start ``synthesis`` on the planes that self-training made ``sure`` maps of (events
     while its generator learns), then let it change the sampler's batches."""
     planes = [plane.data[:, plane.pad:-plane.pad, plane.pad:-plane.pad]
               for plane in session.data.planes[:len(sure)]]
-    seconds_left = None if budget.seconds is None else budget.seconds - budget.elapsed()
+    seconds_left = None if clock.seconds is None else clock.seconds - clock.elapsed()
     for _ in synthesis.start(planes, sure, session.model.config.classes,
                              session.model.recipe.patch_size, seconds_left, stop, seed,
                              sampler.rng):
-        yield session.event([], budget, None, None, False)
+        yield session.event([], clock, None, None, False)
     session.note = " ".join(filter(None, [session.note, synthesis.note]))
     sampler.extra = synthesis.extra
 
@@ -374,16 +370,15 @@ class _Periodic:
         return result
 
 
-class _Budget:
+class _Clock:
     """The step or time budget: progress in [0, 1], estimated total steps, ETA."""
 
-    def __init__(self, start: float, seconds: float | None, steps: int | None,
-                 clock: Callable[[], float]):
-        self.start, self.seconds, self.steps, self.clock = start, seconds, steps, clock
-        self.train_start = clock()  # after the setup (loading, checks)
+    def __init__(self, start: float, seconds: float | None, steps: int | None):
+        self.start, self.seconds, self.steps = start, seconds, steps
+        self.train_start = time.perf_counter()  # after the setup (loading, checks)
 
     def elapsed(self) -> float:
-        return self.clock() - self.start
+        return time.perf_counter() - self.start
 
     def finished(self, step: int) -> bool:
         return (self.steps is not None and step >= self.steps) or (
@@ -396,12 +391,12 @@ class _Budget:
         by_time = 0.0
         if self.seconds:
             window = max(self.start + self.seconds - self.train_start, 1e-3)
-            by_time = (self.clock() - self.train_start) / window
+            by_time = (time.perf_counter() - self.train_start) / window
         return min(1.0, max(by_steps, by_time))
 
     def total_and_eta(self, step: int) -> tuple[int, float]:
         """Estimated total steps and seconds left, from the mean step time so far."""
-        per_step = (self.clock() - self.train_start) / max(step, 1)
+        per_step = (time.perf_counter() - self.train_start) / max(step, 1)
         left = []
         if self.steps is not None:
             left.append(max(self.steps - step, 0) * per_step)
@@ -568,14 +563,14 @@ class _Session:
                                   for image, found in pairs.items()}
         return scores([pair for found in pairs.values() for pair in found])
 
-    def event(self, losses, budget: _Budget, val, shown, done: bool) -> TrainEvent:
-        total, eta = budget.total_and_eta(self.step)
+    def event(self, losses, clock: _Clock, val, shown, done: bool) -> TrainEvent:
+        total, eta = clock.total_and_eta(self.step)
         return TrainEvent(
             step=self.step,
             total_steps=self.step if done else total,
             loss=float(np.mean(losses)) if losses else self.last_loss,
             lr=self.lr,
-            elapsed=budget.elapsed(),
+            elapsed=clock.elapsed(),
             eta=0.0 if done else eta,
             val=val,
             val_by_image=self.last_val_by_image if val else None,

@@ -12,8 +12,6 @@ from typing import Any
 
 from psygnal import Signal
 
-from paintseg.session.pause import ChildPause
-
 
 class VisiblePlane:
     """The plane on screen, written on the GUI thread and read by the training worker.
@@ -59,7 +57,6 @@ class DockState:
         self.objects_table = None  # the last prediction's objects (a pandas DataFrame)
         self.plane = VisiblePlane()  # for the live preview
         self.browsed_at = -float("inf")  # when the view last moved to another plane
-        self.pause = ChildPause()  # the training child, stopped while the view moves
         self.kept: Any = None  # the kept map of object edits (numpy) ...
         self.edits_of = ""  # ... of this image (a set's image, else the layer's name)
         self.edits_dirty = False
@@ -104,6 +101,5 @@ class DockState:
         return None if image is None else image.name
 
     def moved_view(self) -> None:
-        """The view moved to another plane now (live previews wait, training pauses)."""
+        """The view moved to another plane now (live previews wait)."""
         self.browsed_at = time.monotonic()
-        self.pause.touch()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import os
 import sys
-import time
 from collections.abc import Callable, Generator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -116,7 +115,6 @@ def train_job(
     preview: Callable[[], tuple[int, tuple[int, ...]] | None],
     threads: int | None = None,
     preview_every: float = 3.0,
-    clock: Callable[[], float] = time.perf_counter,
 ) -> Generator[TrainEvent | Preview, None, Segmenter]:
     """Create the model if needed, then train it; returns the model.
 
@@ -143,7 +141,6 @@ def train_job(
             preview=preview,
             preview_every=preview_every,
             previous=request.previous,
-            clock=clock,
         )
         where = preview()
         if model.is_trained and where is not None:

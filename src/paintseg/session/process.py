@@ -32,7 +32,6 @@ from paintseg.errors import PaintsegError
 from paintseg.learn import Segmenter, drain
 from paintseg.learn.memory import use_one_malloc_arena
 from paintseg.session.jobs import JobError, StopFlag, TrainRequest, train_job
-from paintseg.session.pause import ChildPause
 
 MAX_PLANE_AXES = 6
 POLL_SECONDS = 0.05
@@ -64,14 +63,12 @@ class SharedPlane:
 
 
 def _child(inbox, events, stop, plane: SharedPlane, threads: int | None,
-           preview_every: float, paused_seconds) -> None:
+           preview_every: float) -> None:
     """Entry point of the child process: read the request and the model's bytes from
     ``inbox``, train, and put events, then the model, on the queue.
 
     The child runs at a lower CPU priority: training is background work, and the GUI (and
     the software renderer of a headless display) should get a core the moment it needs one.
-    Its training budget does not count the time the GUI kept it stopped (``paused_seconds``,
-    see :mod:`paintseg.session.pause`).
     """
     if hasattr(os, "nice"):
         os.nice(CHILD_NICENESS)
@@ -81,10 +78,7 @@ def _child(inbox, events, stop, plane: SharedPlane, threads: int | None,
         inbox.close()
         if model_bytes is not None:
             request = replace(request, model=Segmenter.from_bytes(model_bytes))
-        def clock() -> float:
-            return time.perf_counter() - paused_seconds.value
-
-        model = drain(train_job(request, stop, plane, threads, preview_every, clock),
+        model = drain(train_job(request, stop, plane, threads, preview_every),
                       lambda event: events.put(("event", event)))
         events.put(("done", model.to_bytes()))
     except (PaintsegError, JobError) as error:
@@ -151,7 +145,6 @@ def process_train_job(
     preview: Callable[[], tuple[int, tuple[int, ...]] | None],
     threads: int | None = None,
     preview_every: float = 3.0,
-    pause: ChildPause | None = None,
 ) -> Generator[Any, None, Segmenter | None]:
     """Like :func:`paintseg.session.jobs.train_job`, but the work runs in a child process.
 
@@ -161,24 +154,19 @@ def process_train_job(
     iterated (napari aborting the worker on close); closing the relay also stops the child,
     which is killed if it does not end within a few seconds. A stop before the child's first
     event (it is still starting: importing torch, fitting the forest) ends it at once, and
-    the relay returns None: the model it was given is unchanged. ``pause`` (touched by the
-    GUI when the view moves) stops the child while it is attached, for as long as this relay
-    runs.
+    the relay returns None: the model it was given is unchanged.
     """
     context = mp.get_context("spawn")
     events = context.Queue()
     plane = SharedPlane(context)
     plane.set(preview())
     inbox, outbox = context.Pipe(duplex=False)
-    paused_seconds = context.RawValue("d", 0.0)
     child = context.Process(target=_child, args=(inbox, events, stop, plane, threads,
-                                                 preview_every, paused_seconds),
+                                                 preview_every),
                             name="paintseg-train", daemon=True)
     with _main_script_hidden():
         child.start()
     inbox.close()  # the child's end: a child that dies makes the send below fail
-    if pause is not None:
-        pause.attach(child.pid, paused_seconds)
     # The request goes by a pipe that a thread fills while the child imports torch (the
     # pipe takes 64 KB before the child reads), so that this relay sees a stop meanwhile.
     sending = threading.Thread(target=_send, name="paintseg-send-request", daemon=True,
@@ -206,8 +194,6 @@ def process_train_job(
                 return Segmenter.from_bytes(payload, request.model.device if request.model
                                             else "auto")
     finally:
-        if pause is not None:
-            pause.detach()
         _finish(child, events, stop, patient=started)
         sending.join()
         outbox.close()

@@ -118,7 +118,7 @@ class PredictSection(QGroupBox):
         self.cancel_button.setEnabled(kind == "predict")
 
     def _connect(self) -> None:
-        self.cancel_button.clicked.connect(self.runs.request_stop)
+        self.cancel_button.clicked.connect(lambda: self.runs.stop.set())
         self.predict_slice_button.clicked.connect(lambda: self.predict(whole=False))
         self.predict_stack_button.clicked.connect(lambda: self.predict(whole=True))
         self.predict_folder_button.clicked.connect(lambda: self.predict_folder())

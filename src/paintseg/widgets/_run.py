@@ -97,16 +97,10 @@ class RunState:
         """Whether a worker runs or its results are still being turned into layers."""
         return self.worker is not None or bool(self.steps)
 
-    def request_stop(self) -> None:
-        """Ask the run to stop (a training child paused while the view moves goes on first,
-        so that it sees the request)."""
-        self.state.pause.resume()
-        self.stop.set()
-
     def shutdown(self, *_: Any, wait_ms: int = 5000) -> None:
         """Stop the run, wait briefly for its thread, then let the job clean up."""
         self.closed = True
-        self.request_stop()
+        self.stop.set()
         self.steps.clear()
         self.idle()
         if self.worker is None:
@@ -143,8 +137,8 @@ class RunState:
         )
         worker.errored.connect(lambda error: report_error(error, action))
         worker.finished.connect(self._finished)
-        stop, pause = self.stop, self.state.pause
-        worker.aborted.connect(lambda: (pause.resume(), stop.set()))  # napari aborts on close
+        stop = self.stop
+        worker.aborted.connect(lambda: stop.set())  # napari aborts workers on close
         worker.finished.connect(lambda: events.close())  # after an abort: clean-up runs now
         self.worker, self.events, self.kind = worker, events, kind
         if not self.frozen:

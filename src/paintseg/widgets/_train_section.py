@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from functools import partial
 
 import numpy as np
 from napari.utils.notifications import show_info
@@ -111,7 +110,7 @@ class TrainSection(QGroupBox):
             layout.addWidget(widget)
         self.train_button.clicked.connect(lambda: self.start_training(continue_training=False))
         self.continue_button.clicked.connect(lambda: self.start_training(continue_training=True))
-        self.stop_button.clicked.connect(runs.request_stop)
+        self.stop_button.clicked.connect(lambda: runs.stop.set())
         state.busy_changed.connect(self._on_busy)
         state.model_changed.connect(lambda _: self._enable(state.busy))
         state.project_changed.connect(self._restore_settings)
@@ -191,9 +190,7 @@ class TrainSection(QGroupBox):
         _outputs.preview_layer(self.viewer, self._geometry, self._classes)
         _outputs.places_layer(self.viewer, self._geometry)
         self.input.update_plane()  # the image on screen, indexed among this run's images
-        # in a child process, training pauses while the user moves through the image
-        job = (partial(process_train_job, pause=self.state.pause) if self.train_in_process
-               else jobs.train_job)
+        job = process_train_job if self.train_in_process else jobs.train_job
         self.runs.start("train", job, request, on_yielded=self._on_train_event,
                         on_returned=self._on_trained, preview=self.state.plane,
                         threads=jobs.gui_threads())

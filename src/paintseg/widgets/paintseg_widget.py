@@ -71,7 +71,7 @@ class PaintSegWidget(QWidget):
 
     def stop(self) -> None:
         """Stop the training or prediction that is running (the model keeps what it learnt)."""
-        self.runs.request_stop()
+        self.runs.stop.set()
 
     def closeEvent(self, event) -> None:
         self.image_set.stop_autosave()
