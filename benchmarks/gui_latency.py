@@ -22,7 +22,8 @@ it: slicing, then drawing) is reported too (median and max): one change a second
 the 10 ms ticks, so the p99 of a browsing phase falls among those gaps, and moves with how
 many other gaps the phase has. So it also reports the gaps apart: each slice change's (p50,
 p90, max) and every other gap (``other_p99_ms``, ``other_max_ms``), which is what training
-itself adds.
+itself adds; and the p99 of the training steps alone (``between_events_p99_ms``: from the
+first training event to the last, without the Train click and the layers written after).
 """
 
 from __future__ import annotations
@@ -139,6 +140,7 @@ class GapRecorder:
         self.timer.timeout.connect(self._tick)
         self.sampler = StackSampler()
         self.gaps: list[float] = []
+        self.ends: list[float] = []  # when each gap ended
         self.long_gaps: list[dict] = []
         self._last = 0.0
         self.collections: list[tuple[float, float]] = []  # full (generation 2) collections
@@ -166,6 +168,7 @@ class GapRecorder:
         now = time.perf_counter()
         gap = 1000 * (now - self._last)
         self.gaps.append(gap)
+        self.ends.append(now)
         if self._slice_changed is not None:
             self.slice_gaps[-1] = max(self.slice_gaps[-1], gap)
             if now - self._slice_changed > SLICE_CHANGE_S:
@@ -191,10 +194,15 @@ class GapRecorder:
 
     def start(self) -> None:
         self.gaps, self.collections, self.long_gaps, self.slice_gaps = [], [], [], []
-        self.other_gaps = []
+        self.other_gaps, self.ends = [], []
         self._slice_changed = None
         self._last = self._started = time.perf_counter()
         self.timer.start()
+
+    def p99_between(self, start: float, end: float) -> float:
+        """p99 of the gaps that ended between ``start`` and ``end`` (perf_counter)."""
+        inside = [g for g, t in zip(self.gaps[1:], self.ends[1:]) if start <= t <= end]
+        return round(float(np.percentile(inside or [0.0], 99)), 1)
 
     def stop(self) -> dict:
         self.timer.stop()
@@ -283,11 +291,14 @@ class HandlerTimer:
     def __init__(self, widget) -> None:
         self.durations: list[float] = []
         self.cpu: list[float] = []
+        self.steps_at: list[float] = []  # when each training event (not the last preview) came
         self._handle = widget.training._on_train_event
         widget.training._on_train_event = self
 
     def __call__(self, event) -> None:
         start, cpu = time.perf_counter(), time.thread_time()
+        if hasattr(event, "step"):
+            self.steps_at.append(start)
         self._handle(event)
         self.durations.append(1000 * (time.perf_counter() - start))
         self.cpu.append(1000 * (time.thread_time() - cpu))
@@ -295,7 +306,7 @@ class HandlerTimer:
     def summary(self) -> dict[str, float]:
         durations = np.array(self.durations or [0.0])
         cpu = np.array(self.cpu or [0.0])
-        self.durations, self.cpu = [], []
+        self.durations, self.cpu, self.steps_at = [], [], []
         return {"handler_p99_ms": round(float(np.percentile(durations, 99)), 1),
                 "handler_max_ms": round(float(durations.max()), 1),
                 "handler_cpu_max_ms": round(float(cpu.max()), 1),
@@ -324,6 +335,9 @@ def measure_training(viewer, widget, recorder, seconds: float, threads: int, z_s
             ended = time.perf_counter()
         result = recorder.stop()
         result["training_ended_at_s"] = round(ended - started, 2)
+        if handler.steps_at:
+            result["between_events_p99_ms"] = recorder.p99_between(handler.steps_at[0],
+                                                                   handler.steps_at[-1])
     finally:
         jobs.gui_threads = original
     steps = widget.training.last_event.step if widget.training.last_event else 0
