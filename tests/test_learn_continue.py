@@ -53,6 +53,9 @@ def test_a_continue_that_gets_worse_returns_the_weights_it_started_from(data, tr
     model = copy.deepcopy(trained[0])
     start = {k: v.clone() for k, v in model.net.state_dict().items()}
     model.recipe.learning_rate = 5.0  # diverges: the round makes the model worse
+    # what predictions show is then the network alone (the forest, sure of these disks,
+    # would hide the loss)
+    model.config.forest_blend, model.config.forest_blend_fixed = 0.0, True
     events = []
     drain(train(model, [image], [strokes], steps=20, seed=1), events.append)
     assert model.config.history[-1]["kept_start_weights"] is True

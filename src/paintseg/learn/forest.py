@@ -23,6 +23,9 @@ FILTERS = {
     "basic": ({"sigma_min": 1, "sigma_max": 16}, ()),  # model files before 2026-12-06
 }
 NEW_FILTERS = next(iter(FILTERS))
+# the second stage's filters of the first stage's probabilities (``context_features``)
+CONTEXT_FILTERS = {"sigma_min": 0.5, "sigma_max": 16, "texture": False}
+CONTEXT_PREFIX = "context_"  # of the second stage's arrays (a forest saved before has none)
 BLOCK_BYTES = 512 * 2**20  # features computed at a time (a block of rows), at most
 KEPT_FEATURE_BYTES = 512 * 2**20  # features kept from fitting for predicting, at most
 KNOWN_PROBABILITY_BYTES = 256 * 2**20  # training planes' probabilities a model keeps, at most
@@ -57,16 +60,35 @@ def plane_features(plane: np.ndarray, filters: str = NEW_FILTERS) -> np.ndarray:
     return features.astype(np.float32, copy=False)
 
 
-def _feature_blocks(plane: np.ndarray, filters: str) -> Iterator[tuple[slice, np.ndarray]]:
-    """``(rows, features of those rows)`` in blocks of rows, each computed with ``MARGIN``
-    rows of context, so that a large plane never holds all its features at once."""
-    height, width = plane.shape[-2:]
-    row_bytes = 4 * max(width, 1) * features_per_pixel(len(plane), filters)
-    rows = max(1, min(height, BLOCK_BYTES // row_bytes))
+def context_features(probabilities: np.ndarray) -> np.ndarray:
+    """The second stage's filters of the first stage's ``(K, Y, X)`` class probabilities:
+    ``(Y, X, F)`` float32, smoothed and edges at several scales (ilastik's autocontext). Of two
+    classes the first alone (the other is its complement)."""
+    from skimage.feature import multiscale_basic_features
+
+    maps = probabilities[:1] if len(probabilities) == 2 else probabilities
+    return multiscale_basic_features(np.asarray(maps, np.float32), channel_axis=0,
+                                     **CONTEXT_FILTERS).astype(np.float32, copy=False)
+
+
+def _blocks(array: np.ndarray, compute, per_pixel: int, margin: int = MARGIN
+            ) -> Iterator[tuple[slice, np.ndarray]]:
+    """``(rows, compute(array) of those rows)`` of a ``(C, Y, X)`` array in blocks of rows,
+    each computed with ``margin`` rows of context, so that a large plane never holds all its
+    features at once."""
+    height, width = array.shape[-2:]
+    rows = max(1, min(height, BLOCK_BYTES // (4 * max(width, 1) * per_pixel)))
     for y0 in range(0, height, rows):
         y1 = min(height, y0 + rows)
-        lo, hi = max(0, y0 - MARGIN), min(height, y1 + MARGIN)
-        yield slice(y0, y1), plane_features(plane[:, lo:hi], filters)[y0 - lo:y1 - lo]
+        lo, hi = max(0, y0 - margin), min(height, y1 + margin)
+        yield slice(y0, y1), compute(array[:, lo:hi])[y0 - lo:y1 - lo]
+
+
+def _feature_blocks(plane: np.ndarray, filters: str, margin: int = MARGIN
+                    ) -> Iterator[tuple[slice, np.ndarray]]:
+    """``_blocks`` of the first stage's filters of a plane."""
+    return _blocks(plane, partial(plane_features, filters=filters),
+                   features_per_pixel(len(plane), filters), margin)
 
 
 def _sklearn_tree(left, right, feature, threshold, value, n_features: int):
@@ -119,60 +141,32 @@ def _tree_votes(tree, x: np.ndarray) -> np.ndarray:
     return tree.predict(x).reshape(len(x), -1)
 
 
-class PixelForest:
-    """A fitted forest that predicts every pixel of normalised ``(C, Y, X)`` planes.
+class _Trees:
+    """One fitted scikit-learn forest, kept as plain arrays (``ARRAYS``)."""
 
-    ``n_classes`` is K; ``classes`` are the label values (1..K) it was fitted on, so classes
-    nobody painted get probability 0; ``filters``, the set of ``FILTERS`` it was fitted on.
-    """
-
-    def __init__(self, arrays: dict[str, np.ndarray], n_classes: int, threads: int = 1,
-                 filters: str = NEW_FILTERS):
-        self.filters = filters
+    def __init__(self, arrays: dict[str, np.ndarray]):
         self.arrays = {k: np.asarray(arrays[k]) for k in ARRAYS}
         self.classes = self.arrays["classes"].astype(np.int64)
         self.n_features = int(self.arrays["n_features"][0])
-        self.n_classes, self.threads = n_classes, threads
         ends = np.cumsum(self.arrays["node_counts"])[:-1]
         parts = {k: np.split(self.arrays[k], ends) for k in NODE_ARRAYS}
         self.trees = [_sklearn_tree(*(parts[k][i] for k in NODE_ARRAYS), self.n_features)
                       for i in range(len(ends) + 1)]
 
     @classmethod
-    def fit(cls, planes: Sequence[np.ndarray], labels: Sequence[np.ndarray], n_classes: int,
-            seed: int = 0, threads: int = 1, kept: list | None = None,
-            known_features: Sequence[np.ndarray | None] | None = None) -> PixelForest:
-        """Fit on the painted pixels (label > 0) of ``planes`` with their ``(Y, X)`` labels.
+    def fitted(cls, x: np.ndarray, y: np.ndarray, seed: int, threads: int, out_of_bag: bool
+               ) -> tuple[_Trees, np.ndarray | None]:
+        """Fit on feature rows ``x`` and labels ``y``; with ``out_of_bag``, also each row's
+        class probabilities from the trees that never saw it (``(N, classes)``, NaN where
+        every tree saw it)."""
+        import warnings
 
-        ``kept``, when given, gets each plane's features for :meth:`predict` to use instead
-        of computing them again: None for a plane computed in several blocks, and once the
-        features kept would pass ``KEPT_FEATURE_BYTES`` in all. ``known_features``: such a
-        list from an earlier fit on the same planes (its planes are not computed again)."""
         from sklearn.ensemble import RandomForestClassifier
 
-        x, y = [], []
-        kept_bytes = 0
-        known_features = known_features or [None] * len(planes)
-        for plane, lab, known in zip(planes, labels, known_features):
-            whole = None  # the plane's features, when one block holds them all
-            blocks = (_feature_blocks(plane, NEW_FILTERS) if known is None
-                      else [(slice(0, plane.shape[-2]), known)])
-            for rows, features in blocks:
-                painted = lab[rows] > 0
-                x.append(features[painted])
-                y.append(lab[rows][painted])
-                if rows.stop - rows.start == plane.shape[-2]:
-                    whole = features
-            if kept is not None:
-                fits = whole is not None and kept_bytes + whole.nbytes <= KEPT_FEATURE_BYTES
-                kept.append(whole if fits else None)
-                kept_bytes += whole.nbytes if fits else 0
-        x, y = np.concatenate(x), np.concatenate(y)
-        if len(y) > MAX_TRAINING_PIXELS:
-            keep = np.random.default_rng(seed).choice(len(y), MAX_TRAINING_PIXELS, replace=False)
-            x, y = x[keep], y[keep]
-        fitted = RandomForestClassifier(n_estimators=N_TREES, max_depth=16, n_jobs=threads,
-                                        random_state=seed).fit(x, y)
+        with warnings.catch_warnings():  # a row seen by every tree: NaN, handled by callers
+            warnings.simplefilter("ignore", UserWarning)
+            fitted = RandomForestClassifier(n_estimators=N_TREES, max_depth=16, n_jobs=threads,
+                                            random_state=seed, oob_score=out_of_bag).fit(x, y)
         trees = [e.tree_ for e in fitted.estimators_]
         values = [t.value[:, 0, :] for t in trees]
         arrays = {
@@ -187,20 +181,12 @@ class PixelForest:
             "classes": fitted.classes_.astype(np.int64),
             "n_features": np.array([x.shape[1]], np.int64),
         }
-        return cls(arrays, n_classes, threads)
-
-    def to_arrays(self) -> dict[str, np.ndarray]:
-        """The forest as named arrays (see :meth:`from_arrays`)."""
-        return dict(self.arrays)
+        return cls(arrays), (fitted.oob_decision_function_ if out_of_bag else None)
 
     @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray], n_classes: int, n_channels: int,
-                    threads: int = 1) -> PixelForest:
-        """Rebuild from :meth:`to_arrays`, checked first against K classes and the image's
-        channels; ``ValueError`` when they do not fit."""
-        if set(arrays) != set(ARRAYS):
-            raise ValueError(f"the forest arrays are {sorted(arrays)}, not {sorted(ARRAYS)}")
-        a = {k: np.asarray(v) for k, v in arrays.items()}
+    def checked(cls, a: dict[str, np.ndarray], n_classes: int) -> _Trees:
+        """Rebuilt from arrays read from a file, once they are known to fit together;
+        ``ValueError`` otherwise."""
         counts, classes = a["node_counts"].astype(np.int64), a["classes"]
         if counts.ndim == 1 and (len(counts) > MAX_TREES or counts.sum() > MAX_NODES):
             raise ValueError(f"the forest claims {len(counts)} trees of {counts.sum()} nodes, "
@@ -211,31 +197,182 @@ class PixelForest:
                 or a["n_features"].shape != (1,)
                 or not ((classes >= 1) & (classes <= n_classes)).all()):
             raise ValueError("the forest arrays do not fit together")
-        filters = next((name for name in FILTERS
-                        if int(a["n_features"][0]) == features_per_pixel(n_channels, name)), None)
-        if filters is None:
-            raise ValueError(f"the forest has {int(a['n_features'][0])} filters, none of the "
-                             f"filter sets of {n_channels} channels")
         ends = np.cumsum(counts)[:-1]
         for left, right, feature in zip(*(np.split(a[k], ends) for k in NODE_ARRAYS[:3])):
             _check_tree(left, right, feature, int(a["n_features"][0]))
-        return cls(a, n_classes, threads, filters)
+        return cls(a)
 
-    def predict(self, plane: np.ndarray, features: np.ndarray | None = None) -> np.ndarray:
+    def probabilities(self, x: np.ndarray, n_classes: int, pool) -> np.ndarray:
+        """``(K, N)`` class probabilities of ``N`` feature rows (0 for classes not fitted)."""
+        x = np.ascontiguousarray(x.reshape(-1, x.shape[-1]))
+        result = np.zeros((n_classes, len(x)), np.float32)
+        votes = sum(pool.map(partial(_tree_votes, x=x), self.trees))
+        result[self.classes - 1] = (votes / len(self.trees)).T
+        return result
+
+
+class PixelForest:
+    """A fitted forest that predicts every pixel of normalised ``(C, Y, X)`` planes, in two
+    stages (ilastik's autocontext): the first on the planes' filters, the second on those and
+    on the filters of the first one's class probabilities. A forest saved before
+    2026-12-07 has the first stage alone.
+
+    ``n_classes`` is K (classes nobody painted get probability 0); ``filters``, the set of
+    ``FILTERS`` it was fitted on.
+    """
+
+    def __init__(self, first: _Trees, n_classes: int, threads: int = 1,
+                 filters: str = NEW_FILTERS, context: _Trees | None = None):
+        self.first, self.context = first, context
+        self.n_classes, self.threads, self.filters = n_classes, threads, filters
+
+    @classmethod
+    def fit(cls, planes: Sequence[np.ndarray], labels: Sequence[np.ndarray], n_classes: int,
+            seed: int = 0, threads: int = 1, kept: list | None = None,
+            known_features: Sequence[np.ndarray | None] | None = None,
+            first_maps: list | None = None) -> PixelForest:
+        """Fit on the painted pixels (label > 0) of ``planes`` with their ``(Y, X)`` labels.
+
+        ``kept``, when given, gets each plane's features for :meth:`predict` to use instead
+        of computing them again: None for a plane computed in several blocks, and once the
+        features kept would pass ``KEPT_FEATURE_BYTES`` in all. ``known_features``: such a
+        list from an earlier fit on the same planes (its planes are not computed again).
+        ``first_maps``, when given, gets each plane's first-stage probabilities, for
+        :meth:`predict`'s ``first``.
+
+        The second stage learns from the first stage's probabilities as they are on pixels
+        it never saw: where the first stage was fitted, each tree that left the pixel out
+        votes (out of bag), so that it does not learn to trust a map that is right on its
+        own training pixels only."""
+        x, y, where, kept_bytes = [], [], [], 0
+        known_features = known_features or [None] * len(planes)
+        features_of = []
+        for plane, lab, known in zip(planes, labels, known_features):
+            whole = None  # the plane's features, when one block holds them all
+            blocks = (_feature_blocks(plane, NEW_FILTERS) if known is None
+                      else [(slice(0, plane.shape[-2]), known)])
+            for rows, features in blocks:
+                painted = lab[rows] > 0
+                x.append(features[painted])
+                y.append(lab[rows][painted])
+                if rows.stop - rows.start == plane.shape[-2]:
+                    whole = features
+            where.append(np.flatnonzero(lab > 0))
+            fits = whole is not None and kept_bytes + whole.nbytes <= KEPT_FEATURE_BYTES
+            features_of.append(whole if fits else None)
+            kept_bytes += whole.nbytes if fits else 0
+            if kept is not None:
+                kept.append(features_of[-1])
+        x, y = np.concatenate(x), np.concatenate(y)
+        chosen = np.arange(len(y))
+        if len(y) > MAX_TRAINING_PIXELS:
+            chosen = np.sort(np.random.default_rng(seed).choice(len(y), MAX_TRAINING_PIXELS,
+                                                                replace=False))
+        x, y = x[chosen], y[chosen]
+        first, out_of_bag = _Trees.fitted(x, y, seed, threads, out_of_bag=True)
+        forest = cls(first, n_classes, threads)
+        plane_of = np.repeat(np.arange(len(planes)), [len(w) for w in where])[chosen]
+        pixel_of = np.concatenate(where)[chosen]
+        context_rows = []
+        for i, plane in enumerate(planes):
+            maps = forest.predict(plane, features_of[i])
+            if first_maps is not None:
+                first_maps.append(maps.copy())
+            mine = np.flatnonzero((plane_of == i) & ~np.isnan(out_of_bag).any(axis=1))
+            flat = maps.reshape(n_classes, -1)
+            flat[np.ix_(first.classes - 1, pixel_of[mine])] = out_of_bag[mine].T
+            painted = labels[i].reshape(-1) > 0
+            context = np.concatenate([block[labels[i][rows] > 0] for rows, block in _blocks(
+                maps, context_features, context_features_per_pixel(n_classes))])
+            # the rows of ``x`` of this plane, in the same order (row-major, painted)
+            index_in_plane = np.searchsorted(np.flatnonzero(painted), pixel_of[plane_of == i])
+            context_rows.append(context[index_in_plane])
+        forest.context, _ = _Trees.fitted(np.concatenate([x, np.concatenate(context_rows)], 1),
+                                          y, seed, threads, out_of_bag=False)
+        return forest
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """The forest as named arrays (see :meth:`from_arrays`)."""
+        arrays = dict(self.first.arrays)
+        if self.context is not None:
+            arrays.update({CONTEXT_PREFIX + k: v for k, v in self.context.arrays.items()})
+        return arrays
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], n_classes: int, n_channels: int,
+                    threads: int = 1) -> PixelForest:
+        """Rebuild from :meth:`to_arrays`, checked first against K classes and the image's
+        channels; ``ValueError`` when they do not fit."""
+        second = {CONTEXT_PREFIX + k for k in ARRAYS}
+        if set(arrays) not in (set(ARRAYS), set(ARRAYS) | second):
+            raise ValueError(f"the forest arrays are {sorted(arrays)}, not {sorted(ARRAYS)} "
+                             f"(and {sorted(second)})")
+        a = {k: np.asarray(v) for k, v in arrays.items()}
+        first = _Trees.checked({k: a[k] for k in ARRAYS}, n_classes)
+        filters = next((name for name in FILTERS
+                        if first.n_features == features_per_pixel(n_channels, name)), None)
+        if filters is None:
+            raise ValueError(f"the forest has {first.n_features} filters, none of the filter "
+                             f"sets of {n_channels} channels")
+        context = None
+        if CONTEXT_PREFIX + ARRAYS[0] in a:
+            context = _Trees.checked({k: a[CONTEXT_PREFIX + k] for k in ARRAYS}, n_classes)
+            expected = first.n_features + context_features_per_pixel(n_classes)
+            if context.n_features != expected:
+                raise ValueError(f"the forest's second stage does not have the {expected} "
+                                 f"filters of {n_channels} channels and {n_classes} classes")
+        return cls(first, n_classes, threads, filters, context)
+
+    def predict(self, plane: np.ndarray, features: np.ndarray | None = None,
+                first: np.ndarray | None = None) -> np.ndarray:
         """``(K, Y, X)`` float32 class probabilities of a normalised ``(C, Y, X)`` plane
-        (``features``: its ``plane_features``, when already computed)."""
+        (``features``: its ``plane_features``, and ``first``: the first stage's
+        probabilities of it, when already computed)."""
         height, width = plane.shape[-2:]
         result = np.zeros((self.n_classes, height, width), np.float32)
-        columns = self.classes - 1
-        blocks = (_feature_blocks(plane, self.filters) if features is None
-                  else [(slice(None), features)])
         with ThreadPoolExecutor(max(1, self.threads)) as pool:
-            for rows, block in blocks:
-                x = np.ascontiguousarray(block.reshape(-1, block.shape[-1]))
-                votes = sum(pool.map(partial(_tree_votes, x=x), self.trees))
-                result[columns, rows] = (votes / len(self.trees)).T.reshape(
-                    len(columns), -1, width)
+            if features is not None:
+                if first is None:
+                    first = self.first.probabilities(features, self.n_classes, pool).reshape(
+                        result.shape)
+                if self.context is None:
+                    return first
+                both = np.concatenate([features, context_features(first)], -1)
+                return self.context.probabilities(both, self.n_classes, pool).reshape(
+                    result.shape)
+            # in blocks: the second stage's filters need the first stage's map with context
+            stages = self._first_stage if self.context is None else self._both_stages
+            margin = MARGIN if self.context is None else 2 * MARGIN
+            for rows, block in _blocks(plane, partial(stages, pool=pool),
+                                       self._per_pixel(len(plane)), margin):
+                result[:, rows] = block.transpose(2, 0, 1)
         return result
+
+    def _first_stage(self, rows: np.ndarray, pool) -> np.ndarray:
+        """``(Y, X, K)`` first-stage probabilities of a ``(C, Y, X)`` block of rows."""
+        features = plane_features(rows, self.filters)
+        return self.first.probabilities(features, self.n_classes, pool).T.reshape(
+            *rows.shape[-2:], self.n_classes)
+
+    def _both_stages(self, rows: np.ndarray, pool) -> np.ndarray:
+        """``(Y, X, K)`` probabilities of a ``(C, Y, X)`` block of rows (its edges lack
+        context)."""
+        features = plane_features(rows, self.filters)
+        first = self.first.probabilities(features, self.n_classes, pool).reshape(
+            self.n_classes, *rows.shape[-2:])
+        both = np.concatenate([features, context_features(first)], -1)
+        return self.context.probabilities(both, self.n_classes, pool).reshape(
+            self.n_classes, *rows.shape[-2:]).transpose(1, 2, 0)
+
+    def _per_pixel(self, n_channels: int) -> int:
+        return features_per_pixel(n_channels, self.filters) + (
+            0 if self.context is None else context_features_per_pixel(self.n_classes))
+
+
+@cache
+def context_features_per_pixel(n_classes: int) -> int:
+    """How many filters ``context_features`` gives of K class probabilities."""
+    return context_features(np.zeros((n_classes, 4, 4), np.float32)).shape[-1]
 
 
 class KnownPlanes:
@@ -298,13 +435,18 @@ def forest_probabilities(planes: Sequence[np.ndarray], labels: Sequence[np.ndarr
     all_probabilities : list of numpy.ndarray or None
         The same of the forest fitted on ``all_labels``; None without them.
     """
-    kept: list = []
-    forest = PixelForest.fit(planes, labels, n_classes, seed, threads, kept=kept)
-    probabilities = [forest.predict(plane, kept[i]).astype(np.float16)
-                     for i, plane in enumerate(planes)]
+    kept: list = []  # the first fit's filters of each plane, for the second and for predicting
+
+    def fitted(on, first_fit: bool):
+        firsts: list = []
+        forest = PixelForest.fit(planes, on, n_classes, seed, threads,
+                                 kept=kept if first_fit else None,
+                                 known_features=None if first_fit else kept, first_maps=firsts)
+        return forest, [forest.predict(plane, kept[i], firsts[i]).astype(np.float16)
+                        for i, plane in enumerate(planes)]
+
+    forest, probabilities = fitted(labels, first_fit=True)
     if all_labels is None:
         return forest, probabilities, None
-    forest = PixelForest.fit(planes, all_labels, n_classes, seed, threads, known_features=kept)
-    all_probabilities = [forest.predict(plane, kept[i]).astype(np.float16)
-                         for i, plane in enumerate(planes)]
+    forest, all_probabilities = fitted(all_labels, first_fit=False)
     return forest, probabilities, all_probabilities
