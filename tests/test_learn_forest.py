@@ -223,7 +223,13 @@ def test_forest_arrays_that_would_crash_or_loop_are_refused():
     outside = {**arrays, "right": arrays["right"] + 10_000}
     feature = {**arrays, "feature": np.where(arrays["feature"] >= 0, 999, -2)}
     short = {**arrays, "threshold": arrays["threshold"][:-1]}
-    for broken in (loop, outside, feature, short, {k: arrays[k] for k in list(arrays)[1:]}):
+    second = forest.CONTEXT_PREFIX
+    assert fitted.context is not None and second + "left" in arrays  # two stages
+    other_filters = {**arrays, second + "n_features": arrays[second + "n_features"] + 1}
+    second_loops = {**arrays, second + "left": np.zeros_like(arrays[second + "left"])}
+    half_second = {k: v for k, v in arrays.items() if k != second + "value"}
+    for broken in (loop, outside, feature, short, {k: arrays[k] for k in list(arrays)[1:]},
+                   other_filters, second_loops, half_second):
         with pytest.raises(ValueError):
             forest.PixelForest.from_arrays(broken, 2, n_channels=len(image))
 

@@ -340,13 +340,17 @@ class PixelForest:
                 both = np.concatenate([features, context_features(first)], -1)
                 return self.context.probabilities(both, self.n_classes, pool).reshape(
                     result.shape)
-            # in blocks: the second stage's filters need the first stage's map with context
             stages = self._first_stage if self.context is None else self._both_stages
-            margin = MARGIN if self.context is None else 2 * MARGIN
             for rows, block in _blocks(plane, partial(stages, pool=pool),
-                                       self._per_pixel(len(plane)), margin):
+                                       self._per_pixel(len(plane)), self.margin):
                 result[:, rows] = block.transpose(2, 0, 1)
         return result
+
+    @property
+    def margin(self) -> int:
+        """Rows of context a row's prediction needs: the second stage's filters read the
+        first stage's map, which reads the image ``MARGIN`` rows further."""
+        return MARGIN if self.context is None else 2 * MARGIN
 
     def _first_stage(self, rows: np.ndarray, pool) -> np.ndarray:
         """``(Y, X, K)`` first-stage probabilities of a ``(C, Y, X)`` block of rows."""

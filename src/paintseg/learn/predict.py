@@ -21,7 +21,6 @@ import torch
 
 from paintseg.errors import InputError
 from paintseg.learn.events import StopFlag, stop_requested
-from paintseg.learn.forest import MARGIN
 from paintseg.learn.memory import release_freed_memory
 from paintseg.learn.sampling import as_channels
 
@@ -227,15 +226,16 @@ def _known_forest(model, channels, plane: tuple) -> np.ndarray | None:
 def _blend_forest(model, channels, plane: tuple, first: int, rows: np.ndarray,
                   known: np.ndarray | None = None) -> np.ndarray:
     """The network's probabilities of image rows ``first...`` blended with the forest's:
-    ``known`` ones of the whole plane, or computed with ``forest.MARGIN`` rows of context
-    above and below."""
+    ``known`` ones of the whole plane, or computed with the forest's ``margin`` rows of
+    context above and below."""
     weight = model.config.forest_blend
     if model.forest is None or weight <= 0 or rows.shape[1] == 0:
         return rows
     if known is not None:
         return (1 - weight) * rows + weight * known[:, first:first + rows.shape[1]]
     height = channels[0].shape[-2]
-    lo, hi = max(first - MARGIN, 0), min(first + rows.shape[1] + MARGIN, height)
+    margin = model.forest.margin
+    lo, hi = max(first - margin, 0), min(first + rows.shape[1] + margin, height)
     raw = np.stack([np.asarray(c[plane + (slice(lo, hi), slice(None))]) for c in channels])
     forest = model.forest.predict(model.normalize(raw))[:, first - lo:first - lo + rows.shape[1]]
     return (1 - weight) * rows + weight * forest
