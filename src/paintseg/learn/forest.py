@@ -275,12 +275,12 @@ class PixelForest:
         pixel_of = np.concatenate(where)[chosen]
         context_rows = []
         for i, plane in enumerate(planes):
-            maps = forest.predict(plane, features_of[i])
+            maps = np.ascontiguousarray(forest.predict(plane, features_of[i]))
             if first_maps is not None:
                 first_maps.append(maps.copy())
             mine = np.flatnonzero((plane_of == i) & ~np.isnan(out_of_bag).any(axis=1))
-            flat = maps.reshape(n_classes, -1)
-            flat[np.ix_(first.classes - 1, pixel_of[mine])] = out_of_bag[mine].T
+            maps.reshape(n_classes, -1)[np.ix_(first.classes - 1, pixel_of[mine])] = \
+                out_of_bag[mine].T  # a view: the map itself changes
             painted = labels[i].reshape(-1) > 0
             context = np.concatenate([block[labels[i][rows] > 0] for rows, block in _blocks(
                 maps, context_features, context_features_per_pixel(n_classes))])
