@@ -214,8 +214,8 @@ class _Trees:
 class PixelForest:
     """A fitted forest that predicts every pixel of normalised ``(C, Y, X)`` planes, in two
     stages (ilastik's autocontext): the first on the planes' filters, the second on those and
-    on the filters of the first one's class probabilities. A forest saved before
-    2026-12-07 has the first stage alone.
+    on the filters of the first one's class probabilities. A forest saved by an earlier
+    release has the first stage alone.
 
     ``n_classes`` is K (classes nobody painted get probability 0); ``filters``, the set of
     ``FILTERS`` it was fitted on.
