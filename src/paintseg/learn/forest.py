@@ -273,20 +273,19 @@ class PixelForest:
         forest = cls(first, n_classes, threads)
         plane_of = np.repeat(np.arange(len(planes)), [len(w) for w in where])[chosen]
         pixel_of = np.concatenate(where)[chosen]
+        voted = ~np.isnan(out_of_bag).any(axis=1)  # left out by at least one tree
         context_rows = []
         for i, plane in enumerate(planes):
             maps = np.ascontiguousarray(forest.predict(plane, features_of[i]))
             if first_maps is not None:
                 first_maps.append(maps.copy())
-            mine = np.flatnonzero((plane_of == i) & ~np.isnan(out_of_bag).any(axis=1))
+            mine = np.flatnonzero((plane_of == i) & voted)
             maps.reshape(n_classes, -1)[np.ix_(first.classes - 1, pixel_of[mine])] = \
                 out_of_bag[mine].T  # a view: the map itself changes
-            painted = labels[i].reshape(-1) > 0
             context = np.concatenate([block[labels[i][rows] > 0] for rows, block in _blocks(
                 maps, context_features, context_features_per_pixel(n_classes))])
             # the rows of ``x`` of this plane, in the same order (row-major, painted)
-            index_in_plane = np.searchsorted(np.flatnonzero(painted), pixel_of[plane_of == i])
-            context_rows.append(context[index_in_plane])
+            context_rows.append(context[np.searchsorted(where[i], pixel_of[plane_of == i])])
         forest.context, _ = _Trees.fitted(np.concatenate([x, np.concatenate(context_rows)], 1),
                                           y, seed, threads, out_of_bag=False)
         return forest
@@ -328,20 +327,11 @@ class PixelForest:
         """``(K, Y, X)`` float32 class probabilities of a normalised ``(C, Y, X)`` plane
         (``features``: its ``plane_features``, and ``first``: the first stage's
         probabilities of it, when already computed)."""
-        height, width = plane.shape[-2:]
-        result = np.zeros((self.n_classes, height, width), np.float32)
         with ThreadPoolExecutor(max(1, self.threads)) as pool:
             if features is not None:
-                if first is None:
-                    first = self.first.probabilities(features, self.n_classes, pool).reshape(
-                        result.shape)
-                if self.context is None:
-                    return first
-                both = np.concatenate([features, context_features(first)], -1)
-                return self.context.probabilities(both, self.n_classes, pool).reshape(
-                    result.shape)
-            stages = self._first_stage if self.context is None else self._both_stages
-            for rows, block in _blocks(plane, partial(stages, pool=pool),
+                return self._from_features(features, pool, first)
+            result = np.zeros((self.n_classes, *plane.shape[-2:]), np.float32)
+            for rows, block in _blocks(plane, partial(self._block, pool=pool),
                                        self._per_pixel(len(plane)), self.margin):
                 result[:, rows] = block.transpose(2, 0, 1)
         return result
@@ -352,21 +342,22 @@ class PixelForest:
         first stage's map, which reads the image ``MARGIN`` rows further."""
         return MARGIN if self.context is None else 2 * MARGIN
 
-    def _first_stage(self, rows: np.ndarray, pool) -> np.ndarray:
-        """``(Y, X, K)`` first-stage probabilities of a ``(C, Y, X)`` block of rows."""
-        features = plane_features(rows, self.filters)
-        return self.first.probabilities(features, self.n_classes, pool).T.reshape(
-            *rows.shape[-2:], self.n_classes)
+    def _from_features(self, features: np.ndarray, pool, first: np.ndarray | None = None
+                       ) -> np.ndarray:
+        """``(K, Y, X)`` probabilities from a plane's ``(Y, X, F)`` filters (and its
+        first-stage probabilities, when known)."""
+        shape = (self.n_classes, *features.shape[:2])
+        if first is None:
+            first = self.first.probabilities(features, self.n_classes, pool).reshape(shape)
+        if self.context is None:
+            return first
+        both = np.concatenate([features, context_features(first)], -1)
+        return self.context.probabilities(both, self.n_classes, pool).reshape(shape)
 
-    def _both_stages(self, rows: np.ndarray, pool) -> np.ndarray:
+    def _block(self, rows: np.ndarray, pool) -> np.ndarray:
         """``(Y, X, K)`` probabilities of a ``(C, Y, X)`` block of rows (its edges lack
         context)."""
-        features = plane_features(rows, self.filters)
-        first = self.first.probabilities(features, self.n_classes, pool).reshape(
-            self.n_classes, *rows.shape[-2:])
-        both = np.concatenate([features, context_features(first)], -1)
-        return self.context.probabilities(both, self.n_classes, pool).reshape(
-            self.n_classes, *rows.shape[-2:]).transpose(1, 2, 0)
+        return self._from_features(plane_features(rows, self.filters), pool).transpose(1, 2, 0)
 
     def _per_pixel(self, n_channels: int) -> int:
         return features_per_pixel(n_channels, self.filters) + (
