@@ -8,7 +8,7 @@ every stroke), and ``(1 - w) * network + w * forest`` for each ``w`` of ``BLENDS
 the product's default). Also ``forest_training_strokes``: a forest fitted as the product's
 was before 2026-12-05, on the training strokes alone (the held-out ones left out), with the
 same seed, and its blend at 0.5; and ``product``, the blend with the forest's share that
-training learnt (``learn/blend.py``). Each is scored as
+training learnt, where a sure boundary class of the network's stands (``learn/blend.py``). Each is scored as
 ``quality_real.py`` scores a class map: mean and per-class IoU for semantic data; foreground
 Dice, and the F1@0.5 of the objects that the model's object options find in it, for
 instance data. Also each part's accuracy on the training strokes of each class (does the
@@ -30,6 +30,7 @@ import torch
 from harness import machine_info, print_report
 from quality_real import channels_first, dataset_train, product_objects
 
+from paintseg.learn.blend import blend, learnt_boundaries
 from paintseg.learn.events import drain
 from paintseg.learn.forest import PixelForest
 from paintseg.learn.metrics import foreground_dice
@@ -57,12 +58,12 @@ def parts(model, image, strokes, seed: int) -> tuple[dict[str, np.ndarray], floa
     the forest of the training strokes alone and its blend at 0.5, and the product's own
     blend (``product``, the forest's share learnt in training); and that share (None
     without a forest)."""
-    blend = model.config.forest_blend
+    share = model.config.forest_blend
     model.config.forest_blend = 0.0
     try:
         network = np.asarray(drain(predict(model, image)).probabilities, np.float32)
     finally:
-        model.config.forest_blend = blend
+        model.config.forest_blend = share
     found = {"network": network}
     if model.forest is not None:
         forest = np.asarray(model.forest.predict(model.normalize(image)), np.float32)
@@ -73,7 +74,7 @@ def parts(model, image, strokes, seed: int) -> tuple[dict[str, np.ndarray], floa
         found["forest_training_strokes"] = old
         found["blend_0.5_training_strokes"] = 0.5 * network + 0.5 * old
         w = model.config.forest_blend
-        found["product"] = (1 - w) * network + w * forest
+        found["product"] = blend(network, forest, w, learnt_boundaries(model))
         return found, w
     return found, None
 

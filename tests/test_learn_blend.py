@@ -1,15 +1,18 @@
 """The forest's share of predictions, learnt at the end of training: half where the network
-has learnt every class, more for each class it has not; a share the user set is kept."""
+has learnt every class, more for each class it has not; a share the user set is kept; where
+the network is sure of a boundary class it has learnt, its word stands."""
 
 import numpy as np
 import pytest
 import torch
 from test_learn_train import disks, new_model
 
+from paintseg.classes import classes_from_names
 from paintseg.errors import PaintsegError
 from paintseg.learn import drain, train
-from paintseg.learn.blend import not_learnt, training_recalls
-from paintseg.learn.model import open_model
+from paintseg.learn.blend import blend, learnt_boundaries, not_learnt, training_recalls
+from paintseg.learn.model import Segmenter, open_model
+from paintseg.learn.objects import find_objects
 from paintseg.learn.sampling import prepare_training_data
 from paintseg.testing.crafted import giant_model_file
 
@@ -63,3 +66,38 @@ def test_a_file_with_a_share_out_of_range_is_refused_with_a_sentence(tmp_path, s
     path = giant_model_file(tmp_path / "lies.safetensors", forest_blend=share)
     with pytest.raises(PaintsegError, match="forest blend must be from 0 to 1"):
         open_model(path, device="cpu")
+
+
+def test_a_membrane_the_network_is_sure_of_keeps_two_touching_cells_apart():
+    """A blend that fills a membrane's gap joins two cells; the network's sure word keeps it."""
+    membrane = np.zeros((20, 41), bool)
+    membrane[:, 20] = True  # two cells side by side, the membrane between them
+    network = np.stack([np.where(membrane, 0.8, 0.1), np.where(membrane, 0.2, 0.9)])
+    forest = np.stack([np.where(membrane, 0.1, 0.0), np.where(membrane, 0.9, 1.0)])  # a gap
+    classes = classes_from_names(["membrane", "cell"])
+    assert [c.role for c in classes] == ["boundary", "object"]
+
+    def cells(probabilities):
+        return find_objects(np.argmax(probabilities, 0) + 1, classes, split="none",
+                            min_size=1)[0].max()
+
+    assert cells(blend(network, forest, 0.5)) == 1
+    assert cells(blend(network, forest, 0.5, [0])) == 2
+    unsure = network.copy()
+    unsure[:, membrane] = [[0.6], [0.4]]  # below SURE_BOUNDARY: the blend decides
+    assert cells(blend(unsure, forest, 0.5, [0])) == 1
+    inside = ~membrane
+    assert np.array_equal(blend(network, forest, 0.5, [0])[:, inside],
+                          blend(network, forest, 0.5)[:, inside])  # elsewhere, the blend
+
+
+def test_only_boundary_classes_the_network_has_learnt_are_sure():
+    model = Segmenter.create(["EM"], classes_from_names(["membrane", "cell", "outline"]),
+                             device="cpu")
+    assert learnt_boundaries(model) == [0, 2]  # no record: every boundary class
+    assert learnt_boundaries(model, {"membrane": 0.3, "cell": 0.9, "outline": 0.8}) == [2]
+    model.config.history = [{"network_recall": {"membrane": 0.9, "outline": 0.1}}]
+    assert learnt_boundaries(model) == [0]
+    for junk in ([], ["x"], [{"network_recall": "x"}], [{"network_recall": {"outline": "low"}}]):
+        model.config.history = junk  # a model file's history is not trusted
+        assert learnt_boundaries(model) == [0, 2]

@@ -7,6 +7,10 @@ one it has not learnt in its time (EM textures, in a minute on two CPU cores), a
 forest, which fits every stroke, takes that class's share: the forest's share is
 ``0.5 + 0.5 * (the share of painted classes not learnt)``. A class learnt but imprecisely
 (strokes wider than a thin membrane) changes nothing: there the network is often right.
+
+Where the network is sure of a boundary class it has learnt (a membrane, an outline), its
+word stands (:func:`blend`): a gap in a boundary joins two objects, and the forest's thinner
+membranes leave gaps between EM neurites (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -22,6 +26,28 @@ from paintseg.learn.sampling import TrainingData, stroke_window
 FITTED_SHARE = 0.5  # the forest's share when the network has learnt every class
 LEARNT_RECALL = 0.5  # a class is learnt when the network is right on this share of its strokes
 STROKES_PER_CLASS = 24  # training strokes of a class the fit is measured on, at most
+SURE_BOUNDARY = 0.7  # the network's probability of a learnt boundary class that stands
+
+
+def blend(network: np.ndarray, forest: np.ndarray, share: float,
+          boundaries: Sequence[int] = ()) -> np.ndarray:
+    """Class probabilities ``(K, ...)``: ``(1 - share) * network + share * forest``, except
+    where the network gives one of the ``boundaries`` (class indices, 0-based) at least
+    ``SURE_BOUNDARY``: there the network's own."""
+    blended = (1 - share) * network + share * forest
+    if not len(boundaries):
+        return blended
+    sure = (network[list(boundaries)] >= SURE_BOUNDARY).any(0)
+    return np.where(sure, network, blended)
+
+
+def learnt_boundaries(model: Segmenter, recalls: dict[str, float] | None = None) -> list[int]:
+    """Indices of the boundary classes whose word stands in :func:`blend`: those the network
+    has learnt, by ``recalls`` (class name -> recall on its training strokes; default: the last
+    training's record) -- every boundary class when none is recorded."""
+    recalls = recorded_recalls(model.config.history) if recalls is None else recalls
+    return [i for i, c in enumerate(model.config.classes) if c.role == "boundary"
+            and recalls.get(c.name, 1.0) >= LEARNT_RECALL]
 
 
 def forest_share(recalls: Sequence[float]) -> float:
@@ -67,12 +93,17 @@ def learn_forest_share(model: Segmenter, data: TrainingData) -> dict[str, float]
     return {model.class_names[k - 1]: round(r, 3) for k, r in recalls.items()}
 
 
-def not_learnt(history: list[dict]) -> list[str]:
-    """The classes that the network of the last training had not learnt (the forest carries
-    them), from its history entry; empty when all were, or not recorded."""
+def recorded_recalls(history: list[dict]) -> dict[str, float]:
+    """The network's recall per class name recorded by the last training (empty when none)."""
     last = history[-1] if history and isinstance(history[-1], dict) else {}
     recalls = last.get("network_recall")  # a model file's JSON: checked, not trusted
     if not isinstance(recalls, dict):
-        return []
-    return [str(name) for name, recall in recalls.items()
-            if isinstance(recall, (int, float)) and recall < LEARNT_RECALL]
+        return {}
+    return {str(name): float(recall) for name, recall in recalls.items()
+            if isinstance(recall, (int, float))}
+
+
+def not_learnt(history: list[dict]) -> list[str]:
+    """The classes that the network of the last training had not learnt (the forest carries
+    them), from its history entry; empty when all were, or not recorded."""
+    return [name for name, recall in recorded_recalls(history).items() if recall < LEARNT_RECALL]

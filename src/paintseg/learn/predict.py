@@ -6,7 +6,8 @@ probabilities are weighted by a window that is 1 in the middle and falls off as 
 over the overlap, and the weighted sums are divided by the summed weights. Tiles are read
 tile by tile, and output rows are written as soon as no later tile touches them, so memory is
 bounded by the tile batch and one row of tiles' probabilities, not by the plane or the image.
-With ``ModelConfig.forest_blend`` > 0, finished rows are blended with the model's random forest.
+With ``ModelConfig.forest_blend`` > 0, finished rows are blended with the model's random forest
+(``learn.blend.blend``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy as np
 import torch
 
 from paintseg.errors import InputError
+from paintseg.learn.blend import blend, learnt_boundaries
 from paintseg.learn.events import StopFlag, stop_requested
 from paintseg.learn.memory import release_freed_memory
 from paintseg.learn.sampling import as_channels
@@ -231,14 +233,15 @@ def _blend_forest(model, channels, plane: tuple, first: int, rows: np.ndarray,
     weight = model.config.forest_blend
     if model.forest is None or weight <= 0 or rows.shape[1] == 0:
         return rows
+    boundaries = learnt_boundaries(model)
     if known is not None:
-        return (1 - weight) * rows + weight * known[:, first:first + rows.shape[1]]
+        return blend(rows, known[:, first:first + rows.shape[1]], weight, boundaries)
     height = channels[0].shape[-2]
     margin = model.forest.margin
     lo, hi = max(first - margin, 0), min(first + rows.shape[1] + margin, height)
     raw = np.stack([np.asarray(c[plane + (slice(lo, hi), slice(None))]) for c in channels])
     forest = model.forest.predict(model.normalize(raw))[:, first - lo:first - lo + rows.shape[1]]
-    return (1 - weight) * rows + weight * forest
+    return blend(rows, forest, weight, boundaries)
 
 
 def _crop(first: int, rows: np.ndarray, ay: _Axis, ax: _Axis) -> tuple[int, np.ndarray]:

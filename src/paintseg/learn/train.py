@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from skimage.measure import label, regionprops
 
 from paintseg.errors import InputError
-from paintseg.learn.blend import learn_forest_share
+from paintseg.learn.blend import blend, learn_forest_share, learnt_boundaries
 from paintseg.learn.events import StopFlag, stop_requested
 from paintseg.learn.forest import KnownPlanes, PixelForest, forest_probabilities
 from paintseg.learn.memory import release_freed_memory
@@ -545,11 +545,12 @@ class _Session:
         sets ``last_val_by_image``."""
         pairs: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}  # image -> (predicted, truth)
         weight = self.model.config.forest_blend if self.model.forest is not None else 0.0
+        boundaries = learnt_boundaries(self.model, self.network_recall)
         for image, data, labels, forest in self.val_windows:
             painted = labels > 0
             probabilities = torch.softmax(self.model.logits(data[None])[0], 0).cpu().numpy()
             if forest is not None and weight > 0:  # scored as predictions show it
-                probabilities = (1 - weight) * probabilities + weight * forest
+                probabilities = blend(probabilities, forest, weight, boundaries)
             classes = probabilities.argmax(0) + 1
             pairs.setdefault(image, []).append((classes[painted], labels[painted]))
         if not pairs:
