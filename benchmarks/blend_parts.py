@@ -8,8 +8,8 @@ every stroke), and ``(1 - w) * network + w * forest`` for each ``w`` of ``BLENDS
 the product's default). Also ``forest_training_strokes``: a forest fitted as the product's
 was before 2026-12-05, on the training strokes alone (the held-out ones left out), with the
 same seed, and its blend at 0.5; and ``product``, the blend with the forest's share that
-training learnt, where a sure boundary class of the network's stands (``learn/blend.py``). Each is scored as
-``quality_real.py`` scores a class map: mean and per-class IoU for semantic data; foreground
+training learnt, where a sure boundary class of the network's stands (``learn/blend.py``).
+Each is scored as ``quality_real.py`` scores a class map: mean and per-class IoU for semantic data; foreground
 Dice, and the F1@0.5 of the objects that the model's object options find in it, for
 instance data. Also each part's accuracy on the training strokes of each class (does the
 network fit what it was shown?).
