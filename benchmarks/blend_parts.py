@@ -8,7 +8,8 @@ every stroke), and ``(1 - w) * network + w * forest`` for each ``w`` of ``BLENDS
 the product's default). Also ``forest_training_strokes``: a forest fitted as the product's
 was before 2026-12-05, on the training strokes alone (the held-out ones left out), with the
 same seed, and its blend at 0.5; and ``product``, the blend with the forest's share that
-training learnt, where a sure boundary class of the network's stands (``learn/blend.py``).
+training learnt, its objects cut where the network is sure of a boundary class
+(``learn/blend.py``).
 Each is scored as ``quality_real.py`` scores a class map: mean and per-class IoU for semantic data; foreground
 Dice, and the F1@0.5 of the objects that the model's object options find in it, for
 instance data. Also each part's accuracy on the training strokes of each class (does the
@@ -30,7 +31,7 @@ import torch
 from harness import machine_info, print_report
 from quality_real import channels_first, dataset_train, product_objects
 
-from paintseg.learn.blend import blend, learnt_boundaries
+from paintseg.learn.blend import blend, learnt_boundaries, sure_boundary
 from paintseg.learn.events import drain
 from paintseg.learn.forest import PixelForest
 from paintseg.learn.metrics import foreground_dice
@@ -53,11 +54,12 @@ def training_strokes_forest(model, image, strokes, seed: int) -> tuple[PixelFore
     return forest, labels
 
 
-def parts(model, image, strokes, seed: int) -> tuple[dict[str, np.ndarray], float | None]:
+def parts(model, image, strokes, seed: int
+          ) -> tuple[dict[str, np.ndarray], float | None, np.ndarray | None]:
     """Class probabilities ``(K, Y, X)`` of the network alone, the forest alone, each blend,
     the forest of the training strokes alone and its blend at 0.5, and the product's own
-    blend (``product``, the forest's share learnt in training); and that share (None
-    without a forest)."""
+    blend (``product``, the forest's share learnt in training); that share (None without a
+    forest); and where the product cuts objects (its ``separators``, or None)."""
     share = model.config.forest_blend
     model.config.forest_blend = 0.0
     try:
@@ -74,21 +76,25 @@ def parts(model, image, strokes, seed: int) -> tuple[dict[str, np.ndarray], floa
         found["forest_training_strokes"] = old
         found["blend_0.5_training_strokes"] = 0.5 * network + 0.5 * old
         w = model.config.forest_blend
-        found["product"] = blend(network, forest, w, learnt_boundaries(model))
-        return found, w
-    return found, None
+        found["product"] = blend(network, forest, w)
+        boundaries = learnt_boundaries(model)
+        return found, w, sure_boundary(network, boundaries) if boundaries else None
+    return found, None, None
 
 
-def part_scores(dataset, probabilities: np.ndarray, strokes: np.ndarray, model) -> dict:
+def part_scores(dataset, probabilities: np.ndarray, strokes: np.ndarray, model,
+                separators: np.ndarray | None = None) -> dict:
     """Class-map scores of ``probabilities``, the F1 of the objects that ``model``'s object
-    options find in it (instance data), and its accuracy on each class's strokes."""
+    options find in it (cut at ``separators``; instance data), and its accuracy on each
+    class's strokes."""
     labels = np.argmax(probabilities, 0) + 1
     if dataset.kind == "semantic":
         row = real_data.class_scores(labels, dataset.truth, dataset.classes)
     else:
         foreground = np.isin(labels, dataset.object_values)
         row = {"dice": round(foreground_dice(foreground, dataset.truth > 0), 4)}
-        prediction = SimpleNamespace(labels=labels.astype(np.uint8), probabilities=probabilities)
+        prediction = SimpleNamespace(labels=labels.astype(np.uint8), probabilities=probabilities,
+                                     separators=separators)
         objects = product_objects(model, dataset.image, prediction, spacing=dataset.spacing)
         row["f1"] = real_data.scores(foreground, objects, dataset.truth)["f1"]
     row["stroke_accuracy"] = [round(float((labels[strokes == k] == k).mean()), 3)
@@ -114,11 +120,12 @@ def main() -> None:
             model = dataset_train(dataset, strokes, seconds, args.steps, seed, overrides)
             steps.append(sum(h["steps"] for h in model.config.history))
             image = channels_first(dataset.image)
-            by_part, weight = parts(model, image, strokes, seed)
+            by_part, weight, separators = parts(model, image, strokes, seed)
             weights.append(None if weight is None else round(weight, 3))
             for name, probabilities in by_part.items():
+                cuts = separators if name == "product" else None
                 rows.setdefault(name, []).append(part_scores(dataset, probabilities, strokes,
-                                                             model))
+                                                             model, cuts))
         keys = ["miou"] if dataset.kind == "semantic" else ["dice", "f1"]
         report["datasets"][dataset.name] = {
             name: {**{key: [r[key] for r in found] for key in keys},

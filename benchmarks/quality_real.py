@@ -80,6 +80,7 @@ def product_objects(model, image, prediction, options: dict | None = None,
     instances, _ = find_objects(prediction.labels, model.config.classes,
                                 probabilities=prediction.probabilities,
                                 image=list(channels_first(image)), spacing=spacing,
+                                separators=getattr(prediction, "separators", None),
                                 **(model.object_options if options is None else options))
     return instances
 

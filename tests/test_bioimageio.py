@@ -99,9 +99,9 @@ def test_import_round_trip_predicts_the_same(model, package, offline):
     assert loaded.config.to_dict() == model.config.to_dict()
     assert loaded.forest is not None
     image = np.random.default_rng(1).normal(size=(2, 40, 48)).astype(np.float32)
-    for ours, theirs in zip(predict_plane(model, image), predict_plane(loaded, image),
-                            strict=True):
-        np.testing.assert_array_equal(ours, theirs)
+    ours, theirs = predict_plane(model, image), predict_plane(loaded, image)
+    for output in ("labels", "probabilities", "uncertainty", "separators"):
+        np.testing.assert_array_equal(getattr(ours, output), getattr(theirs, output))
 
 
 def test_import_without_the_model_file_gives_the_network(model, package, tmp_path):
@@ -114,8 +114,8 @@ def test_import_without_the_model_file_gives_the_network(model, package, tmp_pat
     loaded = import_bioimageio(network_only, device="cpu")
     assert loaded.forest is None and loaded.config.to_dict() == model.config.to_dict()
     image = np.random.default_rng(2).normal(size=(2, 32, 32)).astype(np.float32)
-    np.testing.assert_array_equal(predict_plane(model, image, with_forest=False)[1],
-                                  predict_plane(loaded, image)[1])
+    np.testing.assert_array_equal(predict_plane(model, image, with_forest=False).probabilities,
+                                  predict_plane(loaded, image).probabilities)
 
 
 def test_test_tile_from_the_users_image(model, tmp_path):

@@ -1,6 +1,6 @@
 """The forest's share of predictions, learnt at the end of training: half where the network
 has learnt every class, more for each class it has not; a share the user set is kept; where
-the network is sure of a boundary class it has learnt, its word stands."""
+the network is sure of a boundary class it has learnt, objects are cut."""
 
 import numpy as np
 import pytest
@@ -10,7 +10,13 @@ from test_learn_train import disks, new_model
 from paintseg.classes import classes_from_names
 from paintseg.errors import PaintsegError
 from paintseg.learn import drain, train
-from paintseg.learn.blend import blend, learnt_boundaries, not_learnt, training_recalls
+from paintseg.learn.blend import (
+    blend,
+    learnt_boundaries,
+    not_learnt,
+    sure_boundary,
+    training_recalls,
+)
 from paintseg.learn.model import Segmenter, open_model
 from paintseg.learn.objects import find_objects
 from paintseg.learn.sampling import prepare_training_data
@@ -69,26 +75,29 @@ def test_a_file_with_a_share_out_of_range_is_refused_with_a_sentence(tmp_path, s
 
 
 def test_a_membrane_the_network_is_sure_of_keeps_two_touching_cells_apart():
-    """A blend that fills a membrane's gap joins two cells; the network's sure word keeps it."""
+    """A blend that fills a membrane's gap joins two cells; the network's sure word cuts
+    them apart, and the cut pixels go back to the cells (the class map stays the blend's)."""
     membrane = np.zeros((20, 41), bool)
     membrane[:, 20] = True  # two cells side by side, the membrane between them
     network = np.stack([np.where(membrane, 0.8, 0.1), np.where(membrane, 0.2, 0.9)])
     forest = np.stack([np.where(membrane, 0.1, 0.0), np.where(membrane, 0.9, 1.0)])  # a gap
     classes = classes_from_names(["membrane", "cell"])
     assert [c.role for c in classes] == ["boundary", "object"]
+    blended = blend(network, forest, 0.5)
+    labels = np.argmax(blended, 0) + 1
+    assert (labels == 2).all()  # the blend's class map has no membrane
 
-    def cells(probabilities):
-        return find_objects(np.argmax(probabilities, 0) + 1, classes, split="none",
-                            min_size=1)[0].max()
+    def objects(separators):
+        return find_objects(labels, classes, split="none", min_size=1,
+                            separators=separators)[0]
 
-    assert cells(blend(network, forest, 0.5)) == 1
-    assert cells(blend(network, forest, 0.5, [0])) == 2
+    assert objects(None).max() == 1
+    cut = objects(sure_boundary(network, [0]))
+    assert cut.max() == 2 and (cut > 0).all()  # two cells, every cell pixel kept
+    assert len(np.unique(cut[:, :20])) == len(np.unique(cut[:, 21:])) == 1
     unsure = network.copy()
     unsure[:, membrane] = [[0.6], [0.4]]  # below SURE_BOUNDARY: the blend decides
-    assert cells(blend(unsure, forest, 0.5, [0])) == 1
-    inside = ~membrane
-    assert np.array_equal(blend(network, forest, 0.5, [0])[:, inside],
-                          blend(network, forest, 0.5)[:, inside])  # elsewhere, the blend
+    assert objects(sure_boundary(unsure, [0])).max() == 1
 
 
 def test_only_boundary_classes_the_network_has_learnt_are_sure():

@@ -145,7 +145,7 @@ def test_self_training_replaces_the_forest_targets_only_where_the_network_is_sur
     _add_pseudo_labels(model, [list(image)], data, confidence=0.9)
     pad = plane.pad
     inside = plane.soft[:, pad:-pad, pad:-pad].float()
-    _, probabilities, _ = predict_plane(model, list(image), with_forest=False)
+    probabilities = predict_plane(model, list(image), with_forest=False).probabilities
     probabilities = torch.from_numpy(probabilities.astype(np.float32))
     sure = probabilities.max(0).values >= 0.9
     assert 0.2 < sure.float().mean() < 1.0  # some pixels each way, or the test proves nothing
@@ -167,15 +167,40 @@ def test_predictions_blend_the_network_and_the_forest_fitted_on_the_strokes():
     drain(train_for(model, image, strokes))
     assert model.forest is not None
     blended = drain(predict(model, image)).probabilities.astype(np.float32)
-    _, network, _ = predict_plane(model, list(image), with_forest=False)
+    network = predict_plane(model, list(image), with_forest=False).probabilities
     trees = model.forest.predict(model.normalize(image))
     w = model.config.forest_blend  # the forest's share, learnt in training
     assert 0.5 <= w <= 1
     np.testing.assert_allclose(blended, (1 - w) * network.astype(np.float32) + w * trees,
                                atol=2e-3)
     assert np.abs(network.astype(np.float32) - trees).max() > 0.1  # two different opinions
+    assert drain(predict(model, image)).separators is None  # no boundary class
     model.config.forest_blend = 0.0  # the network alone
-    np.testing.assert_allclose(drain(predict(model, image)).probabilities, network, atol=1e-3)
+    alone = drain(predict(model, image))
+    np.testing.assert_allclose(alone.probabilities, network, atol=1e-3)
+    assert alone.separators is None
+
+
+def test_a_prediction_cuts_objects_where_the_network_is_sure_of_a_boundary_class():
+    from dataclasses import replace
+
+    from paintseg.learn import drain, predict, predict_plane
+    from paintseg.learn.blend import SURE_BOUNDARY
+
+    image, _, strokes = disks(size=96)
+    model = new_model()
+    drain(train_for(model, image, strokes))
+    before = drain(predict(model, image))
+    background, *others = model.config.classes  # as if it were a painted outline, learnt
+    model.config.classes = [replace(background, role="boundary"), *others]
+    found = drain(predict(model, image))
+    np.testing.assert_array_equal(found.labels, before.labels)  # the class map is the blend's
+    network = predict_plane(model, list(image), with_forest=False).probabilities[0]
+    sure = network.astype(np.float32) >= SURE_BOUNDARY
+    clear = np.abs(network.astype(np.float32) - SURE_BOUNDARY) > 2e-3  # float16 rounding
+    assert 0.01 < sure.mean() < 0.99  # some pixels each way, or the test proves nothing
+    np.testing.assert_array_equal(found.separators[clear], sure[clear])
+    assert predict_plane(model, list(image)).separators[clear].tolist() == sure[clear].tolist()
 
 
 def train_for(model, image, strokes, steps=30):

@@ -91,10 +91,10 @@ def test_dask_input_and_zarr_output_match_numpy(model, image, tmp_path):
 
 def test_predict_plane_and_selected_planes(model, image):
     full = drain(predict(model, image, tile=64, overlap=16))
-    labels, probs, uncertainty = predict_plane(model, image, (1,), tile=64, overlap=16)
-    np.testing.assert_array_equal(labels, full.labels[1])
-    np.testing.assert_array_equal(probs, full.probabilities[:, 1])
-    np.testing.assert_array_equal(uncertainty, full.uncertainty[1])
+    plane = predict_plane(model, image, (1,), tile=64, overlap=16)
+    np.testing.assert_array_equal(plane.labels, full.labels[1])
+    np.testing.assert_array_equal(plane.probabilities, full.probabilities[:, 1])
+    np.testing.assert_array_equal(plane.uncertainty, full.uncertainty[1])
     only = drain(predict(model, image, planes=[(2,)], tile=64, overlap=16))
     np.testing.assert_array_equal(only.labels[2], full.labels[2])
     assert not only.labels[:2].any()

@@ -24,4 +24,4 @@ test_image = rng.normal(110, 25, (2, 48, 56)).astype(np.float32)
 plane = model.normalize(test_image)
 np.savez_compressed(HERE / "forest_model_expected.npz", image=test_image,
                     forest=model.forest.predict(plane),
-                    probabilities=predict_plane(model, test_image)[1])
+                    probabilities=predict_plane(model, test_image).probabilities)

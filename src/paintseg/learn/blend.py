@@ -8,9 +8,10 @@ forest, which fits every stroke, takes that class's share: the forest's share is
 ``0.5 + 0.5 * (the share of painted classes not learnt)``. A class learnt but imprecisely
 (strokes wider than a thin membrane) changes nothing: there the network is often right.
 
-Where the network is sure of a boundary class it has learnt (a membrane, an outline), its
-word stands (:func:`blend`): a gap in a boundary joins two objects, and the forest's thinner
-membranes leave gaps between EM neurites (docs/benchmarks.md).
+Where the network is sure of a boundary class it has learnt (a membrane, an outline), objects
+are cut (:func:`sure_boundary`, the prediction's ``separators``): a gap in a boundary joins
+two objects, and the forest's thinner membranes leave gaps between EM neurites, while the
+blend's class map is nearer the truth (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -26,24 +27,23 @@ from paintseg.learn.sampling import TrainingData, stroke_window
 FITTED_SHARE = 0.5  # the forest's share when the network has learnt every class
 LEARNT_RECALL = 0.5  # a class is learnt when the network is right on this share of its strokes
 STROKES_PER_CLASS = 24  # training strokes of a class the fit is measured on, at most
-SURE_BOUNDARY = 0.7  # the network's probability of a learnt boundary class that stands
+SURE_BOUNDARY = 0.7  # the network's probability of a learnt boundary class that cuts objects
 
 
-def blend(network: np.ndarray, forest: np.ndarray, share: float,
-          boundaries: Sequence[int] = ()) -> np.ndarray:
-    """Class probabilities ``(K, ...)``: ``(1 - share) * network + share * forest``, except
-    where the network gives one of the ``boundaries`` (class indices, 0-based) at least
-    ``SURE_BOUNDARY``: there the network's own."""
-    blended = (1 - share) * network + share * forest
-    if not len(boundaries):
-        return blended
-    sure = (network[list(boundaries)] >= SURE_BOUNDARY).any(0)
-    return np.where(sure, network, blended)
+def blend(network: np.ndarray, forest: np.ndarray, share: float) -> np.ndarray:
+    """Class probabilities ``(K, ...)``: ``(1 - share) * network + share * forest``."""
+    return (1 - share) * network + share * forest
+
+
+def sure_boundary(network: np.ndarray, boundaries: Sequence[int]) -> np.ndarray:
+    """Where the network's probabilities ``(K, ...)`` give one of the ``boundaries`` (class
+    indices, 0-based) at least ``SURE_BOUNDARY``: objects are cut there."""
+    return (network[list(boundaries)] >= SURE_BOUNDARY).any(0)
 
 
 def learnt_boundaries(model: Segmenter, recalls: dict[str, float] | None = None) -> list[int]:
-    """Indices of the boundary classes whose word stands in :func:`blend`: those the network
-    has learnt, by ``recalls`` (class name -> recall on its training strokes; default: the last
+    """Indices of the boundary classes that cut objects where the network is sure of them
+    (:func:`sure_boundary`): those the network has learnt, by ``recalls`` (class name -> recall on its training strokes; default: the last
     training's record) -- every boundary class when none is recorded."""
     recalls = recorded_recalls(model.config.history) if recalls is None else recalls
     return [i for i, c in enumerate(model.config.classes) if c.role == "boundary"

@@ -176,9 +176,13 @@ def split_by_shape(mask: np.ndarray, probability: np.ndarray | None = None, *,
         distance = ndi.gaussian_filter(distance, sigma)
     floor = 0.5 * float(np.min(spacing))  # half a pixel, in the units of spacing
     seeds = connected_components(_h_maxima_per_blob(distance, mask, max(h * radius, floor)))
-    instances = watershed(-distance, seeds, mask=mask).astype(np.int32)
-    unseeded = connected_components(mask & (instances == 0))
-    return np.where(unseeded > 0, unseeded + instances.max(), instances).astype(np.int32)
+    return _with_unreached(watershed(-distance, seeds, mask=mask), mask)
+
+
+def _with_unreached(instances: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``instances`` with each part of ``mask`` they leave out as an object of its own."""
+    unreached = connected_components(mask & (instances == 0))
+    return np.where(unreached > 0, unreached + instances.max(), instances).astype(np.int32)
 
 
 def split_by_boundary(mask: np.ndarray, boundary: np.ndarray) -> np.ndarray:
@@ -187,6 +191,14 @@ def split_by_boundary(mask: np.ndarray, boundary: np.ndarray) -> np.ndarray:
     instances = connected_components(mask).astype(np.int32)
     grown = expand_labels(instances, distance=3)
     return np.where(mask | boundary, grown, 0).astype(np.int32)
+
+
+def grown_into(instances: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``instances`` grown over the rest of ``mask`` (each pixel to the object it is
+    reached from first); parts of the mask that no object reaches become objects of their
+    own."""
+    return _with_unreached(watershed(np.zeros(mask.shape, np.uint8), instances, mask=mask),
+                           mask)
 
 
 def _instances_of_class(mask: np.ndarray, boundary: np.ndarray | None, split: str,
@@ -330,7 +342,8 @@ def find_objects(labels, classes: Sequence[ClassInfo], *, probabilities=None, im
                  min_distance: float = 1.0, shape_h: float = SHAPE_H,
                  confidence_share: float = CONFIDENCE_SHARE, per_plane: bool = False,
                  spacing: Sequence[float] | None = None,
-                 channel_names: Sequence[str] | None = None) -> tuple[np.ndarray, pd.DataFrame]:
+                 channel_names: Sequence[str] | None = None,
+                 separators=None) -> tuple[np.ndarray, pd.DataFrame]:
     """Turn a class map into objects (instances) and a table of per-object measurements.
 
     Parameters
@@ -379,6 +392,10 @@ def find_objects(labels, classes: Sequence[ClassInfo], *, probabilities=None, im
         ``"shape"`` split measures distances in an anisotropic stack truly; default 1.
     channel_names : sequence of str, optional
         Names for the intensity columns; default ``ch0``, ``ch1``, ...
+    separators : array-like of bool, optional
+        Where objects are cut whatever the class map says (``Prediction.separators``: the
+        membranes the network is sure of); the cut pixels of an object class then go to
+        the object they touch.
 
     Returns
     -------
@@ -399,13 +416,17 @@ def find_objects(labels, classes: Sequence[ClassInfo], *, probabilities=None, im
             raise InputError("Splitting by boundary needs a class with the role 'boundary'.")
         boundary = np.isin(labels, boundary_labels)
     channels = None if image is None else _channels(image, labels.shape)
+    cut = None if separators is None else np.asarray(separators, bool)
     instances = np.zeros(labels.shape, np.int32)
     class_of: dict[int, int] = {}
     for value in _object_labels(classes, object_classes):
         probability = None if probabilities is None else np.asarray(probabilities[value - 1])
         mask = fill_small_holes(labels == value, min_size)
-        inst = _instances_of_class(mask, boundary, split, min_distance, per_plane,
-                                   probability, spacing, channels, shape_h)
+        inst = _instances_of_class(mask if separators is None else mask & ~cut, boundary,
+                                   split, min_distance, per_plane, probability, spacing,
+                                   channels, shape_h)
+        if separators is not None:
+            inst = grown_into(inst, mask)
         inst = _drop_thin(_drop_small(inst, min_size), min_thickness, spacing)
         inst = _drop_unsure(inst, probability, confidence_share)
         offset = len(class_of)

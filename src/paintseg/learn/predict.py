@@ -7,7 +7,8 @@ over the overlap, and the weighted sums are divided by the summed weights. Tiles
 tile by tile, and output rows are written as soon as no later tile touches them, so memory is
 bounded by the tile batch and one row of tiles' probabilities, not by the plane or the image.
 With ``ModelConfig.forest_blend`` > 0, finished rows are blended with the model's random forest
-(``learn.blend.blend``).
+(``learn.blend.blend``), and where the network is sure of a boundary class it has learnt,
+objects are cut (``Prediction.separators``, ``learn.blend.sure_boundary``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import numpy as np
 import torch
 
 from paintseg.errors import InputError
-from paintseg.learn.blend import blend, learnt_boundaries
+from paintseg.learn.blend import blend, learnt_boundaries, sure_boundary
 from paintseg.learn.events import StopFlag, stop_requested
 from paintseg.learn.memory import release_freed_memory
 from paintseg.learn.sampling import as_channels
@@ -51,6 +52,10 @@ class Prediction:
     uncertainty : array-like
         Normalised entropy of the probabilities, float16 in ``[0, 1]`` (1 = all classes
         equally likely).
+    separators : array-like or None
+        Boolean, where objects are cut whatever the class map says: the boundary classes
+        the network is sure of, where the forest is blended in (for ``find_objects``).
+        None when the model has no such class, or ``out`` has no ``separators`` array.
     complete : bool
         False when prediction was stopped before all planes were done.
     """
@@ -58,6 +63,7 @@ class Prediction:
     labels: Any
     probabilities: Any
     uncertainty: Any
+    separators: Any = None
     complete: bool = True
 
 
@@ -176,8 +182,9 @@ def _plane_rows(model, channels, plane: tuple, tile: int, overlap: int, batch_si
                 with_forest: bool = True, rows: tuple[int, int] | None = None
                 ) -> Generator[tuple[int, tuple[int, np.ndarray]], None, None]:
     """Predict one plane; after each tile batch yields ``(tiles in the batch, (first image
-    row, probabilities (K, h, X)))`` of the rows that are final by then (h may be 0). With
-    ``with_forest``, the model's random forest is blended in (``ModelConfig.forest_blend``).
+    row, probabilities (K, h, X), separators (h, X) or None))`` of the rows that are final by
+    then (h may be 0). With ``with_forest``, the model's random forest is blended in
+    (``ModelConfig.forest_blend``) and the separators found.
     With ``rows=(y0, y1)``, only the tiles that touch image rows y0..y1-1 run (the band and
     its halo): those rows come out as they do in the whole plane's prediction."""
     ay, ax = _plan(model, channels[0].shape, tile, overlap)
@@ -204,9 +211,11 @@ def _plane_rows(model, channels, plane: tuple, tile: int, overlap: int, batch_si
         first, rows_done = _crop(*acc.pop(upto), ay, ax)
         if rows is not None:
             first, rows_done = _within(first, rows_done, rows)
+        separators = None
         if with_forest:
-            rows_done = _blend_forest(model, channels, plane, first, rows_done, known)
-        yield len(batch), (first, rows_done)
+            rows_done, separators = _blend_forest(model, channels, plane, first, rows_done,
+                                                  known)
+        yield len(batch), (first, rows_done, separators)
 
 
 def _within(first: int, probs: np.ndarray, rows: tuple[int, int]) -> tuple[int, np.ndarray]:
@@ -219,29 +228,35 @@ def _known_forest(model, channels, plane: tuple) -> np.ndarray | None:
     """The forest's probabilities of ``plane`` kept from training on it, or None."""
     known = model.forest_known
     shape = (len(channels), *channels[0].shape[-2:])
-    if model.forest is None or model.config.forest_blend <= 0 or known is None \
-            or not known.may_hold(shape):
+    if not _blends(model) or known is None or not known.may_hold(shape):
         return None
     return known.get(model.normalize(np.stack([np.asarray(c[plane]) for c in channels])))
 
 
+def _blends(model) -> bool:
+    return model.forest is not None and model.config.forest_blend > 0
+
+
 def _blend_forest(model, channels, plane: tuple, first: int, rows: np.ndarray,
-                  known: np.ndarray | None = None) -> np.ndarray:
-    """The network's probabilities of image rows ``first...`` blended with the forest's:
-    ``known`` ones of the whole plane, or computed with the forest's ``margin`` rows of
-    context above and below."""
-    weight = model.config.forest_blend
-    if model.forest is None or weight <= 0 or rows.shape[1] == 0:
-        return rows
+                  known: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """The network's probabilities of image rows ``first...`` blended with the forest's
+    (``known`` ones of the whole plane, or computed with the forest's ``margin`` rows of
+    context above and below), and where the network is sure of a boundary class it has
+    learnt (None when it has none, or without a blend)."""
+    if not _blends(model) or rows.shape[1] == 0:
+        return rows, None
     boundaries = learnt_boundaries(model)
+    separators = sure_boundary(rows, boundaries) if boundaries else None
     if known is not None:
-        return blend(rows, known[:, first:first + rows.shape[1]], weight, boundaries)
-    height = channels[0].shape[-2]
-    margin = model.forest.margin
-    lo, hi = max(first - margin, 0), min(first + rows.shape[1] + margin, height)
-    raw = np.stack([np.asarray(c[plane + (slice(lo, hi), slice(None))]) for c in channels])
-    forest = model.forest.predict(model.normalize(raw))[:, first - lo:first - lo + rows.shape[1]]
-    return blend(rows, forest, weight, boundaries)
+        forest = known[:, first:first + rows.shape[1]]
+    else:
+        height = channels[0].shape[-2]
+        margin = model.forest.margin
+        lo, hi = max(first - margin, 0), min(first + rows.shape[1] + margin, height)
+        raw = np.stack([np.asarray(c[plane + (slice(lo, hi), slice(None))]) for c in channels])
+        forest = model.forest.predict(model.normalize(raw))
+        forest = forest[:, first - lo:first - lo + rows.shape[1]]
+    return blend(rows, forest, model.config.forest_blend), separators
 
 
 def _crop(first: int, rows: np.ndarray, ay: _Axis, ax: _Axis) -> tuple[int, np.ndarray]:
@@ -271,12 +286,16 @@ def summarize(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return labels, uncertainty
 
 
-def _outputs(out, shape: tuple[int, ...], n_classes: int):
+def _outputs(out, shape: tuple[int, ...], model, with_forest: bool = True):
+    n_classes = len(model.config.classes)
     dtype = np.uint8 if n_classes <= 255 else np.uint16
     if out is None:
+        cuts = with_forest and _blends(model) and learnt_boundaries(model)
+        separators = np.zeros(shape, bool) if cuts else None
         return Prediction(np.zeros(shape, dtype), np.zeros((n_classes,) + shape, np.float16),
-                          np.zeros(shape, np.float16))
-    prediction = Prediction(out.labels, out.probabilities, out.uncertainty)
+                          np.zeros(shape, np.float16), separators)
+    prediction = Prediction(out.labels, out.probabilities, out.uncertainty,
+                            getattr(out, "separators", None))
     expected = (shape, (n_classes,) + shape, shape)
     got = (tuple(prediction.labels.shape), tuple(prediction.probabilities.shape),
            tuple(prediction.uncertainty.shape))
@@ -322,8 +341,8 @@ def predict(model, image, *, planes: Iterable | None = None, tile: int = 512,
     out : object, optional
         Where to write: an object with ``labels``, ``probabilities`` and ``uncertainty``
         array-likes (e.g. zarr arrays) of shapes ``S``, ``(K,) + S`` and ``S`` where ``S``
-        is the image's spatial shape; rows are written as they finish. Default: new numpy
-        arrays.
+        is the image's spatial shape, and optionally ``separators`` (bool, ``S``); rows are
+        written as they finish. Default: new numpy arrays.
 
     Yields
     ------
@@ -337,16 +356,14 @@ def predict(model, image, *, planes: Iterable | None = None, tile: int = 512,
     """
     channels = _check_image(model, image)
     shape = tuple(channels[0].shape)
-    n_classes = len(model.config.classes)
     todo = _planes(shape[:-2], planes)
-    result = _outputs(out, shape, n_classes)
+    result = _outputs(out, shape, model)
     ay, ax = _plan(model, shape, tile, overlap)
     total = len(todo) * len(ay.starts) * len(ax.starts)
     done, t0 = 0, time.perf_counter()
     for plane in todo:
-        for n_tiles, (first, probs) in _plane_rows(model, channels, plane, tile, overlap,
-                                                   batch_size):
-            _write(result, plane, first, probs)
+        for n_tiles, rows in _plane_rows(model, channels, plane, tile, overlap, batch_size):
+            _write(result, plane, *rows)
             done += n_tiles
             yield PredictEvent(done, total, time.perf_counter() - t0)
             if stop_requested(stop) and done < total:
@@ -357,9 +374,11 @@ def predict(model, image, *, planes: Iterable | None = None, tile: int = 512,
 
 
 def _write(result: Prediction, plane: tuple, first: int, probs: np.ndarray,
-           block: int = 1024) -> None:
+           separators: np.ndarray | None, block: int = 1024) -> None:
     """Write finished rows, ``block`` columns at a time (few temporaries on wide planes)."""
     rows = slice(first, first + probs.shape[1])
+    if result.separators is not None and separators is not None:
+        result.separators[plane + (rows,)] = separators
     for x0 in range(0, probs.shape[2] if probs.shape[1] else 0, block):
         part = probs[:, :, x0:x0 + block]
         labels, uncertainty = summarize(part)
@@ -370,8 +389,7 @@ def _write(result: Prediction, plane: tuple, first: int, probs: np.ndarray,
 
 
 def predict_plane(model, image, plane: tuple = (), *, tile: int = 512, overlap: int = 32,
-                  batch_size: int = 4, with_forest: bool = True
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                  batch_size: int = 4, with_forest: bool = True) -> Prediction:
     """Predict a single YX plane (e.g. the visible slice for a live preview).
 
     Parameters
@@ -387,21 +405,17 @@ def predict_plane(model, image, plane: tuple = (), *, tile: int = 512, overlap: 
 
     Returns
     -------
-    labels : numpy.ndarray
-        ``(Y, X)`` class map (uint8/uint16).
-    probabilities : numpy.ndarray
-        ``(K, Y, X)`` float16.
-    uncertainty : numpy.ndarray
-        ``(Y, X)`` float16 normalised entropy.
+    Prediction
+        Of the plane, as numpy arrays: labels ``(Y, X)``, probabilities ``(K, Y, X)``,
+        uncertainty ``(Y, X)``, separators ``(Y, X)`` or None.
     """
     channels = _check_image(model, image)
     shape = tuple(channels[0].shape)
     (plane,) = _planes(shape[:-2], [plane])
-    result = _outputs(None, shape[-2:], len(model.config.classes))
-    for _, (first, probs) in _plane_rows(model, channels, plane, tile, overlap, batch_size,
-                                         with_forest):
-        _write(result, (), first, probs)
-    return result.labels, result.probabilities, result.uncertainty
+    result = _outputs(None, shape[-2:], model, with_forest)
+    for _, rows in _plane_rows(model, channels, plane, tile, overlap, batch_size, with_forest):
+        _write(result, (), *rows)
+    return result
 
 
 def predict_rows(model, image, plane: tuple, rows: tuple[int, int], *, tile: int = 512,
@@ -424,8 +438,8 @@ def predict_rows(model, image, plane: tuple, rows: tuple[int, int], *, tile: int
     y0, y1 = rows
     if not 0 <= y0 < y1 <= shape[-2]:
         raise InputError(f"Rows {y0} to {y1} are not in a plane of {shape[-2]} rows.")
-    result = _outputs(None, (y1 - y0, shape[-1]), len(model.config.classes))
-    for _, (first, probs) in _plane_rows(model, channels, plane, tile, overlap, batch_size,
-                                         rows=(y0, y1)):
-        _write(result, (), first - y0, probs)
+    result = _outputs(None, (y1 - y0, shape[-1]), model)
+    for _, (first, probs, separators) in _plane_rows(model, channels, plane, tile, overlap,
+                                                     batch_size, rows=(y0, y1)):
+        _write(result, (), first - y0, probs, separators)
     return result

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from skimage.measure import label, regionprops
 
 from paintseg.errors import InputError
-from paintseg.learn.blend import blend, learn_forest_share, learnt_boundaries
+from paintseg.learn.blend import blend, learn_forest_share
 from paintseg.learn.events import StopFlag, stop_requested
 from paintseg.learn.forest import KnownPlanes, PixelForest, forest_probabilities
 from paintseg.learn.memory import release_freed_memory
@@ -237,9 +237,9 @@ def _choose_objects(model: Segmenter, channels: list[list[Any]], data: TrainingD
         if count == 0 or (chosen and pixels + strokes.size > SPLIT_CHOICE_PIXELS):
             break
         image = channels[plane.image_index]
-        labels, probabilities, _ = predict_plane(model, image, plane.plane)
+        found = predict_plane(model, image, plane.plane)
         planar = [np.asarray(c[plane.plane]) for c in image]
-        chosen.append((labels, probabilities, strokes, planar))
+        chosen.append((found.labels, found.probabilities, strokes, planar))
         pixels += strokes.size
     return choose_split(chosen, model.config.classes) if chosen else {}
 
@@ -301,8 +301,8 @@ def _add_pseudo_labels(model: Segmenter, channels: list[list[Any]], data: Traini
     for plane in data.planes:
         if stop():
             break
-        _, probabilities, _ = predict_plane(model, channels[plane.image_index], plane.plane,
-                                            with_forest=False)
+        probabilities = predict_plane(model, channels[plane.image_index], plane.plane,
+                                      with_forest=False).probabilities
         p = plane.pad
         targets = plane.soft[:, p:-p, p:-p]
         best, classes = torch.as_tensor(np.asarray(probabilities, np.float32),
@@ -346,9 +346,9 @@ def _preview(model: Segmenter, channels: list[list[Any]], request: Callable) -> 
     if where is None:
         return None
     image_index, plane = where
-    labels, probabilities, _ = predict_plane(model, channels[image_index], tuple(plane))
-    return Preview(image_index, tuple(plane), np.asarray(labels),
-                   np.asarray(probabilities).max(axis=0))
+    found = predict_plane(model, channels[image_index], tuple(plane))
+    return Preview(image_index, tuple(plane), np.asarray(found.labels),
+                   np.asarray(found.probabilities).max(axis=0))
 
 
 class _Periodic:
@@ -545,12 +545,11 @@ class _Session:
         sets ``last_val_by_image``."""
         pairs: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}  # image -> (predicted, truth)
         weight = self.model.config.forest_blend if self.model.forest is not None else 0.0
-        boundaries = learnt_boundaries(self.model, self.network_recall)
         for image, data, labels, forest in self.val_windows:
             painted = labels > 0
             probabilities = torch.softmax(self.model.logits(data[None])[0], 0).cpu().numpy()
             if forest is not None and weight > 0:  # scored as predictions show it
-                probabilities = blend(probabilities, forest, weight, boundaries)
+                probabilities = blend(probabilities, forest, weight)
             classes = probabilities.argmax(0) + 1
             pairs.setdefault(image, []).append((classes[painted], labels[painted]))
         if not pairs:

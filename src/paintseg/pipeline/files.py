@@ -43,7 +43,7 @@ def find_image_objects(model, image, prediction, outputs: Outputs):
                         probabilities=prediction.probabilities, image=image.channels,
                         **options, min_size=outputs.min_size,
                         min_thickness=thickness, spacing=image.scale,
-                        channel_names=image.channel_names)
+                        channel_names=image.channel_names, separators=prediction.separators)
 
 
 Runner = Callable[[Generator, str], Any]  # drains a predict generator (a progress bar or not)

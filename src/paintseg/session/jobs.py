@@ -24,6 +24,7 @@ from paintseg.io.image_data import image_name
 from paintseg.learn import (
     ClassInfo,
     PredictEvent,
+    Prediction,
     Segmenter,
     find_objects,
     predict,
@@ -145,12 +146,12 @@ def train_job(
         where = preview()
         if model.is_trained and where is not None:
             image_index, plane = where
-            labels, probabilities, _ = predict_plane(model, request.images[image_index], plane)
+            found = predict_plane(model, request.images[image_index], plane)
             strokes = np.asarray(request.annotations[image_index][plane])
             places = tuple(replace(s, plane=(*plane, *s.plane)) for s in
-                           suggest_places(probabilities, strokes, model.config.classes))
-            yield Preview(image_index, plane, np.asarray(labels),
-                          np.asarray(probabilities).max(axis=0), places)
+                           suggest_places(found.probabilities, strokes, model.config.classes))
+            yield Preview(image_index, plane, np.asarray(found.labels),
+                          np.asarray(found.probabilities).max(axis=0), places)
         return model
 
 
@@ -174,7 +175,7 @@ class PredictResult:
 
 
 def _result(
-    model: Segmenter, plane: tuple[int, ...] | None, labels, probabilities, uncertainty,
+    model: Segmenter, plane: tuple[int, ...] | None, prediction: Prediction,
     channels: Sequence[Any], ndim: int, strokes=None, stop: StopFlag | None = None,
     spacing: Sequence[float] | None = None, kept=None,
 ) -> PredictResult:
@@ -183,6 +184,7 @@ def _result(
     prediction; ``spacing``: the pixel size per axis of ``labels``; ``kept``: the user's
     object edits of the same planes, kept as the user left them) and prepare every array
     and table the layers need (worker side)."""
+    labels, probabilities = prediction.labels, prediction.probabilities
     objects, table = find_objects(
         labels,
         model.config.classes,
@@ -190,6 +192,7 @@ def _result(
         image=channels,
         channel_names=model.config.channels,
         spacing=spacing,
+        separators=prediction.separators,
         **model.object_options,
     )
     if kept is not None and np.any(kept):
@@ -203,7 +206,7 @@ def _result(
     return PredictResult(
         plane,
         np.asarray(labels),
-        np.asarray(uncertainty, dtype=np.float32),
+        np.asarray(prediction.uncertainty, dtype=np.float32),
         objects,
         table,
         object_features(table),
@@ -234,18 +237,17 @@ def predict_job(
     ndim = len(channels[0].shape)
     with gui_friendly(threads):
         if plane is not None:
-            labels, probabilities, uncertainty = predict_plane(model, channels, plane=plane)
+            found = predict_plane(model, channels, plane=plane)
             yield PredictEvent(done=1, total=1, elapsed=0.0)
             plane_channels = [np.asarray(c[plane]) for c in channels]
-            return _result(model, plane, labels, probabilities, uncertainty, plane_channels,
-                           ndim, None if strokes is None else np.asarray(strokes[plane]),
+            return _result(model, plane, found, plane_channels, ndim,
+                           None if strokes is None else np.asarray(strokes[plane]),
                            spacing=None if spacing is None else tuple(spacing)[-2:],
                            kept=None if kept is None else kept[plane])
         prediction = yield from predict(model, channels, stop=stop)
         if stop_requested(stop):
             return None
-        return _result(model, None, prediction.labels, prediction.probabilities,
-                       prediction.uncertainty, channels, ndim, strokes, stop, spacing, kept)
+        return _result(model, None, prediction, channels, ndim, strokes, stop, spacing, kept)
 
 
 def call_job(task: Callable[[], Any], stop: StopFlag) -> Generator[None, None, Any]:
