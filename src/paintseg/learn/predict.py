@@ -180,7 +180,7 @@ def _batched(items: Iterable, n: int) -> Iterator[list]:
 
 def _plane_rows(model, channels, plane: tuple, tile: int, overlap: int, batch_size: int,
                 with_forest: bool = True, rows: tuple[int, int] | None = None
-                ) -> Generator[tuple[int, tuple[int, np.ndarray]], None, None]:
+                ) -> Generator[tuple[int, tuple[int, np.ndarray, np.ndarray | None]], None, None]:
     """Predict one plane; after each tile batch yields ``(tiles in the batch, (first image
     row, probabilities (K, h, X), separators (h, X) or None))`` of the rows that are final by
     then (h may be 0). With ``with_forest``, the model's random forest is blended in
@@ -289,16 +289,15 @@ def summarize(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _outputs(out, shape: tuple[int, ...], model, with_forest: bool = True):
     n_classes = len(model.config.classes)
     dtype = np.uint8 if n_classes <= 255 else np.uint16
+    cuts = with_forest and _blends(model) and bool(learnt_boundaries(model))
     if out is None:
-        cuts = with_forest and _blends(model) and learnt_boundaries(model)
-        separators = np.zeros(shape, bool) if cuts else None
         return Prediction(np.zeros(shape, dtype), np.zeros((n_classes,) + shape, np.float16),
-                          np.zeros(shape, np.float16), separators)
-    prediction = Prediction(out.labels, out.probabilities, out.uncertainty,
-                            getattr(out, "separators", None))
-    expected = (shape, (n_classes,) + shape, shape)
-    got = (tuple(prediction.labels.shape), tuple(prediction.probabilities.shape),
-           tuple(prediction.uncertainty.shape))
+                          np.zeros(shape, np.float16), np.zeros(shape, bool) if cuts else None)
+    separators = getattr(out, "separators", None) if cuts else None
+    prediction = Prediction(out.labels, out.probabilities, out.uncertainty, separators)
+    arrays = [out.labels, out.probabilities, out.uncertainty, separators]
+    got = tuple(tuple(a.shape) for a in arrays if a is not None)
+    expected = (shape, (n_classes,) + shape, shape, shape)[:len(got)]
     if got != expected:
         raise InputError(f"The output arrays have shapes {got}; they must be {expected}.")
     return prediction
