@@ -12,7 +12,6 @@ from paintseg.errors import PaintsegError
 from paintseg.learn import drain, train
 from paintseg.learn.blend import (
     blend,
-    forest_share,
     learnt_boundaries,
     not_learnt,
     sure_boundary,
@@ -50,23 +49,13 @@ def test_the_forest_takes_the_share_of_a_class_the_network_has_not_learnt(traine
     assert learnt.config.history[-1]["forest_blend"] == 0.5
     barely = new_model()
     drain(train(barely, [image], [strokes], steps=1))  # one step: one class at most
+    assert barely.config.forest_blend in (0.75, 1.0)
     recalls = barely.config.history[-1]["network_recall"]
     assert set(recalls) == set(barely.class_names)
     assert not_learnt(barely.config.history) == [n for n, r in recalls.items() if r < 0.5]
-    assert not_learnt(barely.config.history)
-    expected = 0.5 + 0.25 * sum(max(0.0, 1 - r / 0.5) for r in recalls.values())
-    assert barely.config.forest_blend == pytest.approx(expected, abs=1e-3) and expected > 0.5
+    assert barely.config.forest_blend == 0.5 + 0.5 * len(not_learnt(barely.config.history)) / 2
     for junk in ([], ["x"], [{"network_recall": "x"}], [{"network_recall": {"a": "low"}}]):
         assert not_learnt(junk) == []  # a model file's history is not trusted
-
-
-def test_a_class_just_below_learnt_moves_the_share_a_little_not_by_a_step():
-    """A class corrected where it is hardest can fall just below LEARNT_RECALL; the forest
-    then takes a little more, not a quarter more (EM neurites fell 0.10 of F1 by that step)."""
-    assert forest_share([0.9, 0.6]) == 0.5
-    assert forest_share([0.9, 0.0]) == 0.75  # not learnt at all: the forest takes its share
-    assert 0.5 < forest_share([0.9, 0.47]) < 0.52
-    assert forest_share([0.9, 0.25]) == pytest.approx(0.625)
 
 
 def test_a_share_the_user_set_is_kept(tmp_path):

@@ -5,10 +5,8 @@ Half and half is the measured best where the network has learnt every class
 (docs/benchmarks.md). A class that the network gets wrong on most of its own training strokes is
 one it has not learnt in its time (EM textures, in a minute on two CPU cores), and the
 forest, which fits every stroke, takes that class's share: the forest's share is
-``0.5 + 0.5 * (the share of painted classes not learnt)``, a class counting in proportion to
-how far its recall falls below ``LEARNT_RECALL`` (:func:`forest_share`). A class learnt but
-imprecisely (strokes wider than a thin membrane) changes nothing: there the network is often
-right.
+``0.5 + 0.5 * (the share of painted classes not learnt)``. A class learnt but imprecisely
+(strokes wider than a thin membrane) changes nothing: there the network is often right.
 
 Where the network is sure of a boundary class it has learnt (a membrane, an outline), objects
 are cut (:func:`sure_boundary`, the prediction's ``separators``): a gap in a boundary joins
@@ -54,12 +52,9 @@ def learnt_boundaries(model: Segmenter, recalls: dict[str, float] | None = None)
 
 
 def forest_share(recalls: Sequence[float]) -> float:
-    """The forest's share, from the network's recall on each painted class's strokes: a
-    class counts as not learnt in proportion to how far its recall falls below
-    ``LEARNT_RECALL`` (fully at 0), so that a recall just below it (a class learnt but
-    corrected where it is hardest) moves the share a little, not by a step."""
-    unlearnt = np.clip(1 - np.asarray(recalls, float) / LEARNT_RECALL, 0, 1)
-    return FITTED_SHARE + (1 - FITTED_SHARE) * float(np.mean(unlearnt))
+    """The forest's share, from the network's recall on each painted class's strokes."""
+    unlearnt = float(np.mean(np.asarray(recalls) < LEARNT_RECALL))
+    return FITTED_SHARE + (1 - FITTED_SHARE) * unlearnt
 
 
 def training_recalls(model: Segmenter, data: TrainingData, seed: int = 0) -> dict[int, float]:
