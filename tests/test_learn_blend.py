@@ -104,7 +104,8 @@ def test_only_boundary_classes_the_network_has_learnt_are_sure():
     model = Segmenter.create(["EM"], classes_from_names(["membrane", "cell", "outline"]),
                              device="cpu")
     assert learnt_boundaries(model) == [0, 2]  # no record: every boundary class
-    assert learnt_boundaries(model, {"membrane": 0.3, "cell": 0.9, "outline": 0.8}) == [2]
+    model.config.history = [{"network_recall": {"membrane": 0.3, "cell": 0.9, "outline": 0.8}}]
+    assert learnt_boundaries(model) == [2]
     model.config.history = [{"network_recall": {"membrane": 0.9, "outline": 0.1}}]
     assert learnt_boundaries(model) == [0]
     for junk in ([], ["x"], [{"network_recall": "x"}], [{"network_recall": {"outline": "low"}}]):

@@ -41,12 +41,11 @@ def sure_boundary(network: np.ndarray, boundaries: Sequence[int]) -> np.ndarray:
     return (network[list(boundaries)] >= SURE_BOUNDARY).any(0)
 
 
-def learnt_boundaries(model: Segmenter, recalls: dict[str, float] | None = None) -> list[int]:
+def learnt_boundaries(model: Segmenter) -> list[int]:
     """Indices of the boundary classes that cut objects where the network is sure of them
-    (:func:`sure_boundary`): those the network has learnt, by ``recalls`` (class name ->
-    recall on its training strokes; default: the last training's record) -- every boundary
-    class when none is recorded."""
-    recalls = recorded_recalls(model.config.history) if recalls is None else recalls
+    (:func:`sure_boundary`): those the network has learnt, by the last training's recall on
+    their training strokes -- every boundary class when none is recorded."""
+    recalls = recorded_recalls(model.config.history)
     return [i for i, c in enumerate(model.config.classes) if c.role == "boundary"
             and recalls.get(c.name, 1.0) >= LEARNT_RECALL]
 

@@ -422,10 +422,10 @@ def find_objects(labels, classes: Sequence[ClassInfo], *, probabilities=None, im
     for value in _object_labels(classes, object_classes):
         probability = None if probabilities is None else np.asarray(probabilities[value - 1])
         mask = fill_small_holes(labels == value, min_size)
-        inst = _instances_of_class(mask if separators is None else mask & ~cut, boundary,
-                                   split, min_distance, per_plane, probability, spacing,
-                                   channels, shape_h)
-        if separators is not None:
+        inst = _instances_of_class(mask if cut is None else mask & ~cut, boundary, split,
+                                   min_distance, per_plane, probability, spacing, channels,
+                                   shape_h)
+        if cut is not None:
             inst = grown_into(inst, mask)
         inst = _drop_thin(_drop_small(inst, min_size), min_thickness, spacing)
         inst = _drop_unsure(inst, probability, confidence_share)
