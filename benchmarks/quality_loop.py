@@ -99,10 +99,11 @@ def correction_strokes(predicted_classes, truth, annotation, k, rng,
     return annotation
 
 
-def continue_round(model, image, strokes, seconds, steps, seed):
-    """Continue ``model`` on a (C, Y, X) ``image`` as ``product_train`` does, with a live
-    preview every second: (the model, seconds until the first preview, seconds until the
-    last one)."""
+def continue_round(model, image, strokes, previous, seconds, steps, seed):
+    """Continue ``model`` on a (C, Y, X) ``image`` as the GUI's Continue does: on all the
+    ``strokes``, told the ``previous`` strokes it was last trained on (so that the new ones
+    get half of their class's patches), with a live preview every second: (the model,
+    seconds until the first preview, seconds until the last one)."""
     first = []
     start = time.perf_counter()
 
@@ -111,7 +112,8 @@ def continue_round(model, image, strokes, seconds, steps, seed):
             first.append(round(event.elapsed, 2))
 
     model = drain(train(model, images=[image], annotations=[strokes], seconds=seconds,
-                        steps=steps, seed=seed, preview=lambda: (0, ()), preview_every=1.0),
+                        steps=steps, seed=seed, preview=lambda: (0, ()), preview_every=1.0,
+                        previous=[previous]),
                   note)
     return model, (first[0] if first else None), round(time.perf_counter() - start, 2)
 
@@ -131,8 +133,9 @@ def product_fit(dataset, seed, args):
         else:
             seconds = None if args.continue_steps else args.continue_seconds
             state["model"], extra["first_preview_seconds"], extra["continue_seconds"] = \
-                continue_round(state["model"], image, strokes, seconds, args.continue_steps,
-                               seed * 100 + round_)
+                continue_round(state["model"], image, strokes, state["strokes"], seconds,
+                               args.continue_steps, seed * 100 + round_)
+        state["strokes"] = strokes.copy()  # what the model was last trained on
         save = (None if args.save_probabilities is None else
                 Path(args.save_probabilities, f"{dataset.name}_seed{seed}_round{round_}.npy"))
         semantic = dataset.kind == "semantic"
