@@ -103,8 +103,7 @@ def continue_round(model, image, strokes, previous, seconds, steps, seed):
     """Continue ``model`` on a (C, Y, X) ``image`` as the GUI's Continue does: on all the
     ``strokes``, told the ``previous`` strokes it was last trained on (so that the new ones
     get half of their class's patches; None: all strokes alike), with a live preview every
-    second: (the model,
-    seconds until the first preview, seconds until the last one)."""
+    second: (the model, seconds until the first preview, seconds until the last one)."""
     first = []
     start = time.perf_counter()
 
