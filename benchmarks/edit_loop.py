@@ -138,7 +138,6 @@ def edit_user(objects, strokes, kept, truth, image, classes, k: int) -> int:
 def run_user(user: str, model, dataset, strokes, args, seed: int) -> list[dict]:
     """Rounds 0..``--rounds`` of one user on a copy of the round-0 model."""
     model, strokes = copy.deepcopy(model), strokes.copy()
-    trained_on = strokes.copy()  # what the model was last trained on
     kept = np.zeros(dataset.truth.shape, np.int32)
     rng = np.random.default_rng(seed)
     rows, actions, objects, classes = [], 0, None, None
@@ -152,9 +151,8 @@ def run_user(user: str, model, dataset, strokes, args, seed: int) -> list[dict]:
                 before = strokes.copy()
                 strokes = correction_strokes(classes, dataset.truth, strokes, args.k, rng)
                 actions += int(ndi.label(strokes != before)[1])
-            model = continue_round(model, dataset.image, strokes, trained_on, None,
-                                   args.continue_steps, seed * 100 + round_)[0]
-            trained_on = strokes.copy()
+            model = continue_round(model, dataset.image, strokes, None, args.continue_steps,
+                                   seed * 100 + round_)[0]
         prediction, objects = product_prediction(model, dataset.image)
         classes = np.asarray(prediction.labels)
         own = real_data.scores(np.isin(classes, dataset.object_values), objects, dataset.truth)

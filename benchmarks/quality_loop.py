@@ -99,11 +99,10 @@ def correction_strokes(predicted_classes, truth, annotation, k, rng,
     return annotation
 
 
-def continue_round(model, image, strokes, previous, seconds, steps, seed):
+def continue_round(model, image, strokes, seconds, steps, seed):
     """Continue ``model`` on a (C, Y, X) ``image`` as the GUI's Continue does: on all the
-    ``strokes``, told the ``previous`` strokes it was last trained on (so that the new ones
-    get half of their class's patches; None: all strokes alike), with a live preview every
-    second: (the model, seconds until the first preview, seconds until the last one)."""
+    ``strokes``, with a live preview every second: (the model, seconds until the first
+    preview, seconds until the last one)."""
     first = []
     start = time.perf_counter()
 
@@ -112,8 +111,7 @@ def continue_round(model, image, strokes, previous, seconds, steps, seed):
             first.append(round(event.elapsed, 2))
 
     model = drain(train(model, images=[image], annotations=[strokes], seconds=seconds,
-                        steps=steps, seed=seed, preview=lambda: (0, ()), preview_every=1.0,
-                        previous=None if previous is None else [previous]),
+                        steps=steps, seed=seed, preview=lambda: (0, ()), preview_every=1.0),
                   note)
     return model, (first[0] if first else None), round(time.perf_counter() - start, 2)
 
@@ -133,10 +131,8 @@ def product_fit(dataset, seed, args):
         else:
             seconds = None if args.continue_steps else args.continue_seconds
             state["model"], extra["first_preview_seconds"], extra["continue_seconds"] = \
-                continue_round(state["model"], image, strokes,
-                               None if args.all_strokes_alike else state["strokes"], seconds,
-                               args.continue_steps, seed * 100 + round_)
-        state["strokes"] = strokes.copy()  # what the model was last trained on
+                continue_round(state["model"], image, strokes, seconds, args.continue_steps,
+                               seed * 100 + round_)
         save = (None if args.save_probabilities is None else
                 Path(args.save_probabilities, f"{dataset.name}_seed{seed}_round{round_}.npy"))
         semantic = dataset.kind == "semantic"
@@ -204,9 +200,6 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None, help="round 0 step budget instead")
     parser.add_argument("--continue-seconds", type=float, default=CONTINUE_SECONDS)
     parser.add_argument("--continue-steps", type=int, default=None)
-    parser.add_argument("--all-strokes-alike", action="store_true",
-                        help="continue without telling training which strokes are new (so "
-                             "corrections get no extra patches), as this benchmark did before")
     real_data.add_arguments(parser)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)

@@ -61,8 +61,7 @@ def cycle(model: Segmenter, image: np.ndarray, strokes: np.ndarray, plane: int,
     indices, values = merge_into_annotations(annotations[plane], before.labels[plane])
     annotations[plane][indices] = values
     start = time.perf_counter()
-    drain(train(model, images=[image], annotations=[annotations], steps=steps,
-                previous=[strokes]))
+    drain(train(model, images=[image], annotations=[annotations], steps=steps))
     trained = time.perf_counter() - start
     prediction = drain(predict(model, image))
     instances, _ = find_objects(prediction.labels, classes,

@@ -118,7 +118,6 @@ class TrainingData:
     class_pixels: np.ndarray  # (K,) training pixels per class
     note: str
     pixels: dict[int, np.ndarray]  # class -> training pixels, rows (plane, y, x)
-    new_pixels: dict[int, np.ndarray]  # the same for pixels painted since the last session
 
 
 def annotated_planes(annotation: Any) -> list[tuple[int, ...]]:
@@ -141,7 +140,6 @@ def prepare_training_data(
     normalize: Callable[[np.ndarray], np.ndarray],
     pad: int,
     device: torch.device,
-    previous: Sequence[Any] | None = None,
 ) -> TrainingData:
     """Check the input, load the annotated planes and hold out ~10 % of the strokes.
 
@@ -159,23 +157,15 @@ def prepare_training_data(
         Padding around each plane (at least the patch size), so patches never leave a plane.
     device : torch.device
         Where the planes are kept.
-    previous : sequence of array-like, optional
-        The annotations of the previous training session, one per image (None for an image
-        that had none): pixels painted since then are marked new, and patches are centred on
-        them more often (see `PatchSampler`).
     """
     if len(images) != len(annotations):
         raise InputError(f"Got {len(images)} images but {len(annotations)} annotations.")
-    loaded, new_labels = [], []
+    loaded = []
     for index, (channels, annotation) in enumerate(zip(images, annotations)):
         _check_annotation(index, channels, annotation)
-        before = None if previous is None else previous[index]
         for plane in annotated_planes(annotation):
             labels = np.asarray(annotation[plane]).astype(np.int64)
             loaded.append((index, plane, labels))
-            if before is not None:  # painted or repainted since the previous session
-                labels = np.where(labels != np.asarray(before[plane]), labels, 0)
-            new_labels.append(labels)
     _check_classes(loaded, class_names)
     held_out, n_strokes, n_val, unsplit, plane_strokes = _hold_out(loaded, len(class_names))
     strokes_by_image: dict[int, int] = {}
@@ -210,8 +200,6 @@ def prepare_training_data(
                                  minlength=len(class_names) + 1)[1:],
         note=note,
         pixels=_pixels_by_class(train_labels),
-        new_pixels={} if previous is None else _pixels_by_class(
-            [np.where(held, 0, new) for held, new in zip(held_out, new_labels)]),
     )
 
 
@@ -317,9 +305,6 @@ def padded_tensor(array: np.ndarray, pad: int, mode: str, device: torch.device) 
     return torch.from_numpy(np.ascontiguousarray(np.pad(array, widths, mode=mode))).to(device)
 
 
-NEW_SHARE = 0.5  # share of a class's patches centred on pixels painted since the last session
-
-
 def stroke_window(bbox: tuple[int, ...], shape: tuple[int, ...], multiple: int
                   ) -> tuple[slice, slice]:
     """The window ``(ys, xs)`` that the network predicts around a stroke's ``bbox`` (min row,
@@ -348,9 +333,6 @@ class PatchSampler:
     ``extra``, when set (``learn/synthesis``), changes each batch before its augmentation:
     ``extra(images, labels, soft, rng) -> (images, labels, soft)``.
 
-    After Continue, half of a class's patches are centred on its new strokes (when it has
-    any), so that a few corrections weigh as much as the many strokes the model already fits.
-
     Parameters
     ----------
     data : TrainingData
@@ -370,10 +352,8 @@ class PatchSampler:
         self.torch_generator = torch.Generator(device=device).manual_seed(seed)
 
     def centre(self, k: int) -> np.ndarray:
-        """A training pixel ``(plane, y, x)`` of class ``k``, a new one half of the time."""
+        """A training pixel ``(plane, y, x)`` of class ``k``."""
         pixels = self.data.pixels[k]
-        if k in self.data.new_pixels and self.rng.random() < NEW_SHARE:
-            pixels = self.data.new_pixels[k]
         return pixels[self.rng.integers(len(pixels))]
 
     def batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:

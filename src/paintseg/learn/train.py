@@ -98,7 +98,6 @@ def train(
     preview_every: float = 3.0,
     seed: int = 0,
     validate_every: float = 2.0,
-    previous: Sequence[Any] | None = None,
 ) -> Generator[TrainEvent, None, Segmenter]:
     """Train ``model`` in place on the painted strokes; yields events, returns the model.
 
@@ -126,10 +125,6 @@ def train(
         reproducible.
     validate_every : float
         Seconds between validations on the held-out strokes.
-    previous : sequence of array-like, optional
-        When continuing: the annotations the model was last trained on, one per image (None
-        for a new image). Strokes painted since then (the corrections) get half of their
-        class's patches.
 
     Yields
     ------
@@ -160,7 +155,7 @@ def train(
     pad = max(recipe.patch_size, 4 * model.multiple)  # room for patches and val windows
     data = prepare_training_data(model.class_names, channels, annotations,
                                  lambda raw: scale_intensities(raw, low, high), pad,
-                                 model.device, previous)
+                                 model.device)
     config.norm_low, config.norm_high = low, high  # only once the input passed all checks
     if recipe.forest_weight > 0 or config.forest_blend > 0:
         forest, known = _fit_forest(data, seed, soft_targets=recipe.forest_weight > 0)

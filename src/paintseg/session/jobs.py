@@ -106,7 +106,6 @@ class TrainRequest:
     annotations: list[np.ndarray]
     seconds: float | None
     steps: int | None
-    previous: list[np.ndarray] | None = None  # what the model was last trained on (Continue)
 
 
 @reports_runtime_errors
@@ -141,7 +140,6 @@ def train_job(
             stop=stop,
             preview=preview,
             preview_every=preview_every,
-            previous=request.previous,
         )
         where = preview()
         if model.is_trained and where is not None:

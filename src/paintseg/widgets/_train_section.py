@@ -84,8 +84,6 @@ class TrainSection(QGroupBox):
         self.last_scores: dict | None = None
         self.last_event: TrainEvent | None = None
         self._last_paint = 0.0
-        self._trained_on: dict[str, np.ndarray] | None = None  # last finished training's
-        self._training_on: dict[str, np.ndarray] | None = None  # strokes of the running one
         self._geometry: _outputs.Geometry | None = None  # of the image trained on
         self._classes: list[ClassInfo] = []
         layout = QVBoxLayout(self)
@@ -218,18 +216,13 @@ class TrainSection(QGroupBox):
         seconds = budget if self.budget_unit.currentText() == "seconds" else None
         steps = budget if seconds is None else None
         names, images, annotations = self._training_images(inputs, layer)
-        previous = None
-        if continue_training and self._trained_on:
-            before = [self._trained_on.get(name) for name in names]
-            previous = [b if b is not None and b.shape == a.shape else None
-                        for b, a in zip(before, annotations)]
-        self._training_on, self.state.training_names = dict(zip(names, annotations)), names
+        self.state.training_names = names
         project = self.state.project
         channel_names = project.channels if project else inputs.channel_names
         return jobs.TrainRequest(
             model=model, channel_names=channel_names, classes=classes,
             preset=self.preset_combo.currentText(), images=images,
-            annotations=annotations, seconds=seconds, steps=steps, previous=previous,
+            annotations=annotations, seconds=seconds, steps=steps,
         )
 
     def _training_images(self, inputs, layer) -> tuple[list[str], list, list[np.ndarray]]:
@@ -318,7 +311,6 @@ class TrainSection(QGroupBox):
             show_info("Stopped before the first training step: the model is unchanged.")
             return
         self.state.model = model
-        self._trained_on = self._training_on
         self.state.trained.emit(model, self.training_settings())
         self._paint_training()
         set_progress(self.train_progress, 1000)
