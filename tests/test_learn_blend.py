@@ -1,6 +1,9 @@
-"""The forest's share of predictions, learnt at the end of training: half where the network
-has learnt every class, more for each class it has not; a share the user set is kept; where
-the network is sure of a boundary class it has learnt, objects are cut."""
+"""The forest's share of predictions, learnt at the end of a first training: half where the
+network has learnt every class, more for each class it has not; a Continue and a share the
+user set keep it; where the network is sure of a boundary class it has learnt, objects are
+cut."""
+
+import importlib
 
 import numpy as np
 import pytest
@@ -56,6 +59,31 @@ def test_the_forest_takes_the_share_of_a_class_the_network_has_not_learnt(traine
     assert barely.config.forest_blend == 0.5 + 0.5 * len(not_learnt(barely.config.history)) / 2
     for junk in ([], ["x"], [{"network_recall": "x"}], [{"network_recall": {"a": "low"}}]):
         assert not_learnt(junk) == []  # a model file's history is not trusted
+
+
+def test_a_continue_keeps_the_share_unless_it_trains_a_class_not_measured(monkeypatch):
+    """Corrections are painted where the prediction was wrong: the network's recall on them
+    leaves the share as the first training learnt it; a class first painted in a Continue
+    has the share learnt again."""
+    image, _, strokes = disks(size=64)
+    model = Segmenter.create(["nuclei", "membrane"], classes_from_names(
+        ["background", "cell", "debris"]), device="cpu")
+    blend_module = importlib.import_module("paintseg.learn.blend")
+    measured = {1: 1.0, 2: 1.0}
+    monkeypatch.setattr(blend_module, "training_recalls", lambda model, data: measured)
+    drain(train(model, [image], [strokes], steps=1))
+    assert model.config.forest_blend == 0.5
+    measured = {1: 0.1, 2: 1.0}  # the network gets the corrections of the background wrong
+    drain(train(model, [image], [strokes], steps=1))
+    assert model.config.forest_blend == 0.5
+    assert model.config.history[-1]["network_recall"] is None
+    assert not_learnt(model.config.history) == []  # the first training's measure
+    with_debris = strokes.copy()
+    with_debris[:3, :3] = 3
+    measured = {1: 0.1, 2: 1.0, 3: 0.2}
+    drain(train(model, [image], [with_debris], steps=1))
+    assert model.config.forest_blend == round(0.5 + 0.5 * 2 / 3, 3)
+    assert not_learnt(model.config.history) == ["background", "debris"]
 
 
 def test_a_share_the_user_set_is_kept(tmp_path):

@@ -1,5 +1,5 @@
 """How much of a prediction is the random forest's (``ModelConfig.forest_blend``), learnt at
-the end of each training from how well the network fits the strokes it was trained on.
+the end of a first training from how well the network fits the strokes it was trained on.
 
 Half and half is the measured best where the network has learnt every class
 (docs/benchmarks.md). A class that the network gets wrong on most of its own training strokes is
@@ -7,6 +7,11 @@ one it has not learnt in its time (EM textures, in a minute on two CPU cores), a
 forest, which fits every stroke, takes that class's share: the forest's share is
 ``0.5 + 0.5 * (the share of painted classes not learnt)``. A class learnt but imprecisely
 (strokes wider than a thin membrane) changes nothing: there the network is often right.
+
+A Continue keeps the share (unless it trains a class that was not measured): its corrections
+are painted where the prediction was wrong, so the network's recall on them says how hard
+they are, not how well it has learnt the image; measured on them, the share swung to the
+forest and objects merged (docs/benchmarks.md).
 
 Where the network is sure of a boundary class it has learnt (a membrane, an outline), objects
 are cut (:func:`sure_boundary`, the prediction's ``separators``): a gap in a boundary joins
@@ -82,11 +87,16 @@ def training_recalls(model: Segmenter, data: TrainingData, seed: int = 0) -> dic
     return recalls
 
 
-def learn_forest_share(model: Segmenter, data: TrainingData) -> dict[str, float] | None:
+def learn_forest_share(model: Segmenter, data: TrainingData,
+                       first_session: bool = True) -> dict[str, float] | None:
     """Set ``model.config.forest_blend`` from the network's fit (to three decimals), unless
-    the model has no forest or the user fixed the share; returns the recall per class name
-    it was learnt from (None when not learnt)."""
+    the model has no forest, the user fixed the share, or a Continue (not ``first_session``)
+    trains only classes whose recall is recorded; returns the recall per class name it was
+    learnt from (None when not learnt)."""
     if model.forest is None or model.config.forest_blend_fixed:
+        return None
+    trained = {model.class_names[k - 1] for k in data.pixels}
+    if not first_session and trained <= set(recorded_recalls(model.config.history)):
         return None
     recalls = training_recalls(model, data)
     model.config.forest_blend = round(forest_share(list(recalls.values())), 3)
@@ -94,9 +104,11 @@ def learn_forest_share(model: Segmenter, data: TrainingData) -> dict[str, float]
 
 
 def recorded_recalls(history: list[dict]) -> dict[str, float]:
-    """The network's recall per class name recorded by the last training (empty when none)."""
-    last = history[-1] if history and isinstance(history[-1], dict) else {}
-    recalls = last.get("network_recall")  # a model file's JSON: checked, not trusted
+    """The network's recall per class name recorded by the last training that learnt the
+    share (empty when none)."""
+    entries = (entry.get("network_recall") for entry in reversed(history)
+               if isinstance(entry, dict))  # a model file's JSON: checked, not trusted
+    recalls = next((found for found in entries if found is not None), None)
     if not isinstance(recalls, dict):
         return {}
     return {str(name): float(recall) for name, recall in recalls.items()
@@ -104,6 +116,6 @@ def recorded_recalls(history: list[dict]) -> dict[str, float]:
 
 
 def not_learnt(history: list[dict]) -> list[str]:
-    """The classes that the network of the last training had not learnt (the forest carries
+    """The classes that the network of the last measure had not learnt (the forest carries
     them), from its history entry; empty when all were, or not recorded."""
     return [name for name, recall in recorded_recalls(history).items() if recall < LEARNT_RECALL]

@@ -492,7 +492,8 @@ class _Session:
     def finish(self) -> None:
         """Put the averaged weights into the model (less step-to-step noise than the last) and
         score them; a continued model that does worse than its start gets its start back.
-        Then the forest's share of predictions is learnt from the weights kept."""
+        Then the forest's share of predictions is learnt from the weights kept (a Continue
+        keeps it, `blend.learn_forest_share`)."""
         if self.step:
             self._load(self.average)
         self.last_val = self._scores()
@@ -503,7 +504,7 @@ class _Session:
                 "This round did worse on the held-out strokes than the model it started "
                 "from, so that model was kept; paint more strokes where it is wrong.")]))
         share = self.model.config.forest_blend
-        self.network_recall = learn_forest_share(self.model, self.data)
+        self.network_recall = learn_forest_share(self.model, self.data, self.first_session)
         if self.model.config.forest_blend != share:  # scored as predictions will show it
             self.last_val = self._scores()
 
@@ -589,7 +590,8 @@ class _Session:
                              for i, v in (self.last_val_by_image or {}).items()} or None,
             "kept_start_weights": self.reverted,
             "forest_blend": self.model.config.forest_blend if self.model.forest is not None else None,
-            "network_recall": self.network_recall,  # on its training strokes, per class
+            "network_recall": self.network_recall,  # on its training strokes, per class (None
+            # when the share was kept)
             "device": str(self.model.device),
             "numerics": self.numerics.describe(),
         })
