@@ -125,9 +125,10 @@ def _bbox(mask: np.ndarray, pad: int = 2) -> tuple[slice, ...]:
 
 
 def _line_through(mask: np.ndarray) -> np.ndarray:
-    """What a user paints to say what an object is: a line through it (its long axis and its
-    skeleton, three pixels wide, in each YX plane), not its whole area: a whole deleted or
-    drawn object outweighs every stroke of the other classes (docs/benchmarks.md)."""
+    """What a user paints to say that an object is false: a line through it (its long axis
+    and its skeleton, three pixels wide, in each YX plane). Its outline is the model's, not
+    the user's, so its whole area would teach background wherever the false object spilt
+    over a true one, and outweigh the other classes' strokes (docs/benchmarks.md)."""
     line = np.zeros(mask.shape, bool)
     box = _bbox(mask, pad=0)
     for index in np.ndindex(mask[box].shape[:-2]):
@@ -184,15 +185,15 @@ def merge(objects: np.ndarray, strokes: np.ndarray, kept: np.ndarray, first: int
 
 def new_object(objects: np.ndarray, strokes: np.ndarray, kept: np.ndarray, mask: np.ndarray,
                classes: Sequence[ClassInfo], class_value: int) -> Edit:
-    """A new object painted by the user (``mask``, over background or other objects): an
-    object stroke through it, and the pixels around it that no object covers as its
-    outline."""
+    """A new object painted by the user (``mask``, over background or other objects): object
+    strokes inside (its outline is the user's), and the pixels around it that no object
+    covers as its outline."""
     if not mask.any():
         raise InputError("Paint the new object first.")
     object_id = int(objects.max()) + 1
     box = _bbox(mask, pad=2)
     mask, crop = mask[box], strokes[box]
-    inside = _line_through(ndi.binary_erosion(mask))
+    inside = ndi.binary_erosion(mask)
     outline = ndi.binary_dilation(mask) & ~mask & (objects[box] == 0)
     writes = np.zeros(crop.shape, crop.dtype)
     writes[_unpainted(crop, inside)] = class_value
