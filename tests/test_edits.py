@@ -57,29 +57,15 @@ def test_a_line_that_does_not_cross_an_object_is_refused_with_a_sentence():
         edits.split(objects, strokes, kept, (40, 40), (40, 40), CLASSES)
 
 
-def test_delete_paints_a_background_line_through_it_and_keeps_the_users_strokes():
+def test_delete_paints_background_inside_and_keeps_the_users_strokes():
     objects, _ = touching_pair()
-    before = objects.copy()
     strokes, kept = arrays(objects)
     strokes[40, 40] = NUCLEUS
     edit = edits.delete(objects, strokes, kept, 1, CLASSES)
     edits.apply(edit, objects, strokes, kept)
     assert not objects.any()
-    assert strokes[40, 40] == NUCLEUS
-    taught = strokes == BACKGROUND  # a stroke along the object, not its whole area
-    assert (before[taught] == 1).all() and 150 < taught.sum() < 0.25 * (before > 0).sum()
-    assert (taught[40, 20:96]).mean() > 0.9  # along its long axis, end to end
-    assert (kept == edits.KEPT_DELETED).sum() == (before > 0).sum()
-
-
-def test_delete_in_a_stack_teaches_a_line_on_each_plane_of_the_object():
-    plane, _ = touching_pair()
-    objects = np.stack([np.zeros_like(plane), plane, plane])
-    strokes, kept = np.zeros(objects.shape, np.uint8), np.zeros(objects.shape, np.int32)
-    edits.apply(edits.delete(objects, strokes, kept, 1, CLASSES), objects, strokes, kept)
-    taught = (strokes == BACKGROUND).sum(axis=(1, 2))
-    assert taught[0] == 0 and taught[1] == taught[2] > 150
-    assert taught[1] < 0.25 * (plane > 0).sum()
+    assert strokes[40, 40] == NUCLEUS and (strokes == BACKGROUND).sum() > 2000
+    assert (kept == edits.KEPT_DELETED).sum() == (strokes > 0).sum()
 
 
 def test_merge_replaces_the_taught_boundary_with_the_object_class():

@@ -80,8 +80,7 @@ def test_split_merge_delete_draw_undo_continue_and_predict_again(predicted, qtbo
                                              layer.data))
     drag(layer, victim_pixels[len(victim_pixels) // 2])
     assert not (layer.data == victim).any()
-    taught = (annotations.data[tuple(victim_pixels.T)] == BACKGROUND).sum()
-    assert 20 < taught < 0.5 * len(victim_pixels)  # a background line through it
+    assert (annotations.data[tuple(victim_pixels.T)] == BACKGROUND).mean() > 0.5
     assert victim not in set(layer.features["label"])
     viewer.layers["nuclei object names"].visible = True  # names follow once shown
     assert len(viewer.layers["nuclei object names"].data) == len(layer.features)

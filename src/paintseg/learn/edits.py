@@ -20,7 +20,6 @@ from skimage.draw import line as raster_line
 from skimage.filters import sobel
 from skimage.measure import label as connected_components
 from skimage.measure import regionprops_table
-from skimage.morphology import skeletonize
 from skimage.segmentation import watershed
 
 from paintseg.classes import ClassInfo
@@ -124,26 +123,6 @@ def _bbox(mask: np.ndarray, pad: int = 2) -> tuple[slice, ...]:
                  for w, n in zip(where, mask.shape, strict=True))
 
 
-def _line_through(mask: np.ndarray) -> np.ndarray:
-    """What a user paints to say that an object is false: a line through it (its long axis
-    and its skeleton, three pixels wide, in each YX plane). Its outline is the model's, not
-    the user's, so its whole area would teach background wherever the false object spilt
-    over a true one, and outweigh the other classes' strokes (docs/benchmarks.md)."""
-    line = np.zeros(mask.shape, bool)
-    box = _bbox(mask, pad=0)
-    for index in np.ndindex(mask[box].shape[:-2]):
-        plane = mask[box][index]
-        points = np.argwhere(plane)
-        if len(points) == 0:
-            continue
-        centre = points.mean(0)
-        axis = np.linalg.svd(points - centre, full_matrices=False)[2][0] \
-            if len(points) > 1 else np.array([1.0, 0.0])
-        core = skeletonize(plane) | _cut(plane, centre - axis, centre + axis)
-        line[box][index] = ndi.binary_dilation(core, np.ones((3, 3), bool)) & plane
-    return line
-
-
 def object_at(objects: np.ndarray, position: Sequence[float]) -> int:
     """The object id under a pixel position (0 outside every object and the image)."""
     index = tuple(round(float(p)) for p in position)
@@ -155,13 +134,13 @@ def object_at(objects: np.ndarray, position: Sequence[float]) -> int:
 
 def delete(objects: np.ndarray, strokes: np.ndarray, kept: np.ndarray, object_id: int,
            classes: Sequence[ClassInfo]) -> Edit:
-    """Delete an object: a background stroke through it, and the kept map remembers it."""
+    """Delete an object: background strokes inside it, and the kept map remembers it."""
     if object_id <= 0:
         raise InputError("Click inside an object to delete it.")
     mask = objects == object_id
     background = _background(classes)
     return Edit("delete", Writes.at(objects, mask, 0),
-                Writes.at(strokes, _unpainted(strokes, _line_through(mask)), background),
+                Writes.at(strokes, _unpainted(strokes, mask), background),
                 Writes.at(kept, mask, KEPT_DELETED), (object_id,))
 
 
@@ -186,8 +165,7 @@ def merge(objects: np.ndarray, strokes: np.ndarray, kept: np.ndarray, first: int
 def new_object(objects: np.ndarray, strokes: np.ndarray, kept: np.ndarray, mask: np.ndarray,
                classes: Sequence[ClassInfo], class_value: int) -> Edit:
     """A new object painted by the user (``mask``, over background or other objects): object
-    strokes inside (its outline is the user's), and the pixels around it that no object
-    covers as its outline."""
+    strokes inside, and the pixels around it that no object covers as its outline."""
     if not mask.any():
         raise InputError("Paint the new object first.")
     object_id = int(objects.max()) + 1
