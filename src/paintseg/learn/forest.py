@@ -29,6 +29,7 @@ CONTEXT_PREFIX = "context_"  # of the second stage's arrays (a forest saved befo
 BLOCK_BYTES = 512 * 2**20  # features computed at a time (a block of rows), at most
 KEPT_FEATURE_BYTES = 512 * 2**20  # features kept from fitting for predicting, at most
 KNOWN_PROBABILITY_BYTES = 256 * 2**20  # training planes' probabilities a model keeps, at most
+CACHED_ROW_BYTES = 4 * 2**20  # feature rows each thread runs every tree on, at most
 MARGIN = 64  # rows of context around a block (4 x the largest sigma)
 N_TREES = 50
 # Bounds on a forest read from a file: a fitted one has at most N_TREES trees of at most
@@ -42,22 +43,32 @@ ARRAYS = ("node_counts", *NODE_ARRAYS, "classes", "n_features")
 def plane_features(plane: np.ndarray, filters: str = NEW_FILTERS) -> np.ndarray:
     """Intensity, edge and texture filters at several scales of a ``(C, Y, X)`` plane:
     ``(Y, X, F)`` float32 (``skimage.feature.multiscale_basic_features``, and the
-    eigenvalues of the structure tensor of each channel, as ilastik's default filters)."""
-    from skimage.feature import (
-        multiscale_basic_features,
-        structure_tensor,
-        structure_tensor_eigenvalues,
-    )
+    eigenvalues of the structure tensor of each channel, as ilastik's default filters).
+    Like scikit-image's, the filters run in threads over every core."""
+    from skimage.feature import multiscale_basic_features
 
     basic_sigmas, tensor_sigmas = FILTERS[filters]
     plane = np.asarray(plane, np.float32)
-    features = multiscale_basic_features(plane, channel_axis=0, **basic_sigmas)
-    tensor = [eigenvalues for channel in plane for sigma in tensor_sigmas
-              for eigenvalues in structure_tensor_eigenvalues(
-                  structure_tensor(channel, sigma=sigma, order="rc"))]
-    if tensor:
-        features = np.concatenate([features, np.stack(tensor, -1)], -1)
-    return features.astype(np.float32, copy=False)
+    basic = multiscale_basic_features(plane, channel_axis=0, **basic_sigmas)
+    if not tensor_sigmas:
+        return basic.astype(np.float32, copy=False)
+    jobs = [(channel, sigma) for channel in plane for sigma in tensor_sigmas]
+    features = np.empty((*basic.shape[:-1], basic.shape[-1] + 2 * len(jobs)), np.float32)
+    features[..., :basic.shape[-1]] = basic
+    del basic
+    with ThreadPoolExecutor() as pool:
+        for i, eigenvalues in enumerate(pool.map(_tensor_eigenvalues, jobs)):
+            start = features.shape[-1] - 2 * len(jobs) + 2 * i
+            features[..., start], features[..., start + 1] = eigenvalues
+    return features
+
+
+def _tensor_eigenvalues(job: tuple[np.ndarray, float]) -> np.ndarray:
+    """The two eigenvalues of the structure tensor of a ``(Y, X)`` channel at a sigma."""
+    from skimage.feature import structure_tensor, structure_tensor_eigenvalues
+
+    channel, sigma = job
+    return structure_tensor_eigenvalues(structure_tensor(channel, sigma=sigma, order="rc"))
 
 
 def context_features(probabilities: np.ndarray) -> np.ndarray:
@@ -77,11 +88,16 @@ def _blocks(array: np.ndarray, compute, per_pixel: int, margin: int = MARGIN
     each computed with ``margin`` rows of context, so that a large plane never holds all its
     features at once."""
     height, width = array.shape[-2:]
-    rows = max(1, min(height, BLOCK_BYTES // (4 * max(width, 1) * per_pixel)))
+    rows = min(height, _rows_per_block(width, per_pixel))
     for y0 in range(0, height, rows):
         y1 = min(height, y0 + rows)
         lo, hi = max(0, y0 - margin), min(height, y1 + margin)
         yield slice(y0, y1), compute(array[:, lo:hi])[y0 - lo:y1 - lo]
+
+
+def _rows_per_block(width: int, per_pixel: int) -> int:
+    """Rows of a plane ``width`` pixels wide whose features fit in ``BLOCK_BYTES``."""
+    return max(1, BLOCK_BYTES // (4 * max(width, 1) * per_pixel))
 
 
 def _feature_blocks(plane: np.ndarray, filters: str, margin: int = MARGIN
@@ -136,9 +152,10 @@ def _check_tree(left, right, feature, n_features: int) -> None:
         raise ValueError("a tree of the forest uses features the image does not have")
 
 
-def _tree_votes(tree, x: np.ndarray) -> np.ndarray:
-    """``(N, classes seen)`` class fractions of one tree's leaves for ``N`` feature rows."""
-    return tree.predict(x).reshape(len(x), -1)
+def _votes(trees: list, x: np.ndarray) -> np.ndarray:
+    """``(N, classes seen)`` class fractions of the trees' leaves for ``N`` feature rows,
+    summed over the trees."""
+    return sum(tree.predict(x).reshape(len(x), -1) for tree in trees)
 
 
 class _Trees:
@@ -206,8 +223,11 @@ class _Trees:
         """``(K, N)`` class probabilities of ``N`` feature rows (0 for classes not fitted)."""
         x = np.ascontiguousarray(x.reshape(-1, x.shape[-1]))
         result = np.zeros((n_classes, len(x)), np.float32)
-        votes = sum(pool.map(partial(_tree_votes, x=x), self.trees))
-        result[self.classes - 1] = (votes / len(self.trees)).T
+        step = max(1, CACHED_ROW_BYTES // x[:1].nbytes)  # every tree runs on rows in cache
+        starts = range(0, len(x), step)
+        for start, votes in zip(starts, pool.map(
+                lambda start: _votes(self.trees, x[start:start + step]), starts)):
+            result[self.classes - 1, start:start + step] = (votes / len(self.trees)).T
         return result
 
 
@@ -335,6 +355,11 @@ class PixelForest:
                                        self._per_pixel(len(plane)), self.margin):
                 result[:, rows] = block.transpose(2, 0, 1)
         return result
+
+    def block_rows(self, n_channels: int, width: int) -> int:
+        """Rows of a plane ``width`` pixels wide that :meth:`predict` computes in one block
+        (more rows are computed in several, each with its ``margin`` rows of context)."""
+        return _rows_per_block(width, self._per_pixel(n_channels))
 
     @property
     def margin(self) -> int:

@@ -198,7 +198,8 @@ def _plane_rows(model, channels, plane: tuple, tile: int, overlap: int, batch_si
         if ys < rows[1] + ay.margin and ys + ay.length > rows[0] + ay.margin)
     acc.y0 = tile_rows[0]
     row_of_tile = [ys for ys in tile_rows for _ in ax.starts]
-    known = _known_forest(model, channels, plane) if with_forest else None
+    forest = (_ForestRows(model, channels, plane, ay.size if rows is None else rows[1])
+              if with_forest else None)
     done = 0
     for batch in _batched(_tiles(model, channels, plane, tile_rows, ay, ax), batch_size):
         x = torch.from_numpy(np.stack([tile for _, _, tile in batch])).to(model.device)
@@ -213,8 +214,7 @@ def _plane_rows(model, channels, plane: tuple, tile: int, overlap: int, batch_si
             first, rows_done = _within(first, rows_done, rows)
         separators = None
         if with_forest:
-            rows_done, separators = _blend_forest(model, channels, plane, first, rows_done,
-                                                  known)
+            rows_done, separators = _blend_forest(model, first, rows_done, forest)
         yield len(batch), (first, rows_done, separators)
 
 
@@ -224,39 +224,62 @@ def _within(first: int, probs: np.ndarray, rows: tuple[int, int]) -> tuple[int, 
     return lo, probs[:, lo - first:max(hi, lo) - first]
 
 
-def _known_forest(model, channels, plane: tuple) -> np.ndarray | None:
-    """The forest's probabilities of ``plane`` kept from training on it, or None."""
-    known = model.forest_known
-    shape = (len(channels), *channels[0].shape[-2:])
-    if not _blends(model) or known is None or not known.may_hold(shape):
-        return None
-    return known.get(model.normalize(np.stack([np.asarray(c[plane]) for c in channels])))
-
-
 def _blends(model) -> bool:
     return model.forest is not None and model.config.forest_blend > 0
 
 
-def _blend_forest(model, channels, plane: tuple, first: int, rows: np.ndarray,
-                  known: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-    """The network's probabilities of image rows ``first...`` blended with the forest's
-    (``known`` ones of the whole plane, or computed with the forest's ``margin`` rows of
-    context above and below), and where the network is sure of a boundary class it has
-    learnt (None when it has none, or without a blend)."""
+class _ForestRows:
+    """The forest's probabilities of one plane's rows, for the blend: those kept from
+    training on the plane, or computed in blocks as large as the forest computes at once
+    (each with its margin of context), so that a plane that fits in one block is computed
+    once, not band by band with a margin each."""
+
+    def __init__(self, model, channels, plane: tuple, stop: int):
+        self.model, self.channels, self.plane, self.stop = model, channels, plane, stop
+        self.first, self.probabilities = 0, None
+        self.known = None
+        if _blends(model) and model.forest_known is not None:
+            shape = (len(channels), *channels[0].shape[-2:])
+            if model.forest_known.may_hold(shape):
+                self.known = model.forest_known.get(model.normalize(
+                    np.stack([np.asarray(c[plane]) for c in channels])))
+
+    def rows(self, first: int, count: int) -> np.ndarray:
+        """``(K, count, X)`` probabilities of image rows ``first...`` (rows asked for come
+        in order, and none beyond ``stop``)."""
+        if self.known is not None:
+            return self.known[:, first:first + count]
+        held = 0 if self.probabilities is None else self.probabilities.shape[1]
+        if not self.first <= first or first + count > self.first + held:
+            self._compute(first, count)
+        return self.probabilities[:, first - self.first:first - self.first + count]
+
+    def _compute(self, first: int, count: int) -> None:
+        forest, (height, width) = self.model.forest, self.channels[0].shape[-2:]
+        margin, block = forest.margin, forest.block_rows(len(self.channels), width)
+        lo = max(first - margin, 0)
+        if min(self.stop + margin, height) - lo <= block:  # the rest fits in one block
+            end = self.stop
+        else:
+            end = max(first + count, min(self.stop, lo + block - margin))
+        hi = min(end + margin, height)
+        raw = np.stack([np.asarray(c[self.plane + (slice(lo, hi), slice(None))])
+                        for c in self.channels])
+        self.first = first
+        self.probabilities = forest.predict(self.model.normalize(raw))[:, first - lo:end - lo]
+
+
+def _blend_forest(model, first: int, rows: np.ndarray, forest: _ForestRows
+                  ) -> tuple[np.ndarray, np.ndarray | None]:
+    """The network's probabilities of image rows ``first...`` blended with the forest's, and
+    where the network is sure of a boundary class it has learnt (None when it has none, or
+    without a blend)."""
     if not _blends(model) or rows.shape[1] == 0:
         return rows, None
     boundaries = learnt_boundaries(model)
     separators = sure_boundary(rows, boundaries) if boundaries else None
-    if known is not None:
-        forest = known[:, first:first + rows.shape[1]]
-    else:
-        height = channels[0].shape[-2]
-        margin = model.forest.margin
-        lo, hi = max(first - margin, 0), min(first + rows.shape[1] + margin, height)
-        raw = np.stack([np.asarray(c[plane + (slice(lo, hi), slice(None))]) for c in channels])
-        forest = model.forest.predict(model.normalize(raw))
-        forest = forest[:, first - lo:first - lo + rows.shape[1]]
-    return blend(rows, forest, model.config.forest_blend), separators
+    probabilities = forest.rows(first, rows.shape[1])
+    return blend(rows, probabilities, model.config.forest_blend), separators
 
 
 def _crop(first: int, rows: np.ndarray, ay: _Axis, ax: _Axis) -> tuple[int, np.ndarray]:
