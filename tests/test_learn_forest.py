@@ -229,6 +229,26 @@ def test_planes_trained_on_are_predicted_again_from_the_forest_probabilities_kep
     np.testing.assert_allclose(kept, again, atol=2e-3)
 
 
+def test_a_new_plane_gets_the_forest_of_the_whole_plane_once_not_band_by_band(monkeypatch):
+    from paintseg.learn import drain, predict
+
+    image, _, strokes = disks(size=96)
+    model = new_model()
+    drain(train_for(model, image, strokes, steps=2))
+    unseen = np.ascontiguousarray(image[:, ::-1])
+    computed = []
+    compute = forest.PixelForest.predict
+    monkeypatch.setattr(forest.PixelForest, "predict", lambda self, plane, *rest: (
+        computed.append(plane.shape), compute(self, plane, *rest))[1])
+    whole = drain(predict(model, unseen, tile=32, overlap=8)).probabilities  # bands of rows
+    assert computed == [unseen.shape]
+    computed.clear()  # a forest that computes a few rows at a time: the same, in blocks
+    monkeypatch.setattr(forest, "BLOCK_BYTES", 20 * 96 * 4 * model.forest._per_pixel(1))
+    blocked = drain(predict(model, unseen, tile=32, overlap=8)).probabilities
+    assert len(computed) > 1
+    np.testing.assert_array_equal(blocked, whole)
+
+
 def test_no_forest_is_kept_when_predictions_do_not_blend_one():
     from paintseg.learn import drain
 
