@@ -40,26 +40,28 @@ NODE_ARRAYS = ("left", "right", "feature", "threshold", "value")  # per node, tr
 ARRAYS = ("node_counts", *NODE_ARRAYS, "classes", "n_features")
 
 
-def plane_features(plane: np.ndarray, filters: str = NEW_FILTERS) -> np.ndarray:
+def plane_features(plane: np.ndarray, filters: str = NEW_FILTERS, spare: int = 0
+                   ) -> np.ndarray:
     """Intensity, edge and texture filters at several scales of a ``(C, Y, X)`` plane:
     ``(Y, X, F)`` float32 (``skimage.feature.multiscale_basic_features``, and the
-    eigenvalues of the structure tensor of each channel, as ilastik's default filters).
-    Like scikit-image's, the filters run in threads over every core."""
+    eigenvalues of the structure tensor of each channel, as ilastik's default filters),
+    and ``spare`` more columns, not filled, for the caller's. Like scikit-image's, the
+    filters run in threads over every core."""
     from skimage.feature import multiscale_basic_features
 
     basic_sigmas, tensor_sigmas = FILTERS[filters]
     plane = np.asarray(plane, np.float32)
     basic = multiscale_basic_features(plane, channel_axis=0, **basic_sigmas)
-    if not tensor_sigmas:
+    if not tensor_sigmas and not spare:
         return basic.astype(np.float32, copy=False)
     jobs = [(channel, sigma) for channel in plane for sigma in tensor_sigmas]
-    features = np.empty((*basic.shape[:-1], basic.shape[-1] + 2 * len(jobs)), np.float32)
-    features[..., :basic.shape[-1]] = basic
+    n_basic = basic.shape[-1]
+    features = np.empty((*basic.shape[:-1], n_basic + 2 * len(jobs) + spare), np.float32)
+    features[..., :n_basic] = basic
     del basic
     with ThreadPoolExecutor() as pool:
         for i, eigenvalues in enumerate(pool.map(_tensor_eigenvalues, jobs)):
-            start = features.shape[-1] - 2 * len(jobs) + 2 * i
-            features[..., start], features[..., start + 1] = eigenvalues
+            features[..., n_basic + 2 * i], features[..., n_basic + 2 * i + 1] = eigenvalues
     return features
 
 
@@ -369,20 +371,26 @@ class PixelForest:
 
     def _from_features(self, features: np.ndarray, pool, first: np.ndarray | None = None
                        ) -> np.ndarray:
-        """``(K, Y, X)`` probabilities from a plane's ``(Y, X, F)`` filters (and its
-        first-stage probabilities, when known)."""
+        """``(K, Y, X)`` probabilities from a plane's ``(Y, X, F)`` filters, with or without
+        the spare columns of the second stage's (and its first-stage probabilities, when
+        known)."""
         shape = (self.n_classes, *features.shape[:2])
-        if first is None:
+        if first is None:  # the first stage's trees read its filters' columns alone
             first = self.first.probabilities(features, self.n_classes, pool).reshape(shape)
         if self.context is None:
             return first
-        both = np.concatenate([features, context_features(first)], -1)
-        return self.context.probabilities(both, self.n_classes, pool).reshape(shape)
+        if features.shape[-1] == self.first.n_features:
+            features = np.concatenate([features, context_features(first)], -1)
+        else:  # the second stage's filters go in the spare columns
+            features[..., self.first.n_features:] = context_features(first)
+        return self.context.probabilities(features, self.n_classes, pool).reshape(shape)
 
     def _block(self, rows: np.ndarray, pool) -> np.ndarray:
         """``(Y, X, K)`` probabilities of a ``(C, Y, X)`` block of rows (its edges lack
         context)."""
-        return self._from_features(plane_features(rows, self.filters), pool).transpose(1, 2, 0)
+        spare = 0 if self.context is None else context_features_per_pixel(self.n_classes)
+        return self._from_features(plane_features(rows, self.filters, spare),
+                                   pool).transpose(1, 2, 0)
 
     def _per_pixel(self, n_channels: int) -> int:
         return features_per_pixel(n_channels, self.filters) + (
