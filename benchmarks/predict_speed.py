@@ -7,7 +7,8 @@ Prints JSON:
   model, numerics, tile size and number of image pixels). Target ratio >= 0.8. The overlap
   alone costs ``tile_pixels_per_image_pixel`` (pixels the network sees per image pixel).
   ``with_forest``: the same with a random forest blended in (``forest_blend=0.5``, an
-  option), and its time against ``predict``'s without.
+  option), and its time against ``predict``'s without. ``cancel_waits_s``: seconds from
+  Cancel, at a quarter, half and three quarters of that prediction, until it returns.
 - ``memory``: peak RSS of a fresh process predicting a zarr volume into zarr (``out=``), for
   a volume and one 8x larger (8x the planes, and 8x the pixels of one plane). Target ratio
   < 1.2. ``peak_rss_before_predict_mb`` is the peak after loading torch and the model; on
@@ -24,6 +25,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -93,10 +95,12 @@ def speed(size: int, tile: int, overlap: int, batch_size: int, repeats: int,
     with_forest.forest = PixelForest.fit([image], [painted_rows(image)], len(CLASSES),
                                          threads=torch.get_num_threads())
 
-    def tiled_with_forest():
-        drain(predict(with_forest, image, tile=tile, overlap=overlap, batch_size=batch_size))
+    def tiled_with_forest(stop=None):  # a new plane: the forest's filters and trees run
+        drain(predict(with_forest, image, tile=tile, overlap=overlap, batch_size=batch_size,
+                      stop=stop))
 
     t_bare, t_tiled, t_forest = best_times([bare, tiled, tiled_with_forest], repeats)
+    waits = [cancel_wait(tiled_with_forest, at * t_forest) for at in (0.25, 0.5, 0.75)]
     ay, ax = _plan(model, image.shape, tile, overlap)
     computed = len(ay.starts) * ay.length * len(ax.starts) * ax.length
     return {
@@ -112,9 +116,27 @@ def speed(size: int, tile: int, overlap: int, batch_size: int, repeats: int,
         "ratio": round(t_bare / t_tiled, 3),
         "with_forest_mpix_per_s": round(pixels / t_forest / 1e6, 3),
         "forest_blend_time_ratio": round(t_forest / t_tiled, 2),
+        "cancel_waits_s": [round(wait, 2) for wait in waits],
         "tile_pixels_per_image_pixel": round(computed / pixels, 3),
         "target_ratio": 0.8,
     }
+
+
+def cancel_wait(predict_once, after_s: float) -> float:
+    """Seconds from Cancel, ``after_s`` into ``predict_once(stop)``, until it returns (0 when
+    it ended before)."""
+    stop, cancelled_at = threading.Event(), []
+
+    def cancel():
+        cancelled_at.append(time.perf_counter())
+        stop.set()
+
+    timer = threading.Timer(after_s, cancel)
+    timer.start()
+    predict_once(stop)
+    returned = time.perf_counter()
+    timer.cancel()
+    return returned - cancelled_at[0] if cancelled_at else 0.0
 
 
 def child(path: str, tile: int) -> None:

@@ -1,6 +1,8 @@
 """Soft targets on unpainted pixels (a random forest's, then the network's own where it is
 sure): found where nobody painted, never counted over painted pixels."""
 
+import threading
+
 import numpy as np
 import pytest
 import torch
@@ -218,8 +220,8 @@ def test_planes_trained_on_are_predicted_again_from_the_forest_probabilities_kep
     drain(train_for(model, image, strokes, steps=2))
     computed_planes = []
     compute = forest.PixelForest.predict
-    monkeypatch.setattr(forest.PixelForest, "predict", lambda self, plane, *rest: (
-        computed_planes.append(plane.shape), compute(self, plane, *rest))[1])
+    monkeypatch.setattr(forest.PixelForest, "predict", lambda self, plane, *rest, **named: (
+        computed_planes.append(plane.shape), compute(self, plane, *rest, **named))[1])
     kept = drain(predict(model, image)).probabilities.astype(np.float32)
     assert computed_planes == []  # the plane trained on: no filters, no trees
     drain(predict(model, np.ascontiguousarray(image[:, :, ::-1])))
@@ -238,8 +240,8 @@ def test_a_new_plane_gets_the_forest_of_the_whole_plane_once_not_band_by_band(mo
     unseen = np.ascontiguousarray(image[:, ::-1])
     computed = []
     compute = forest.PixelForest.predict
-    monkeypatch.setattr(forest.PixelForest, "predict", lambda self, plane, *rest: (
-        computed.append(plane.shape), compute(self, plane, *rest))[1])
+    monkeypatch.setattr(forest.PixelForest, "predict", lambda self, plane, *rest, **named: (
+        computed.append(plane.shape), compute(self, plane, *rest, **named))[1])
     whole = drain(predict(model, unseen, tile=32, overlap=8)).probabilities  # bands of rows
     assert computed == [unseen.shape]
     computed.clear()  # a forest that computes a few rows at a time: the same, in blocks
@@ -247,6 +249,24 @@ def test_a_new_plane_gets_the_forest_of_the_whole_plane_once_not_band_by_band(mo
     blocked = drain(predict(model, unseen, tile=32, overlap=8)).probabilities
     assert len(computed) > 1
     np.testing.assert_array_equal(blocked, whole)
+
+
+def test_cancel_during_the_forest_of_a_new_plane_stops_before_its_trees_run(monkeypatch):
+    from paintseg.learn import drain, predict
+
+    image, _, strokes = disks(size=96)
+    model = new_model()
+    drain(train_for(model, image, strokes, steps=2))
+    unseen = np.ascontiguousarray(image[:, ::-1])
+    cancel, trees_ran = threading.Event(), []
+    features, votes = forest.plane_features, forest._votes
+    monkeypatch.setattr(forest, "plane_features", lambda *args, **named: (
+        cancel.set(), features(*args, **named))[1])  # the user cancels as the filters start
+    monkeypatch.setattr(forest, "_votes", lambda trees, x: (
+        trees_ran.append(len(x)), votes(trees, x))[1])
+    result = drain(predict(model, unseen, stop=cancel))
+    assert not result.complete and not trees_ran
+    assert not result.labels.any()  # no row was finished: nothing shows as predicted
 
 
 def test_no_forest_is_kept_when_predictions_do_not_blend_one():

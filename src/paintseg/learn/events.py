@@ -17,6 +17,16 @@ def stop_requested(stop: StopFlag) -> bool:
     return stop.is_set() if hasattr(stop, "is_set") else bool(stop())
 
 
+class Stopped(Exception):
+    """A long step of a generator's work saw its stop flag set (the generator catches it)."""
+
+
+def check_stop(stop: StopFlag) -> None:
+    """Raise :class:`Stopped` when ``stop`` is set."""
+    if stop_requested(stop):
+        raise Stopped
+
+
 def drain(gen: Generator[Any, Any, Result], callback: Callable[[Any], Any] | None = None) -> Result:
     """Run a generator to the end and return its return value.
 

@@ -15,6 +15,8 @@ from hashlib import blake2b
 
 import numpy as np
 
+from paintseg.learn.events import StopFlag, check_stop
+
 MAX_TRAINING_PIXELS = 60_000  # painted pixels the forest is fitted on, at most (subsampled)
 FILTERS = {
     # name: (multiscale_basic_features' sigmas, the structure tensor's sigmas); new forests
@@ -40,36 +42,42 @@ NODE_ARRAYS = ("left", "right", "feature", "threshold", "value")  # per node, tr
 ARRAYS = ("node_counts", *NODE_ARRAYS, "classes", "n_features")
 
 
-def plane_features(plane: np.ndarray, filters: str = NEW_FILTERS, spare: int = 0
-                   ) -> np.ndarray:
+def plane_features(plane: np.ndarray, filters: str = NEW_FILTERS, spare: int = 0,
+                   stop: StopFlag = None) -> np.ndarray:
     """Intensity, edge and texture filters at several scales of a ``(C, Y, X)`` plane:
-    ``(Y, X, F)`` float32 (``skimage.feature.multiscale_basic_features``, and the
-    eigenvalues of the structure tensor of each channel, as ilastik's default filters),
-    and ``spare`` more columns, not filled, for the caller's. Like scikit-image's, the
-    filters run in threads over every core."""
+    ``(Y, X, F)`` float32 (``skimage.feature.multiscale_basic_features`` of each channel,
+    and the eigenvalues of the structure tensor of each channel, as ilastik's default
+    filters), and ``spare`` more columns, not filled, for the caller's. Like scikit-image's,
+    the filters run in threads over every core; ``stop`` is checked between channels and
+    scales (:class:`Stopped`)."""
     from skimage.feature import multiscale_basic_features
 
     basic_sigmas, tensor_sigmas = FILTERS[filters]
     plane = np.asarray(plane, np.float32)
-    basic = multiscale_basic_features(plane, channel_axis=0, **basic_sigmas)
-    if not tensor_sigmas and not spare:
-        return basic.astype(np.float32, copy=False)
-    jobs = [(channel, sigma) for channel in plane for sigma in tensor_sigmas]
-    n_basic = basic.shape[-1]
-    features = np.empty((*basic.shape[:-1], n_basic + 2 * len(jobs) + spare), np.float32)
-    features[..., :n_basic] = basic
-    del basic
+    jobs = [(channel, sigma, stop) for channel in plane for sigma in tensor_sigmas]
+    features = None
+    for c, channel in enumerate(plane):  # one channel's filters at a time, into one array
+        check_stop(stop)
+        basic = multiscale_basic_features(channel, **basic_sigmas)
+        n = basic.shape[-1]
+        if features is None:
+            features = np.empty((*basic.shape[:-1], n * len(plane) + 2 * len(jobs) + spare),
+                                np.float32)
+        features[..., c * n:(c + 1) * n] = basic
+        del basic
+    n_basic = n * len(plane)
     with ThreadPoolExecutor() as pool:
         for i, eigenvalues in enumerate(pool.map(_tensor_eigenvalues, jobs)):
             features[..., n_basic + 2 * i], features[..., n_basic + 2 * i + 1] = eigenvalues
     return features
 
 
-def _tensor_eigenvalues(job: tuple[np.ndarray, float]) -> np.ndarray:
+def _tensor_eigenvalues(job: tuple[np.ndarray, float, StopFlag]) -> np.ndarray:
     """The two eigenvalues of the structure tensor of a ``(Y, X)`` channel at a sigma."""
     from skimage.feature import structure_tensor, structure_tensor_eigenvalues
 
-    channel, sigma = job
+    channel, sigma, stop = job
+    check_stop(stop)
     return structure_tensor_eigenvalues(structure_tensor(channel, sigma=sigma, order="rc"))
 
 
@@ -221,14 +229,19 @@ class _Trees:
             _check_tree(left, right, feature, int(a["n_features"][0]))
         return cls(a)
 
-    def probabilities(self, x: np.ndarray, n_classes: int, pool) -> np.ndarray:
-        """``(K, N)`` class probabilities of ``N`` feature rows (0 for classes not fitted)."""
+    def probabilities(self, x: np.ndarray, n_classes: int, pool, stop: StopFlag = None
+                      ) -> np.ndarray:
+        """``(K, N)`` class probabilities of ``N`` feature rows (0 for classes not fitted);
+        ``stop`` is checked before each chunk of rows."""
         x = np.ascontiguousarray(x.reshape(-1, x.shape[-1]))
         result = np.zeros((n_classes, len(x)), np.float32)
         step = max(1, CACHED_ROW_BYTES // x[:1].nbytes)  # every tree runs on rows in cache
         starts = range(0, len(x), step)
-        for start, votes in zip(starts, pool.map(
-                lambda start: _votes(self.trees, x[start:start + step]), starts)):
+        def votes_of(start: int) -> np.ndarray:
+            check_stop(stop)
+            return _votes(self.trees, x[start:start + step])
+
+        for start, votes in zip(starts, pool.map(votes_of, starts)):
             result[self.classes - 1, start:start + step] = (votes / len(self.trees)).T
         return result
 
@@ -345,15 +358,16 @@ class PixelForest:
         return cls(first, n_classes, threads, filters, context)
 
     def predict(self, plane: np.ndarray, features: np.ndarray | None = None,
-                first: np.ndarray | None = None) -> np.ndarray:
+                first: np.ndarray | None = None, stop: StopFlag = None) -> np.ndarray:
         """``(K, Y, X)`` float32 class probabilities of a normalised ``(C, Y, X)`` plane
         (``features``: its ``plane_features``, and ``first``: the first stage's
-        probabilities of it, when already computed)."""
+        probabilities of it, when already computed). Raises :class:`Stopped` soon after
+        ``stop`` is set."""
         with ThreadPoolExecutor(max(1, self.threads)) as pool:
             if features is not None:
-                return self._from_features(features, pool, first)
+                return self._from_features(features, pool, first, stop)
             result = np.zeros((self.n_classes, *plane.shape[-2:]), np.float32)
-            for rows, block in _blocks(plane, partial(self._block, pool=pool),
+            for rows, block in _blocks(plane, partial(self._block, pool=pool, stop=stop),
                                        self._per_pixel(len(plane)), self.margin):
                 result[:, rows] = block.transpose(2, 0, 1)
         return result
@@ -369,28 +383,30 @@ class PixelForest:
         first stage's map, which reads the image ``MARGIN`` rows further."""
         return MARGIN if self.context is None else 2 * MARGIN
 
-    def _from_features(self, features: np.ndarray, pool, first: np.ndarray | None = None
-                       ) -> np.ndarray:
+    def _from_features(self, features: np.ndarray, pool, first: np.ndarray | None = None,
+                       stop: StopFlag = None) -> np.ndarray:
         """``(K, Y, X)`` probabilities from a plane's ``(Y, X, F)`` filters, with or without
         the spare columns of the second stage's (and its first-stage probabilities, when
         known)."""
         shape = (self.n_classes, *features.shape[:2])
         if first is None:  # the first stage's trees read its filters' columns alone
-            first = self.first.probabilities(features, self.n_classes, pool).reshape(shape)
+            first = self.first.probabilities(features, self.n_classes, pool, stop
+                                             ).reshape(shape)
         if self.context is None:
             return first
         if features.shape[-1] == self.first.n_features:
             features = np.concatenate([features, context_features(first)], -1)
         else:  # the second stage's filters go in the spare columns
             features[..., self.first.n_features:] = context_features(first)
-        return self.context.probabilities(features, self.n_classes, pool).reshape(shape)
+        check_stop(stop)
+        return self.context.probabilities(features, self.n_classes, pool, stop).reshape(shape)
 
-    def _block(self, rows: np.ndarray, pool) -> np.ndarray:
+    def _block(self, rows: np.ndarray, pool, stop: StopFlag = None) -> np.ndarray:
         """``(Y, X, K)`` probabilities of a ``(C, Y, X)`` block of rows (its edges lack
         context)."""
         spare = 0 if self.context is None else context_features_per_pixel(self.n_classes)
-        return self._from_features(plane_features(rows, self.filters, spare),
-                                   pool).transpose(1, 2, 0)
+        return self._from_features(plane_features(rows, self.filters, spare, stop),
+                                   pool, stop=stop).transpose(1, 2, 0)
 
     def _per_pixel(self, n_channels: int) -> int:
         return features_per_pixel(n_channels, self.filters) + (

@@ -23,7 +23,7 @@ import torch
 
 from paintseg.errors import InputError
 from paintseg.learn.blend import blend, learnt_boundaries, sure_boundary
-from paintseg.learn.events import StopFlag, stop_requested
+from paintseg.learn.events import StopFlag, Stopped, stop_requested
 from paintseg.learn.memory import release_freed_memory
 from paintseg.learn.sampling import as_channels
 
@@ -179,14 +179,16 @@ def _batched(items: Iterable, n: int) -> Iterator[list]:
 
 
 def _plane_rows(model, channels, plane: tuple, tile: int, overlap: int, batch_size: int,
-                with_forest: bool = True, rows: tuple[int, int] | None = None
+                with_forest: bool = True, rows: tuple[int, int] | None = None,
+                stop: StopFlag = None
                 ) -> Generator[tuple[int, tuple[int, np.ndarray, np.ndarray | None]], None, None]:
     """Predict one plane; after each tile batch yields ``(tiles in the batch, (first image
     row, probabilities (K, h, X), separators (h, X) or None))`` of the rows that are final by
     then (h may be 0). With ``with_forest``, the model's random forest is blended in
     (``ModelConfig.forest_blend``) and the separators found.
     With ``rows=(y0, y1)``, only the tiles that touch image rows y0..y1-1 run (the band and
-    its halo): those rows come out as they do in the whole plane's prediction."""
+    its halo): those rows come out as they do in the whole plane's prediction. The forest
+    raises :class:`Stopped` soon after ``stop`` is set."""
     ay, ax = _plan(model, channels[0].shape, tile, overlap)
     wy, wx = ay.window(overlap), ax.window(overlap)
     window = torch.from_numpy(np.outer(wy, wx)).to(model.device)
@@ -198,7 +200,7 @@ def _plane_rows(model, channels, plane: tuple, tile: int, overlap: int, batch_si
         if ys < rows[1] + ay.margin and ys + ay.length > rows[0] + ay.margin)
     acc.y0 = tile_rows[0]
     row_of_tile = [ys for ys in tile_rows for _ in ax.starts]
-    forest = (_ForestRows(model, channels, plane, ay.size if rows is None else rows[1])
+    forest = (_ForestRows(model, channels, plane, ay.size if rows is None else rows[1], stop)
               if with_forest else None)
     done = 0
     for batch in _batched(_tiles(model, channels, plane, tile_rows, ay, ax), batch_size):
@@ -234,8 +236,9 @@ class _ForestRows:
     (each with its margin of context), so that a plane that fits in one block is computed
     once, not band by band with a margin each."""
 
-    def __init__(self, model, channels, plane: tuple, stop: int):
-        self.model, self.channels, self.plane, self.stop = model, channels, plane, stop
+    def __init__(self, model, channels, plane: tuple, end: int, stop: StopFlag = None):
+        self.model, self.channels, self.plane, self.end = model, channels, plane, end
+        self.stop = stop
         self.first, self.probabilities = 0, None
         self.known = None
         if _blends(model) and model.forest_known is not None:
@@ -246,11 +249,12 @@ class _ForestRows:
 
     def rows(self, first: int, count: int) -> np.ndarray:
         """``(K, count, X)`` probabilities of image rows ``first...`` (rows asked for come
-        in order, and none beyond ``stop``)."""
+        in order, and none beyond ``end``). Raises :class:`Stopped` soon after the stop
+        flag is set."""
         if self.known is not None:
             return self.known[:, first:first + count]
         held = 0 if self.probabilities is None else self.probabilities.shape[1]
-        if not self.first <= first or first + count > self.first + held:
+        if first < self.first or first + count > self.first + held:
             self._compute(first, count)
         return self.probabilities[:, first - self.first:first - self.first + count]
 
@@ -258,15 +262,16 @@ class _ForestRows:
         forest, (height, width) = self.model.forest, self.channels[0].shape[-2:]
         margin, block = forest.margin, forest.block_rows(len(self.channels), width)
         lo = max(first - margin, 0)
-        if min(self.stop + margin, height) - lo <= block:  # the rest fits in one block
-            end = self.stop
+        if min(self.end + margin, height) - lo <= block:  # the rest fits in one block
+            end = self.end
         else:
-            end = max(first + count, min(self.stop, lo + block - margin))
+            end = max(first + count, min(self.end, lo + block - margin))
         hi = min(end + margin, height)
         raw = np.stack([np.asarray(c[self.plane + (slice(lo, hi), slice(None))])
                         for c in self.channels])
         self.first = first
-        self.probabilities = forest.predict(self.model.normalize(raw))[:, first - lo:end - lo]
+        self.probabilities = forest.predict(self.model.normalize(raw), stop=self.stop
+                                            )[:, first - lo:end - lo]
 
 
 def _blend_forest(model, first: int, rows: np.ndarray, forest: _ForestRows
@@ -358,8 +363,9 @@ def predict(model, image, *, planes: Iterable | None = None, tile: int = 512,
     batch_size : int
         Tiles per forward pass.
     stop : threading.Event or callable, optional
-        Checked between tile batches; when set, prediction returns what it has with
-        ``complete=False`` (pixels not reached are label 0, probability 0, uncertainty 0).
+        Checked between tile batches and within the forest's work on a new plane; when
+        set, prediction returns what it has with ``complete=False`` (pixels not reached are
+        label 0, probability 0, uncertainty 0).
     out : object, optional
         Where to write: an object with ``labels``, ``probabilities`` and ``uncertainty``
         array-likes (e.g. zarr arrays) of shapes ``S``, ``(K,) + S`` and ``S`` where ``S``
@@ -383,14 +389,18 @@ def predict(model, image, *, planes: Iterable | None = None, tile: int = 512,
     ay, ax = _plan(model, shape, tile, overlap)
     total = len(todo) * len(ay.starts) * len(ax.starts)
     done, t0 = 0, time.perf_counter()
-    for plane in todo:
-        for n_tiles, rows in _plane_rows(model, channels, plane, tile, overlap, batch_size):
-            _write(result, plane, *rows)
-            done += n_tiles
-            yield PredictEvent(done, total, time.perf_counter() - t0)
-            if stop_requested(stop) and done < total:
-                result.complete = False
-                return result
+    try:
+        for plane in todo:
+            for n_tiles, rows in _plane_rows(model, channels, plane, tile, overlap, batch_size,
+                                             stop=stop):
+                _write(result, plane, *rows)
+                done += n_tiles
+                yield PredictEvent(done, total, time.perf_counter() - t0)
+                if stop_requested(stop) and done < total:
+                    raise Stopped
+    except Stopped:  # between tile batches, or inside the forest's work on a new plane
+        result.complete = False
+        return result
     release_freed_memory()  # the tiles' buffers: a long session stays flat
     return result
 
