@@ -317,8 +317,9 @@ def test_launch_names_the_slider_axes(qapp):
 
 @pytest.mark.parametrize("in_process", [True, False], ids=["child process", "thread"])
 def test_a_2d_image_trains_and_predicts(
-    make_napari_viewer, small_cells, qtbot, notifications, in_process
+    make_napari_viewer, small_cells, qtbot, notifications, in_process, monkeypatch
 ):
+    from paintseg.learn.forest import PixelForest
     from paintseg.widgets.paintseg_widget import PaintSegWidget
 
     viewer = make_napari_viewer()
@@ -332,8 +333,11 @@ def test_a_2d_image_trains_and_predicts(
     train(qtbot, widget, 15, widget.training.train_button)
     assert widget.state.model is not None, notifications()
     assert viewer.layers["nuclei 2d prediction preview"].data.any()
+    forests = []  # the plane trained on: its forest probabilities are kept, not computed again
+    monkeypatch.setattr(PixelForest, "predict", lambda *args, **named: forests.append(1))
     assert widget.prediction.predict(whole=False)
     wait_idle(qtbot, widget)
+    assert not forests
     assert viewer.layers["nuclei 2d classes"].data.shape == (128, 128)
     assert len(viewer.layers["nuclei 2d objects"].features) > 0
 

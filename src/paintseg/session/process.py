@@ -65,7 +65,8 @@ class SharedPlane:
 def _child(inbox, events, stop, plane: SharedPlane, threads: int | None,
            preview_every: float) -> None:
     """Entry point of the child process: read the request and the model's bytes from
-    ``inbox``, train, and put events, then the model, on the queue.
+    ``inbox``, train, and put events, then the model and its forest's probabilities of the
+    training planes (so that predicting them costs no forest), on the queue.
 
     The child runs at a lower CPU priority: training is background work, and the GUI (and
     the software renderer of a headless display) should get a core the moment it needs one.
@@ -80,7 +81,7 @@ def _child(inbox, events, stop, plane: SharedPlane, threads: int | None,
             request = replace(request, model=Segmenter.from_bytes(model_bytes))
         model = drain(train_job(request, stop, plane, threads, preview_every),
                       lambda event: events.put(("event", event)))
-        events.put(("done", model.to_bytes()))
+        events.put(("done", (model.to_bytes(), model.forest_known)))
     except (PaintsegError, JobError) as error:
         events.put(("error", error))
     except Exception as error:  # noqa: BLE001 (passed on to the GUI, not swallowed)
@@ -191,8 +192,11 @@ def process_train_job(
             elif kind == "error":
                 raise payload
             else:
-                return Segmenter.from_bytes(payload, request.model.device if request.model
-                                            else "auto")
+                model_bytes, forest_known = payload
+                model = Segmenter.from_bytes(model_bytes, request.model.device if request.model
+                                             else "auto")
+                model.forest_known = forest_known if model.forest is not None else None
+                return model
     finally:
         _finish(child, events, stop, patient=started)
         sending.join()
