@@ -7,8 +7,10 @@ Prints JSON:
   model, numerics, tile size and number of image pixels). Target ratio >= 0.8. The overlap
   alone costs ``tile_pixels_per_image_pixel`` (pixels the network sees per image pixel).
   ``with_forest``: the same with a random forest blended in (``forest_blend=0.5``, an
-  option), and its time against ``predict``'s without. ``cancel_waits_s``: seconds from
+  option), and its time against ``predict``'s without; ``cancel_waits_s``: seconds from
   Cancel, at a quarter, half and three quarters of that prediction, until it returns.
+  ``trained_plane_with_forest``: the same on a plane trained on (the forest's probabilities
+  of it are kept, as right after training in napari or in a script).
 - ``memory``: peak RSS of a fresh process predicting a zarr volume into zarr (``out=``), for
   a volume and one 8x larger (8x the planes, and 8x the pixels of one plane). Target ratio
   < 1.2. ``peak_rss_before_predict_mb`` is the peak after loading torch and the model; on
@@ -36,7 +38,7 @@ from harness import print_report
 from paintseg.classes import ClassInfo
 from paintseg.learn.device import FP32
 from paintseg.learn.events import drain
-from paintseg.learn.forest import PixelForest
+from paintseg.learn.forest import KnownPlanes, PixelForest
 from paintseg.learn.model import Segmenter
 from paintseg.learn.predict import Prediction, _plan, predict
 
@@ -99,7 +101,16 @@ def speed(size: int, tile: int, overlap: int, batch_size: int, repeats: int,
         drain(predict(with_forest, image, tile=tile, overlap=overlap, batch_size=batch_size,
                       stop=stop))
 
-    t_bare, t_tiled, t_forest = best_times([bare, tiled, tiled_with_forest], repeats)
+    trained = make_model(device, forest_blend=0.5)  # the plane trained on: its forest is kept
+    trained.forest, trained.forest_known = with_forest.forest, KnownPlanes()
+    normalized = trained.normalize(image)
+    trained.forest_known.add(normalized, trained.forest.predict(normalized).astype(np.float16))
+
+    def tiled_trained_plane():
+        drain(predict(trained, image, tile=tile, overlap=overlap, batch_size=batch_size))
+
+    t_bare, t_tiled, t_forest, t_trained = best_times(
+        [bare, tiled, tiled_with_forest, tiled_trained_plane], repeats)
     waits = [cancel_wait(tiled_with_forest, at * t_forest) for at in (0.25, 0.5, 0.75)]
     ay, ax = _plan(model, image.shape, tile, overlap)
     computed = len(ay.starts) * ay.length * len(ax.starts) * ax.length
@@ -116,6 +127,7 @@ def speed(size: int, tile: int, overlap: int, batch_size: int, repeats: int,
         "ratio": round(t_bare / t_tiled, 3),
         "with_forest_mpix_per_s": round(pixels / t_forest / 1e6, 3),
         "forest_blend_time_ratio": round(t_forest / t_tiled, 2),
+        "trained_plane_with_forest_mpix_per_s": round(pixels / t_trained / 1e6, 3),
         "cancel_waits_s": [round(wait, 2) for wait in waits],
         "tile_pixels_per_image_pixel": round(computed / pixels, 3),
         "target_ratio": 0.8,
