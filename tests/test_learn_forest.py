@@ -211,7 +211,7 @@ def train_for(model, image, strokes, steps=30):
     return train(model, [image], [strokes], steps=steps)
 
 
-def test_planes_trained_on_are_predicted_again_from_the_forest_probabilities_kept(
+def test_planes_trained_on_or_predicted_are_predicted_again_from_the_forest_probabilities_kept(
         monkeypatch):
     from paintseg.learn import drain, predict
 
@@ -224,8 +224,11 @@ def test_planes_trained_on_are_predicted_again_from_the_forest_probabilities_kep
         computed_planes.append(plane.shape), compute(self, plane, *rest, **named))[1])
     kept = drain(predict(model, image)).probabilities.astype(np.float32)
     assert computed_planes == []  # the plane trained on: no filters, no trees
-    drain(predict(model, np.ascontiguousarray(image[:, :, ::-1])))
-    assert computed_planes  # a plane never seen: computed
+    unseen = np.ascontiguousarray(image[:, :, ::-1])
+    first = drain(predict(model, unseen)).probabilities
+    assert len(computed_planes) == 1  # a plane never seen: computed, then kept
+    np.testing.assert_array_equal(drain(predict(model, unseen)).probabilities, first)
+    assert len(computed_planes) == 1
     model.forest_known = None  # as after loading the model from its file
     again = drain(predict(model, image)).probabilities.astype(np.float32)
     np.testing.assert_allclose(kept, again, atol=2e-3)
@@ -237,6 +240,7 @@ def test_a_new_plane_gets_the_forest_of_the_whole_plane_once_not_band_by_band(mo
     image, _, strokes = disks(size=96)
     model = new_model()
     drain(train_for(model, image, strokes, steps=2))
+    model.forest_known = None  # as after loading its file: no plane's forest is kept
     unseen = np.ascontiguousarray(image[:, ::-1])
     computed = []
     compute = forest.PixelForest.predict

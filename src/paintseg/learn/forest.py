@@ -420,9 +420,10 @@ def context_features_per_pixel(n_classes: int) -> int:
 
 
 class KnownPlanes:
-    """The forest's probabilities of the planes it was fitted on, found again by their
-    content: predicting a training plane again (a live preview, the prediction after a
-    Continue) then costs no filters and no trees. Up to ``max_bytes`` of probabilities."""
+    """The forest's probabilities of the planes it was fitted on, and of whole planes
+    predicted since, found again by their content: predicting such a plane again (a live
+    preview, the prediction after training) then costs no filters and no trees. Up to
+    ``max_bytes`` of probabilities, the training planes' first."""
 
     def __init__(self, max_bytes: int = KNOWN_PROBABILITY_BYTES):
         self.max_bytes, self.bytes = max_bytes, 0

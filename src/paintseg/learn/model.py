@@ -177,7 +177,7 @@ class Segmenter:
         self.device = device
         self.optimizer: torch.optim.Optimizer | None = None
         self.forest: PixelForest | None = None  # set by training; blended into predictions
-        self.forest_known: KnownPlanes | None = None  # its predictions of the training planes
+        self.forest_known: KnownPlanes | None = None  # of the planes trained on, predicted since
         self._numerics: Numerics | None = None
         self._inference_numerics: Numerics | None = None
 

@@ -231,10 +231,11 @@ def _blends(model) -> bool:
 
 
 class _ForestRows:
-    """The forest's probabilities of one plane's rows, for the blend: those kept from
-    training on the plane, or computed in blocks as large as the forest computes at once
-    (each with its margin of context), so that a plane that fits in one block is computed
-    once, not band by band with a margin each."""
+    """The forest's probabilities of one plane's rows, for the blend: those the model keeps
+    of the plane (trained on, or predicted whole before), or computed in blocks as large as
+    the forest computes at once (each with its margin of context), so that a plane that fits
+    in one block is computed once, not band by band with a margin each; a model that keeps
+    probabilities then keeps that plane's too."""
 
     def __init__(self, model, channels, plane: tuple, end: int, stop: StopFlag = None):
         self.model, self.channels, self.plane, self.end = model, channels, plane, end
@@ -269,9 +270,11 @@ class _ForestRows:
         hi = min(end + margin, height)
         raw = np.stack([np.asarray(c[self.plane + (slice(lo, hi), slice(None))])
                         for c in self.channels])
+        normalized = self.model.normalize(raw)
         self.first = first
-        self.probabilities = forest.predict(self.model.normalize(raw), stop=self.stop
-                                            )[:, first - lo:end - lo]
+        self.probabilities = forest.predict(normalized, stop=self.stop)[:, first - lo:end - lo]
+        if self.model.forest_known is not None and first == 0 and end == height:
+            self.model.forest_known.add(normalized, self.probabilities)  # the whole plane
 
 
 def _blend_forest(model, first: int, rows: np.ndarray, forest: _ForestRows
