@@ -12,6 +12,7 @@ from test_learn_train import disks, new_model
 from paintseg.learn import forest
 from paintseg.learn.forest import forest_probabilities
 from paintseg.learn.train import _Session
+from paintseg.session import jobs
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -271,6 +272,9 @@ def test_cancel_during_the_forest_of_a_new_plane_stops_before_its_trees_run(monk
     result = drain(predict(model, unseen, stop=cancel))
     assert not result.complete and not trees_ran
     assert not result.labels.any()  # no row was finished: nothing shows as predicted
+    cancel.clear()  # the same in the dock's Predict slice: no result, nothing to show
+    assert drain(jobs.predict_job(model, list(unseen), (), cancel)) is None
+    assert not trees_ran
 
 
 def test_no_forest_is_kept_when_predictions_do_not_blend_one():

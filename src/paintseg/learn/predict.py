@@ -23,7 +23,7 @@ import torch
 
 from paintseg.errors import InputError
 from paintseg.learn.blend import blend, learnt_boundaries, sure_boundary
-from paintseg.learn.events import StopFlag, Stopped, stop_requested
+from paintseg.learn.events import StopFlag, Stopped, check_stop, stop_requested
 from paintseg.learn.memory import release_freed_memory
 from paintseg.learn.sampling import as_channels
 
@@ -424,7 +424,8 @@ def _write(result: Prediction, plane: tuple, first: int, probs: np.ndarray,
 
 
 def predict_plane(model, image, plane: tuple = (), *, tile: int = 512, overlap: int = 32,
-                  batch_size: int = 4, with_forest: bool = True) -> Prediction:
+                  batch_size: int = 4, with_forest: bool = True, stop: StopFlag = None
+                  ) -> Prediction:
     """Predict a single YX plane (e.g. the visible slice for a live preview).
 
     Parameters
@@ -437,6 +438,9 @@ def predict_plane(model, image, plane: tuple = (), *, tile: int = 512, overlap: 
         Leading indices of the plane, ``()`` for a 2D image.
     with_forest : bool
         Blend in the model's random forest (as :func:`predict` does); False: the network alone.
+    stop : threading.Event or callable, optional
+        Checked between tile batches and within the forest's work; when set, raises
+        :class:`~paintseg.learn.events.Stopped`.
 
     Returns
     -------
@@ -448,8 +452,10 @@ def predict_plane(model, image, plane: tuple = (), *, tile: int = 512, overlap: 
     shape = tuple(channels[0].shape)
     (plane,) = _planes(shape[:-2], [plane])
     result = _outputs(None, shape[-2:], model, with_forest)
-    for _, rows in _plane_rows(model, channels, plane, tile, overlap, batch_size, with_forest):
+    for _, rows in _plane_rows(model, channels, plane, tile, overlap, batch_size, with_forest,
+                               stop=stop):
         _write(result, (), *rows)
+        check_stop(stop)
     return result
 
 

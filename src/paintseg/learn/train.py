@@ -18,7 +18,7 @@ from skimage.measure import label, regionprops
 
 from paintseg.errors import InputError
 from paintseg.learn.blend import blend, learn_forest_share
-from paintseg.learn.events import StopFlag, stop_requested
+from paintseg.learn.events import StopFlag, Stopped, stop_requested
 from paintseg.learn.forest import KnownPlanes, PixelForest, forest_probabilities
 from paintseg.learn.memory import release_freed_memory
 from paintseg.learn.metrics import semantic_scores
@@ -198,7 +198,7 @@ def train(
         elif validation.due():
             val = validation.run(session.validate)
         if preview is not None and (done or previews.due()):
-            shown = previews.run(lambda: _preview(model, channels, preview))
+            shown = previews.run(lambda: _preview(model, channels, preview, should_stop))
         if done or val or shown or now - last_event >= EVENT_EVERY or session.step == 1:
             yield session.event(losses, clock, val, shown, done)
             losses, last_event = [], time.perf_counter()
@@ -336,12 +336,17 @@ def _as_lists(images: Any, annotations: Any) -> tuple[list[Any], list[Any]]:
     return [images], [annotations]
 
 
-def _preview(model: Segmenter, channels: list[list[Any]], request: Callable) -> Preview | None:
+def _preview(model: Segmenter, channels: list[list[Any]], request: Callable,
+             stop: StopFlag = None) -> Preview | None:
+    """The prediction of the plane on screen (None when none is, or when stopped)."""
     where = request()
     if where is None:
         return None
     image_index, plane = where
-    found = predict_plane(model, channels[image_index], tuple(plane))
+    try:
+        found = predict_plane(model, channels[image_index], tuple(plane), stop=stop)
+    except Stopped:  # a new plane's forest takes a while: Stop need not wait for it
+        return None
     return Preview(image_index, tuple(plane), np.asarray(found.labels),
                    np.asarray(found.probabilities).max(axis=0))
 

@@ -32,7 +32,7 @@ from paintseg.learn import (
 )
 from paintseg.learn.device import choose_threads
 from paintseg.learn.edits import objects_with_edits
-from paintseg.learn.events import StopFlag, stop_requested
+from paintseg.learn.events import StopFlag, Stopped, stop_requested
 from paintseg.learn.suggest import Suggestion, suggest_places
 from paintseg.learn.train import Preview, TrainEvent, train
 from paintseg.pipeline.files import predict_file
@@ -235,7 +235,10 @@ def predict_job(
     ndim = len(channels[0].shape)
     with gui_friendly(threads):
         if plane is not None:
-            found = predict_plane(model, channels, plane=plane)
+            try:
+                found = predict_plane(model, channels, plane=plane, stop=stop)
+            except Stopped:
+                return None
             yield PredictEvent(done=1, total=1, elapsed=0.0)
             plane_channels = [np.asarray(c[plane]) for c in channels]
             return _result(model, plane, found, plane_channels, ndim,
