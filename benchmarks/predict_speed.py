@@ -8,7 +8,8 @@ Prints JSON:
   alone costs ``tile_pixels_per_image_pixel`` (pixels the network sees per image pixel).
   ``with_forest``: the same with a random forest blended in (``forest_blend=0.5``, an
   option), and its time against ``predict``'s without; ``cancel_waits_s``: seconds from
-  Cancel, at a quarter, half and three quarters of that prediction, until it returns.
+  Cancel, at a quarter, half and three quarters of that prediction, until it returns (and
+  ``slice_job_cancel_waits_s``: the same for the dock's Predict slice job).
   ``trained_plane_with_forest``: the same on a plane trained on (the forest's probabilities
   of it are kept, as right after training in napari or in a script).
 - ``memory``: peak RSS of a fresh process predicting a zarr volume into zarr (``out=``), for
@@ -41,6 +42,7 @@ from paintseg.learn.events import drain
 from paintseg.learn.forest import KnownPlanes, PixelForest
 from paintseg.learn.model import Segmenter
 from paintseg.learn.predict import Prediction, _plan, predict
+from paintseg.session import jobs
 
 CLASSES = [ClassInfo("background", role="background"), ClassInfo("nucleus"),
            ClassInfo("membrane", role="background")]
@@ -112,6 +114,11 @@ def speed(size: int, tile: int, overlap: int, batch_size: int, repeats: int,
     t_bare, t_tiled, t_forest, t_trained = best_times(
         [bare, tiled, tiled_with_forest, tiled_trained_plane], repeats)
     waits = [cancel_wait(tiled_with_forest, at * t_forest) for at in (0.25, 0.5, 0.75)]
+
+    def slice_job(stop):  # the dock's Predict slice of a plane it has not seen (objects too)
+        drain(jobs.predict_job(with_forest, list(image[:, ::-1]), (), stop))
+
+    slice_waits = [cancel_wait(slice_job, at * t_forest) for at in (0.25, 0.5, 0.75)]
     ay, ax = _plan(model, image.shape, tile, overlap)
     computed = len(ay.starts) * ay.length * len(ax.starts) * ax.length
     return {
@@ -129,6 +136,7 @@ def speed(size: int, tile: int, overlap: int, batch_size: int, repeats: int,
         "forest_blend_time_ratio": round(t_forest / t_tiled, 2),
         "trained_plane_with_forest_mpix_per_s": round(pixels / t_trained / 1e6, 3),
         "cancel_waits_s": [round(wait, 2) for wait in waits],
+        "slice_job_cancel_waits_s": [round(wait, 2) for wait in slice_waits],
         "tile_pixels_per_image_pixel": round(computed / pixels, 3),
         "target_ratio": 0.8,
     }
