@@ -237,6 +237,7 @@ class _Trees:
         result = np.zeros((n_classes, len(x)), np.float32)
         step = max(1, CACHED_ROW_BYTES // x[:1].nbytes)  # every tree runs on rows in cache
         starts = range(0, len(x), step)
+
         def votes_of(start: int) -> np.ndarray:
             check_stop(stop)
             return _votes(self.trees, x[start:start + step])

@@ -9,7 +9,8 @@ spends its time blocked on a queue, so it yields the same events as the in-threa
 The model (weights and optimiser state) travels between the two processes as safetensors
 bytes (`Segmenter.to_bytes` / `from_bytes`), never as pickled tensors: loading it cannot run
 code, and torch's multiprocessing pickler would share tensors through file descriptors of a
-process that is about to exit. Nothing here imports Qt or napari, so the child starts
+process that is about to exit. The forest's probabilities of the planes it trained on come
+back beside it, as numpy arrays (`forest.KnownPlanes`), like the events. Nothing here imports Qt or napari, so the child starts
 without them.
 """
 
@@ -66,7 +67,8 @@ def _child(inbox, events, stop, plane: SharedPlane, threads: int | None,
            preview_every: float) -> None:
     """Entry point of the child process: read the request and the model's bytes from
     ``inbox``, train, and put events, then the model and its forest's probabilities of the
-    training planes (so that predicting them costs no forest), on the queue.
+    planes it trained on and previewed (so that predicting them costs no forest), on the
+    queue.
 
     The child runs at a lower CPU priority: training is background work, and the GUI (and
     the software renderer of a headless display) should get a core the moment it needs one.
