@@ -399,7 +399,6 @@ class PixelForest:
             features = np.concatenate([features, context_features(first)], -1)
         else:  # the second stage's filters go in the spare columns
             features[..., self.first.n_features:] = context_features(first)
-        check_stop(stop)
         return self.context.probabilities(features, self.n_classes, pool, stop).reshape(shape)
 
     def _block(self, rows: np.ndarray, pool, stop: StopFlag = None) -> np.ndarray:

@@ -197,7 +197,7 @@ def process_train_job(
                 model_bytes, forest_known = payload
                 model = Segmenter.from_bytes(model_bytes, request.model.device if request.model
                                              else "auto")
-                model.forest_known = forest_known if model.forest is not None else None
+                model.forest_known = forest_known  # None when the child's model has no forest
                 return model
     finally:
         _finish(child, events, stop, patient=started)
