@@ -277,6 +277,33 @@ def test_cancel_during_the_forest_of_a_new_plane_stops_before_its_trees_run(monk
     assert not trees_ran
 
 
+def test_stop_during_a_live_preview_of_a_new_plane_ends_training_before_its_trees_run(
+        monkeypatch):
+    from paintseg.learn import drain, train
+
+    image, _, strokes = disks(size=96)
+    stack = np.stack([image, image[:, ::-1]], axis=1)  # (C, Z, Y, X): plane 1 never painted
+    painted = np.stack([strokes, np.zeros_like(strokes)])
+    stop, asked, trees_ran = threading.Event(), [], []
+
+    def on_screen():  # the user looks at the plane nobody painted
+        asked.append(True)
+        return 0, (1,)
+
+    features, votes = forest.plane_features, forest._votes
+    monkeypatch.setattr(forest, "plane_features", lambda *args, **named: (
+        len(asked) > 1 and stop.set(), features(*args, **named))[1])  # Stop, as a preview starts
+    monkeypatch.setattr(forest, "_votes", lambda trees, x: (
+        trees_ran.append(stop.is_set()), votes(trees, x))[1])
+    events = []
+    model = drain(train(new_model(), [stack], [painted], steps=1000, stop=stop,
+                        preview=on_screen, preview_every=0.0), events.append)
+    assert len(asked) == 2  # the forest's preview before any step, then the first live one
+    assert model.config.history[-1]["steps"] == 1  # it ended at once, not after 1000 steps
+    assert events[-1].done and events[-1].preview is None  # a stopped preview is not shown
+    assert trees_ran and not any(trees_ran)  # only the fit's trees ran, none after Stop
+
+
 def test_no_forest_is_kept_when_predictions_do_not_blend_one():
     from paintseg.learn import drain
 
